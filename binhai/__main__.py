@@ -1,0 +1,5 @@
+"""``python -m binhai`` is the ``binhai`` command."""
+
+from binhai.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""Free TCP ports and a dependency-free MQTT liveness probe."""
+
+from __future__ import annotations
+
+import socket
+
+__all__ = ["free_port", "probe_mqtt"]
+
+# CONNECT, MQTT 3.1.1, clean session, keep-alive 10 s, client id "binhai-probe".
+_CLIENT_ID = b"binhai-probe"
+_VARIABLE = b"\x00\x04MQTT\x04\x02\x00\x0a" + len(_CLIENT_ID).to_bytes(2, "big") + _CLIENT_ID
+_CONNECT = bytes([0x10, len(_VARIABLE)]) + _VARIABLE
+_CONNACK_OK = b"\x20\x02\x00\x00"
+_CONNACK_OK_SESSION = b"\x20\x02\x01\x00"
+_DISCONNECT = b"\xe0\x00"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def probe_mqtt(host: str, port: int, *, timeout: float = 0.5) -> bool:
+    """Return whether an MQTT broker on ``host:port`` accepts an anonymous 3.1.1 connection.
+
+    Speaks just CONNECT / CONNACK / DISCONNECT on a plain socket, so it is cheap, needs no client
+    library and leaves no thread behind. Every failure (refused, timeout, rejected) gives False.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(_CONNECT)
+            reply = b""
+            while len(reply) < len(_CONNACK_OK):
+                chunk = sock.recv(len(_CONNACK_OK) - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+            if reply not in (_CONNACK_OK, _CONNACK_OK_SESSION):
+                return False
+            sock.sendall(_DISCONNECT)
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,152 @@
+"""A whole binhai deployment on one machine: broker, database, cores and bridges as processes.
+
+Used by ``binhai up`` and by the end-to-end and fault tests, which kill and restart its
+processes. The broker and the database are embedded unless URLs are given; cores and bridges
+are real ``binhai core serve`` / ``binhai bridge run`` child processes with logs in ``workdir``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from binhai._embedded import EmbeddedBroker, EmbeddedPostgres, free_port, start_broker, start_postgres
+
+log = logging.getLogger(__name__)
+
+
+class StackError(RuntimeError):
+    """A process of the stack failed to start; the message carries its log tail."""
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    log_path: Path
+    ready_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    dsn: str | None = None
+    mqtt_url: str | None = None
+    cores: int = 1
+    bridges: int = 1
+    verbose: bool = False
+    start_timeout: float = 60.0
+    procs: dict[str, Proc] = field(default_factory=dict)
+    core_addrs: list[str] = field(default_factory=list)
+    broker: EmbeddedBroker | None = None
+    postgres: EmbeddedPostgres | None = None
+    _uid: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        import asyncio
+
+        from cloud_core import migrate
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.mqtt_url is None:
+            self.broker = start_broker(self.workdir / "broker")
+            self.mqtt_url = self.broker.url
+        if self.dsn is None:
+            self.postgres = start_postgres(self.workdir / "postgres")
+            self.dsn = self.postgres.dsn
+        asyncio.run(migrate(self.dsn))
+        for i in range(self.cores):
+            port = free_port()
+            self.core_addrs.append(f"127.0.0.1:{port}")
+            self._add(f"core-{i}", ["core", "serve", "--dsn", self.dsn,
+                                    "--listen", f"127.0.0.1:{port}"])  # fmt: skip
+        for i in range(self.bridges):
+            self._add(f"bridge-{i}", ["bridge", "run", "--mqtt-url", self.mqtt_url,
+                                      "--core-addr", ",".join(self.core_addrs),
+                                      "--client-id", f"binhai-bridge-{self._uid}-{i}"])  # fmt: skip
+        for name in self.procs:
+            self.start_proc(name)
+
+    def _add(self, name: str, args: list[str]) -> None:
+        ready = self.workdir / f"{name}.ready"
+        self.procs[name] = Proc(name, [*args, "--ready-file", str(ready)],
+                                self.workdir / f"{name}.log", ready)  # fmt: skip
+
+    def start_proc(self, name: str, *, wait: bool = True) -> None:
+        p = self.procs[name]
+        p.ready_path.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "binhai", *(["-v"] if self.verbose else []), *p.args]
+        with open(p.log_path, "ab") as fh:
+            p.popen = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env={**os.environ})  # fmt: skip
+        if wait:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str) -> None:
+        p = self.procs[name]
+        deadline = time.monotonic() + self.start_timeout
+        while not p.ready_path.exists():
+            if not p.alive:
+                raise StackError(f"{name} exited during start-up:\n{p.log_tail()}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} not ready after {self.start_timeout:.0f}s:\n{p.log_tail()}")
+            time.sleep(0.05)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.procs[name]
+        if p.popen is not None and p.alive:
+            p.popen.send_signal(sig)
+            p.popen.wait(timeout=60)
+
+    def restart(self, name: str) -> None:
+        self.kill(name)
+        self.start_proc(name)
+
+    def stop(self) -> None:
+        # Bridges first (they drain into the cores), then cores, then the services.
+        for prefix in ("bridge", "core"):
+            for name, p in self.procs.items():
+                if name.startswith(prefix) and p.alive:
+                    assert p.popen is not None
+                    p.popen.send_signal(signal.SIGTERM)
+            for name, p in self.procs.items():
+                if name.startswith(prefix) and p.popen is not None:
+                    try:
+                        p.popen.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        log.warning("%s did not stop on SIGTERM; killing", name)
+                        p.popen.kill()
+                        p.popen.wait()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()

@@ -1,0 +1,67 @@
+"""The ``binhai`` command line: one group per service, plus ``up`` for the embedded default."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from binhai import __version__
+from binhai._config import default_map, load_toml
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    ctx.default_map = default_map(ctx.command, load_toml(Path(value)))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="binhai")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    callback=_load_config,
+    is_eager=True,
+    expose_value=False,
+    envvar="BINHAI_CONFIG",
+    help="TOML config file (top-level keys for every command, [group.command] tables).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """binhai: telemetry and end-cloud synergy for smart terminals.
+
+    \b
+    Examples:
+      binhai up --devices 20 --duration 15     # everything embedded, one command
+      binhai --config binhai.toml core serve   # the core as a service
+      binhai db stats --json
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _register() -> None:
+    from binhai.cli import bench, bridge, core, db, sim, up
+
+    for mod in (up, core, bridge, sim, db, bench):
+        cli.add_command(mod.command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: our errors become one line on stderr and a non-zero exit."""
+    from binhai.cli._errors import run
+
+    run(cli)
+
+
+__all__ = ["cli", "main"]

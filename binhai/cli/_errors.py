@@ -1,0 +1,39 @@
+"""The one place where errors from every package become a one-line message and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def _roots() -> tuple[type[BaseException], ...]:
+    import psycopg
+
+    from binhai._embedded import EmbeddedError
+    from broker_bridge import BridgeError
+    from cloud_core import CoreError
+    from device_sdk import DeviceError
+    from kernels import KernelError
+
+    return (BridgeError, CoreError, DeviceError, KernelError, EmbeddedError, psycopg.Error,
+            ValueError, OSError)  # fmt: skip
+
+
+def run(cli: click.Group) -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except _roots() as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,75 @@
+"""Options shared by several commands, each bound to its environment variable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
+DEFAULT_CORE = "127.0.0.1:50051"
+
+
+def dsn_option(required: bool = True) -> Callable[[F], F]:
+    return click.option(
+        "--dsn",
+        envvar="BINHAI_DSN",
+        required=required,
+        show_envvar=True,
+        help="PostgreSQL connection string, e.g. postgresql://127.0.0.1:5432/binhai.",
+    )
+
+
+mqtt_option = click.option(
+    "--mqtt-url",
+    envvar="BINHAI_MQTT_URL",
+    default=DEFAULT_MQTT,
+    show_default=True,
+    show_envvar=True,
+    help="Broker: mqtt[s]://[user:pass@]host[:port][?protocol=5|3.1.1].",
+)
+
+core_option = click.option(
+    "--core-addr",
+    envvar="BINHAI_CORE_ADDR",
+    default=DEFAULT_CORE,
+    show_default=True,
+    show_envvar=True,
+    help="Core gRPC address host:port; several comma-separated for round robin.",
+)
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object as the last line of stdout."
+)
+
+
+def write_ready(path: Path, text: str) -> None:
+    """Atomically write ``text`` to ``path`` (a readiness signal for supervisors and tests)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
+    """Print ``data`` as a table, or as one JSON line."""
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    for key, value in data.items():
+        table.add_row(key, str(value))
+    Console().print(table)

@@ -1,0 +1,21 @@
+"""``binhai bench``: benchmarks that print ratios measured side by side in one run."""
+
+from __future__ import annotations
+
+import click
+
+from binhai.cli.bench_kernels import kernels_cmd
+
+
+@click.group("bench")
+def command() -> None:
+    """Benchmarks; each prints ratios measured side by side in one run.
+
+    \b
+    Examples:
+      binhai bench kernels
+      binhai bench kernels --json | tail -1
+    """
+
+
+command.add_command(kernels_cmd)

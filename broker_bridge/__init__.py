@@ -1,0 +1,29 @@
+"""broker_bridge: MQTT -> gRPC ingest with acks after durability, dead letters, presence.
+
+Public API: :class:`Bridge` / :func:`run_bridge` with :class:`BridgeConfig`; :func:`classify`
+(the pure message -> request step); the errors of :mod:`broker_bridge._errors`.
+"""
+
+from broker_bridge._acks import AckOrder, Incoming
+from broker_bridge._bridge import Bridge, BridgeConfig, BridgeStats, run_bridge
+from broker_bridge._errors import BridgeError, BrokerError, CoreLinkError
+from broker_bridge._link import CoreLink
+from broker_bridge._mqtt import MqttSource, TlsFiles
+from broker_bridge._validate import DEFAULT_MAX_PAYLOAD, classify
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "AckOrder",
+    "Bridge",
+    "BridgeConfig",
+    "BridgeError",
+    "BridgeStats",
+    "BrokerError",
+    "CoreLink",
+    "CoreLinkError",
+    "Incoming",
+    "MqttSource",
+    "TlsFiles",
+    "classify",
+    "run_bridge",
+]

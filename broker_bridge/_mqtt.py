@@ -1,0 +1,155 @@
+"""The bridge's paho adapter: subscribe with manual acks and hand messages to asyncio.
+
+paho's callbacks run on its network thread and only hand off: a message is put on a bounded
+asyncio queue (the network thread waits while it is full — backpressure to the broker, on top
+of MQTT 5's Receive Maximum), connection changes bump an epoch. Acks are sent from the event
+loop with ``Client.ack``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+import time
+import uuid
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+import protos
+from broker_bridge._acks import Incoming
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+class MqttSource:
+    """One MQTT connection feeding ``queue`` with :class:`Incoming` messages."""
+
+    def __init__(
+        self,
+        url: protos.MqttUrl,
+        queue: asyncio.Queue[Incoming],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        client_id: str,
+        share_group: str | None,
+        receive_maximum: int,
+        tls: TlsFiles | None = None,
+    ) -> None:
+        self.url = url
+        self._queue = queue
+        self._loop = loop
+        self._share = share_group if url.v5 else None
+        self._stopping = threading.Event()
+        self.epoch = 0
+        self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        self.connect_failures = 0
+        proto = mqtt.MQTTv5 if url.v5 else mqtt.MQTTv311
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"binhai-bridge-{uuid.uuid4().hex[:8]}",
+            protocol=proto,
+            clean_session=None if url.v5 else False,
+            reconnect_on_failure=True,
+        )
+        self._client.manual_ack_set(True)
+        self._client.reconnect_delay_set(0.2, 5)
+        if url.username:
+            self._client.username_pw_set(url.username, url.password)
+        if url.tls:
+            t = tls or TlsFiles()
+            self._client.tls_set(ca_certs=t.ca, certfile=t.cert, keyfile=t.key,
+                                 cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+        self._receive_maximum = receive_maximum
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+
+    def filters(self) -> list[str]:
+        return [protos.subscription(k, share_group=self._share) for k in ("up", "status")]
+
+    def start(self) -> None:
+        props = None
+        if self.url.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self._receive_maximum
+        self._client.connect_async(
+            self.url.host,
+            self.url.port,
+            keepalive=15,
+            clean_start=False if self.url.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def pause(self) -> None:
+        """Stop receiving new messages (unsubscribe); in-flight ones can still be acked."""
+        if self._client.is_connected():
+            self._client.unsubscribe(self.filters())
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, msg: Incoming) -> bool:
+        """Send the PUBACK for ``msg`` if it belongs to the current connection."""
+        if msg.epoch != self.epoch or msg.qos == 0:
+            return False
+        self._client.ack(msg.mid, msg.qos)
+        return True
+
+    # -- paho callbacks: hand off only --------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+                    ) -> None:  # fmt: skip
+        if getattr(rc, "is_failure", False):
+            self.connect_failures += 1
+            log.warning("broker refused connection: %s", rc)
+            return
+        self.epoch += 1
+        client.subscribe([(f, 1) for f in self.filters()])
+        self._loop.call_soon_threadsafe(self.connected.set)
+        log.info("connected to %s (epoch %d)", self.url, self.epoch)
+
+    def _on_subscribe(self, _c: object, _u: object, _mid: int, rcs: list[object], _p: object
+                      ) -> None:  # fmt: skip
+        failed = [rc for rc in rcs if getattr(rc, "is_failure", False)]
+        if failed:
+            log.error("broker refused subscriptions %s: %s", self.filters(), failed)
+            return
+        self._loop.call_soon_threadsafe(self.subscribed.set)
+
+    def _on_disconnect(self, _c: object, _u: object, _f: object, rc: object, _p: object) -> None:
+        self._loop.call_soon_threadsafe(self.connected.clear)
+        if not self._stopping.is_set():
+            log.warning("disconnected from broker: %s; reconnecting", rc)
+
+    def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+        msg = Incoming(m.mid, m.qos, m.topic, m.payload, self.epoch, time.time_ns())
+        fut = asyncio.run_coroutine_threadsafe(self._queue.put(msg), self._loop)
+        while not self._stopping.is_set():
+            try:
+                fut.result(timeout=0.5)
+                return
+            except FutureTimeout:
+                continue
+        fut.cancel()

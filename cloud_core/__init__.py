@@ -1,0 +1,46 @@
+"""cloud_core: gRPC ingest and query services over PostgreSQL / TimescaleDB.
+
+Public API: :func:`start_core` / :func:`serve` run the service, :func:`migrate` manages the
+schema, :class:`Store` is the storage layer, and the errors in :mod:`cloud_core._errors`.
+"""
+
+from cloud_core._capabilities import Capabilities, detect
+from cloud_core._errors import CoreError, MigrationError, RejectedItem, StorageError
+from cloud_core._metrics import Metrics
+from cloud_core._migrations import MIGRATIONS, current_version, migrate
+from cloud_core._queries import Stats, series, stats
+from cloud_core._server import (
+    INGEST_SERVICE,
+    QUERY_SERVICE,
+    Core,
+    CoreConfig,
+    serve,
+    start_core,
+)
+from cloud_core._store import Outcome, Store
+from cloud_core._writer import WriterConfig
+
+__all__ = [
+    "INGEST_SERVICE",
+    "MIGRATIONS",
+    "QUERY_SERVICE",
+    "Capabilities",
+    "Core",
+    "CoreConfig",
+    "CoreError",
+    "Metrics",
+    "MigrationError",
+    "Outcome",
+    "RejectedItem",
+    "Stats",
+    "StorageError",
+    "Store",
+    "WriterConfig",
+    "current_version",
+    "detect",
+    "migrate",
+    "serve",
+    "series",
+    "start_core",
+    "stats",
+]

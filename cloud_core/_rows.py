@@ -1,0 +1,129 @@
+"""Ingest items -> staging rows: pure functions, no I/O.
+
+Validation here is the core's own: the bridge checks topics, sizes and decoding; the core checks
+what the data means (identifiers, ranges, which parts a window must carry) before it is stored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import protos
+from cloud_core._errors import RejectedItem
+
+MAX_CHANNELS = 64
+MAX_SAMPLES = 1 << 20
+_INT64_MAX = (1 << 63) - 1
+_KNOWN_CODECS = {protos.Codec.CODEC_F32LE, protos.Codec.CODEC_BINHAI}
+
+BatchRow = tuple[str, str, int, int, int, int, int]
+WindowRow = tuple[Any, ...]
+EvictionRow = tuple[str, str, int, int, str]
+DeadLetterRow = tuple[str, str | None, str | None, str, bytes, int, int]
+PresenceRow = tuple[str, str, bool, int]
+
+
+def _check_name(value: str, what: str, device_id: str, seq: int) -> None:
+    if not value or len(value) > 64 or not value.isprintable():
+        raise RejectedItem(f"bad {what} {value[:40]!r}", device_id=device_id, seq=seq)
+
+
+def check_batch(batch: protos.TelemetryBatch) -> None:
+    """Raise :class:`RejectedItem` if ``batch`` is not storable as data."""
+    dev, seq = batch.device_id, batch.seq
+    try:
+        protos.check_id(batch.tenant, "tenant")
+        protos.check_id(dev, "device id")
+    except protos.TopicError as exc:
+        raise RejectedItem(str(exc), device_id=dev, seq=seq) from exc
+    if not 1 <= seq <= _INT64_MAX:
+        raise RejectedItem(f"seq {seq} out of range", device_id=dev, seq=seq)
+    for rng in batch.evicted:
+        if not 1 <= rng.first <= rng.last <= _INT64_MAX:
+            raise RejectedItem(f"bad evicted range {rng.first}..{rng.last}", device_id=dev, seq=seq)
+    for i, w in enumerate(batch.windows):
+        where = f"window {i}"
+        _check_name(w.sensor, f"sensor name in {where}", dev, seq)
+        if not (math.isfinite(w.rate_hz) and w.rate_hz > 0):
+            raise RejectedItem(f"{where}: bad rate_hz {w.rate_hz}", device_id=dev, seq=seq)
+        if not 1 <= w.channels <= MAX_CHANNELS or not 1 <= w.n_samples <= MAX_SAMPLES:
+            raise RejectedItem(
+                f"{where}: bad shape {w.channels}x{w.n_samples}", device_id=dev, seq=seq
+            )
+        wants_features = w.offload in (protos.Offload.OFFLOAD_FEATURES, protos.Offload.OFFLOAD_BOTH)
+        wants_raw = w.offload in (protos.Offload.OFFLOAD_RAW, protos.Offload.OFFLOAD_BOTH)
+        if not (wants_features or wants_raw):
+            raise RejectedItem(f"{where}: offload mode unset", device_id=dev, seq=seq)
+        if wants_features and (not w.HasField("features") or not w.features.values):
+            raise RejectedItem(f"{where}: features missing", device_id=dev, seq=seq)
+        if wants_raw and (not w.HasField("raw") or w.raw.codec not in _KNOWN_CODECS):
+            raise RejectedItem(f"{where}: raw samples missing or unknown codec", device_id=dev, seq=seq)
+
+
+@dataclass
+class Staged:
+    """Rows for one database transaction, deduplicated within the transaction."""
+
+    batches: list[BatchRow] = field(default_factory=list)
+    windows: list[WindowRow] = field(default_factory=list)
+    evictions: list[EvictionRow] = field(default_factory=list)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    presence: list[PresenceRow] = field(default_factory=list)
+
+
+def stage_batch(staged: Staged, batch: protos.TelemetryBatch, payload_bytes: int) -> None:
+    """Append the rows of a checked ``batch`` to ``staged``."""
+    key = (batch.tenant, batch.device_id, batch.seq)
+    samples = 0
+    for idx, w in enumerate(batch.windows):
+        samples += w.channels * w.n_samples
+        has_f = w.HasField("features")
+        has_r = w.HasField("raw")
+        staged.windows.append(
+            (
+                *key,
+                idx,
+                w.sensor,
+                w.t0_ns,
+                w.rate_hz,
+                w.channels,
+                w.n_samples,
+                int(w.offload),
+                w.novelty if math.isfinite(w.novelty) else 0.0,
+                w.features.algo_version if has_f else None,
+                list(w.features.values) if has_f else None,
+                int(w.raw.codec) if has_r else None,
+                w.raw.data if has_r else None,
+            )
+        )
+    staged.batches.append((*key, batch.sent_at_ns, len(batch.windows), samples, payload_bytes))
+    for rng in batch.evicted:
+        staged.evictions.append((*key[:2], rng.first, rng.last, rng.reason[:200] or "unspecified"))
+
+
+def stage_dead_letter(staged: Staged, dl: protos.DeadLetter) -> None:
+    tenant = device = None
+    try:
+        topic = protos.parse_topic(dl.topic)
+        tenant, device = topic.tenant, topic.device_id
+    except protos.TopicError:
+        pass
+    staged.dead_letters.append(
+        (
+            dl.topic.replace("\x00", "\\0")[:512],
+            tenant,
+            device,
+            dl.reason.replace("\x00", "\\0")[:500] or "unspecified",
+            dl.payload,
+            dl.payload_size or len(dl.payload),
+            dl.received_at_ns,
+        )
+    )
+
+
+def stage_presence(staged: Staged, p: protos.Presence) -> None:
+    protos.check_id(p.tenant, "tenant")
+    protos.check_id(p.device_id, "device id")
+    staged.presence.append((p.tenant, p.device_id, p.online, p.at_ns))

@@ -1,0 +1,86 @@
+"""Window and batch encoding: pure functions from arrays to protobuf bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+import kernels
+import protos
+from device_sdk._outbox import Eviction
+
+FEATURES = int(protos.Offload.OFFLOAD_FEATURES)
+RAW = int(protos.Offload.OFFLOAD_RAW)
+BOTH = int(protos.Offload.OFFLOAD_BOTH)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """One processed window, ready to be encoded in the mode chosen for it."""
+
+    sensor: str
+    t0_ns: int
+    rate_hz: float
+    channels: int
+    n_samples: int
+    features: np.ndarray  # float32, channels * len(FEATURE_NAMES), channel-major
+    raw: bytes | None  # kernels.encode_samples of the channel-major samples, when sent
+    offload: int
+    novelty: float
+
+    def to_proto(self, *, features_only: bool = False) -> protos.Window:
+        mode = FEATURES if features_only else self.offload
+        w = protos.Window(
+            sensor=self.sensor,
+            t0_ns=self.t0_ns,
+            rate_hz=self.rate_hz,
+            channels=self.channels,
+            n_samples=self.n_samples,
+            offload=mode,  # type: ignore[arg-type]
+            novelty=self.novelty,
+        )
+        if mode in (FEATURES, BOTH):
+            w.features.algo_version = kernels.ALGO_VERSION
+            w.features.values.extend(self.features.tolist())
+        if mode in (RAW, BOTH):
+            assert self.raw is not None
+            w.raw.codec = protos.Codec.CODEC_BINHAI
+            w.raw.data = self.raw
+        return w
+
+
+def encode_raw(data: np.ndarray) -> bytes:
+    """Encode a (channels, n) float32 window channel-major with the lossless kernel codec."""
+    return kernels.encode_samples(np.ascontiguousarray(data, dtype=np.float32).ravel())
+
+
+def decode_raw(raw: protos.RawSamples, channels: int, n_samples: int) -> np.ndarray:
+    """Inverse of :func:`encode_raw` (also accepts plain little-endian float32)."""
+    if raw.codec == protos.Codec.CODEC_BINHAI:
+        flat = kernels.decode_samples(raw.data)
+    elif raw.codec == protos.Codec.CODEC_F32LE:
+        flat = np.frombuffer(raw.data, dtype="<f4").astype(np.float32)
+    else:
+        raise ValueError(f"unknown codec {raw.codec}")
+    if flat.size != channels * n_samples:
+        raise ValueError(f"raw window holds {flat.size} samples, expected {channels}x{n_samples}")
+    return flat.reshape(channels, n_samples)
+
+
+def encode_batch(
+    *,
+    tenant: str,
+    device_id: str,
+    seq: int,
+    sent_at_ns: int,
+    windows: Sequence[WindowRecord],
+    evictions: Sequence[Eviction],
+    features_only: bool = False,
+) -> bytes:
+    batch = protos.TelemetryBatch(tenant=tenant, device_id=device_id, seq=seq, sent_at_ns=sent_at_ns)
+    batch.windows.extend(w.to_proto(features_only=features_only) for w in windows)
+    for ev in evictions:
+        batch.evicted.add(first=ev.first, last=ev.last, reason=ev.reason)
+    return batch.SerializeToString()

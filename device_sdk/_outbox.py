@@ -1,0 +1,304 @@
+"""The durable outbox: SQLite in WAL mode with ``synchronous=FULL``, one row per batch.
+
+A batch is committed here, with its ``seq``, before it is published, and deleted only after the
+broker's PUBACK. ``seq`` comes from the same transaction, so it survives SIGKILL and power loss
+and is never reused; a high-water mark file beside the database keeps that promise even when the
+database itself has to be replaced after corruption. Every row carries a CRC32 of its payload: a
+row that fails it is never sent, it is dropped and reported as an evicted seq.
+
+Bounded by bytes. Over the bound it evicts, in this order (the stated policy):
+1. RAW before FEATURES: batches with raw samples are replaced by their features-only version
+   (same seq, so no gap; counted as ``raw_dropped``);
+2. whole batches, those without anomalies first, lowest novelty first, then oldest.
+Evicted seqs are recorded and attached to every new batch until one carrying them is acked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from device_sdk._errors import OutboxError
+
+log = logging.getLogger(__name__)
+
+_HWM_STEP = 1024
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    priority REAL NOT NULL,
+    anomaly INTEGER NOT NULL,
+    nbytes INTEGER NOT NULL,
+    crc INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    lite BLOB,
+    ev_upto INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS evicted (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Eviction:
+    first: int
+    last: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    seq: int
+    payload: bytes
+
+
+# build(seq, evictions) -> (payload, features-only payload or None)
+Builder = Callable[[int, list[Eviction]], tuple[bytes, bytes | None]]
+
+
+class Outbox:
+    """Owned by one thread at a time (the device worker); not thread-safe by itself."""
+
+    def __init__(self, data_dir: Path, *, max_bytes: int) -> None:
+        self.dir = Path(data_dir)
+        self.max_bytes = max_bytes
+        self.path = self.dir / "outbox.sqlite3"
+        self._hwm_path = self.dir / "seq.hwm"
+        self.corrupt_rows = 0
+        self.raw_dropped = 0
+        self.evicted_batches = 0
+        self.recovered_from_corruption = False
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._db = self._open()
+        except (OSError, sqlite3.Error) as exc:
+            raise OutboxError(f"cannot open outbox: {exc}", path=str(self.path)) from exc
+        self._hwm = self._read_hwm()
+        self.next_seq = max(self._meta("next_seq", 1), self._max_seq() + 1)
+        if self.recovered_from_corruption:
+            self.next_seq = max(self.next_seq, self._hwm)
+        self._bytes = self._scalar("SELECT coalesce(sum(nbytes), 0) FROM outbox")
+        self._depth = self._scalar("SELECT count(*) FROM outbox")
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        db = self._connect()
+        try:
+            ok = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        except sqlite3.DatabaseError:
+            ok = False
+        if not ok:
+            db.close()
+            aside = self.path.with_name(f"outbox.corrupt-{time.time_ns()}.sqlite3")
+            log.error("outbox %s is corrupt; moved to %s and starting afresh", self.path, aside)
+            for suffix in ("", "-wal", "-shm"):
+                p = Path(f"{self.path}{suffix}")
+                if p.exists():
+                    p.rename(f"{aside}{suffix}")
+            self.recovered_from_corruption = True
+            db = self._connect()
+        db.executescript(_SCHEMA)
+        return db
+
+    def _read_hwm(self) -> int:
+        try:
+            return int(self._hwm_path.read_text().strip() or 1)
+        except FileNotFoundError:
+            return 1
+        except ValueError:
+            log.error("unreadable %s; using the database's seq", self._hwm_path)
+            return 1
+
+    def _write_hwm(self, value: int) -> None:
+        tmp = self._hwm_path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            fh.write(str(value))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._hwm_path)
+        dfd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        self._hwm = value
+
+    def _scalar(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        row = self._db.execute(sql, args).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _meta(self, key: str, default: int) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else default
+
+    def _max_seq(self) -> int:
+        return self._scalar("SELECT max(seq) FROM outbox")
+
+    # -- the write side --------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def append(self, build: Builder, *, priority: float, anomaly: bool) -> int:
+        """Allocate the next seq, build the payload with it and commit both; return the seq."""
+        seq = self.next_seq
+        if seq >= self._hwm:
+            self._write_hwm(seq + _HWM_STEP)
+        evs = self._db.execute("SELECT id, first, last, reason FROM evicted ORDER BY id").fetchall()
+        payload, lite = build(seq, [Eviction(f, la, r) for _, f, la, r in evs])
+        ev_upto = evs[-1][0] if evs else 0
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, time.time_ns(), priority, int(anomaly), len(payload),
+                 zlib.crc32(payload), payload, lite, ev_upto),
+            )  # fmt: skip
+            db.execute(
+                "INSERT INTO meta VALUES ('next_seq', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (seq + 1,),
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise OutboxError(f"cannot write batch {seq}: {exc}", path=str(self.path)) from exc
+        self.next_seq = seq + 1
+        self._bytes += len(payload)
+        self._depth += 1
+        return seq
+
+    def oldest_seq(self) -> int | None:
+        row = self._db.execute("SELECT min(seq) FROM outbox").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def pending(self, limit: int, exclude: set[int]) -> list[Pending]:
+        """Up to ``limit`` batches to send, oldest first, skipping ``exclude`` (in flight)."""
+        out: list[Pending] = []
+        after = 0
+        while len(out) < limit:
+            rows = self._db.execute(
+                "SELECT seq, crc, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit + len(exclude)),
+            ).fetchall()
+            if not rows:
+                break
+            for seq, crc, payload in rows:
+                after = seq
+                if seq in exclude:
+                    continue
+                if zlib.crc32(payload) != crc:
+                    self._drop_corrupt(seq)
+                    continue
+                out.append(Pending(seq, payload))
+                if len(out) == limit:
+                    break
+        return out
+
+    def _drop_corrupt(self, seq: int) -> None:
+        log.error("outbox row %d failed its checksum; dropped and reported as evicted", seq)
+        self.corrupt_rows += 1
+        self._delete(seq)
+        self._db.execute("INSERT INTO evicted (first, last, reason) VALUES (?, ?, 'corrupt')",
+                         (seq, seq))  # fmt: skip
+
+    def _delete(self, seq: int) -> int:
+        row = self._db.execute("DELETE FROM outbox WHERE seq = ? RETURNING nbytes, ev_upto",
+                               (seq,)).fetchone()  # fmt: skip
+        if row is None:
+            return 0
+        self._bytes -= int(row[0])
+        self._depth -= 1
+        return int(row[1])
+
+    def acked(self, seq: int) -> None:
+        """The broker has the batch: forget it, and the evictions it reported."""
+        ev_upto = self._delete(seq)
+        if ev_upto:
+            self._db.execute("DELETE FROM evicted WHERE id <= ?", (ev_upto,))
+
+    def evict(self, inflight: set[int]) -> list[Eviction]:
+        """Apply the eviction policy until under ``max_bytes``; return whole-batch evictions."""
+        out: list[Eviction] = []
+        if self._bytes <= self.max_bytes:
+            return out
+        rows = self._db.execute(
+            "SELECT seq, nbytes, length(lite) FROM outbox WHERE lite IS NOT NULL"
+            " ORDER BY anomaly, priority, seq"
+        ).fetchall()
+        for seq, nbytes, lite_len in rows:
+            if self._bytes <= self.max_bytes:
+                return out
+            if seq in inflight:
+                continue
+            self._db.execute(
+                "UPDATE outbox SET payload = lite, nbytes = length(lite), crc = ?, lite = NULL"
+                " WHERE seq = ?",
+                (self._crc_of_lite(seq), seq),
+            )
+            self._bytes -= nbytes - lite_len
+            self.raw_dropped += 1
+        rows = self._db.execute(
+            "SELECT seq FROM outbox ORDER BY anomaly, priority, seq"
+        ).fetchall()
+        for (seq,) in rows:
+            if self._bytes <= self.max_bytes:
+                break
+            if seq in inflight:
+                continue
+            self._delete(seq)
+            self.evicted_batches += 1
+            out.append(Eviction(seq, seq, "outbox_full"))
+        for ev in _merge(out):
+            self._db.execute("INSERT INTO evicted (first, last, reason) VALUES (?, ?, ?)",
+                             (ev.first, ev.last, ev.reason))  # fmt: skip
+        return out
+
+    def _crc_of_lite(self, seq: int) -> int:
+        row = self._db.execute("SELECT lite FROM outbox WHERE seq = ?", (seq,)).fetchone()
+        return zlib.crc32(row[0])
+
+    def unreported_evictions(self) -> list[Eviction]:
+        rows = self._db.execute("SELECT first, last, reason FROM evicted ORDER BY id").fetchall()
+        return [Eviction(*r) for r in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _merge(evs: list[Eviction]) -> list[Eviction]:
+    """Merge single-seq evictions into inclusive ranges (same reason, consecutive seqs)."""
+    out: list[Eviction] = []
+    for ev in sorted(evs, key=lambda e: e.first):
+        if out and out[-1].reason == ev.reason and out[-1].last + 1 == ev.first:
+            out[-1] = Eviction(out[-1].first, ev.last, ev.reason)
+        else:
+            out.append(ev)
+    return out

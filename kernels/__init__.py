@@ -1,0 +1,53 @@
+"""binhai kernels: Numba-compiled window features, detectors, codecs and the offload decision.
+
+The same code runs on devices (one window at a time) and in the cloud (many windows, in
+parallel). Every public function here is a typed wrapper that validates its inputs, allocates the
+outputs and calls a private compiled kernel; invalid input raises :class:`KernelError`.
+
+See docs/kernels.md for the feature definitions, the NaN policy and the codec format.
+"""
+
+from __future__ import annotations
+
+from kernels._codec import decode_samples, encode_samples
+from kernels._detectors import HeartRateEstimator, StepCounter
+from kernels._errors import CodecError, KernelError, KernelInputError, StateError
+from kernels._features import (
+    ALGO_VERSION,
+    AUTOCORR_LAGS,
+    FEATURE_NAMES,
+    window_features,
+    window_features_batch,
+)
+from kernels._novelty import NoveltyScorer
+from kernels._offload import (
+    BOTH,
+    FEATURES,
+    RAW,
+    OffloadPolicy,
+    TokenBucket,
+    decide_offload,
+)
+
+__all__ = [
+    "ALGO_VERSION",
+    "AUTOCORR_LAGS",
+    "BOTH",
+    "FEATURES",
+    "FEATURE_NAMES",
+    "RAW",
+    "CodecError",
+    "HeartRateEstimator",
+    "KernelError",
+    "KernelInputError",
+    "NoveltyScorer",
+    "OffloadPolicy",
+    "StateError",
+    "StepCounter",
+    "TokenBucket",
+    "decide_offload",
+    "decode_samples",
+    "encode_samples",
+    "window_features",
+    "window_features_batch",
+]

@@ -1,0 +1,261 @@
+"""Integer coding of float32 blocks: decimal (ALP-style) and ADC-scale schemes, with exceptions.
+
+A value ``x`` is coded as an integer ``d`` when one of these *exact* decodings gives ``x`` back
+bit for bit (lossless mode) or within ``tol`` (lossy mode):
+
+* kind ``DECIMAL``: ``x == float32(float64(d) / 10**e)``, ``0 <= e <= MAX_EXP`` — values
+  logged with a fixed number of decimals (the idea of ALP, Afroozeh et al., SIGMOD 2024);
+* kind ``SCALE``: ``x == float32(float64(d) * s)`` — ADC counts times a scale factor
+  ``s`` > 0, which is estimated from the block (least squares on a sample) and stored as a float64.
+
+Integers are then coded relative to a base, either as offsets from the block minimum (``FOR``) or
+as zig-zag deltas from the previous value (``DELTA``), bit-packed at one width per block. Values
+that do not fit the width are *patched* (index + full 64-bit offset); values that no integer
+decodes to (NaN, ±inf, -0.0, denormals, noise beyond float32 precision) are *exceptions*
+(index + raw bits).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from kernels._bitio import bit_length
+from kernels._config import JIT_EXACT
+
+DECIMAL = 0
+SCALE = 1
+FOR = 0
+DELTA = 1
+MAX_EXP = 10
+#: Integers are kept below 2**MAX_INT_BITS in magnitude so that float64(d) is exact.
+MAX_INT_BITS = 50
+#: Widest bit-packed field.
+MAX_WIDTH = 56
+#: Approximate cost (bits) of one patch and one exception, used to choose the width.
+PATCH_BITS = 80
+EXCEPTION_BITS = 48
+SAMPLE = 32
+
+P10 = np.array([10.0**e for e in range(MAX_EXP + 1)], dtype=np.float64)
+_LIMIT = float(2**MAX_INT_BITS)
+
+
+@njit(**JIT_EXACT)
+def decode_value(d, kind, e, s):  # pragma: no cover - compiled
+    """The one decoding formula, used by the encoder to verify and by the decoder to decode."""
+    if kind == DECIMAL:
+        return np.float32(np.float64(d) / P10[e])
+    return np.float32(np.float64(d) * s)
+
+
+@njit(**JIT_EXACT)
+def to_int(x, kind, e, s, tol):  # pragma: no cover - compiled
+    """Integer coding ``d`` of float32 ``x`` and whether it round-trips (exactly / within tol)."""
+    v = np.float64(x)
+    y = v * P10[e] if kind == DECIMAL else v / s
+    if not abs(y) < _LIMIT:  # also rejects NaN and inf
+        return 0, False
+    d = int(np.rint(y))
+    back = decode_value(d, kind, e, s)
+    if tol > 0.0:
+        return d, abs(np.float64(back) - v) <= tol
+    if back != x:
+        return d, False
+    if x == 0.0 and math.copysign(1.0, x) < 0.0:  # -0.0 decodes as +0.0
+        return d, False
+    return d, True
+
+
+@njit(**JIT_EXACT)
+def _sample_misses(x, kind, e, s):  # pragma: no cover - compiled
+    n = x.shape[0]
+    step = max(1, n // SAMPLE)
+    misses = 0
+    for i in range(0, n, step):
+        ok = to_int(x[i], kind, e, s, 0.0)[1]
+        misses += not ok
+    return misses
+
+
+@njit(**JIT_EXACT)
+def choose_decimal(x):  # pragma: no cover - compiled
+    """Best decimal exponent on a sample of the block: (e, misses on the sample)."""
+    best_e = 0
+    best = 1 << 30
+    for e in range(MAX_EXP + 1):
+        m = _sample_misses(x, DECIMAL, e, 1.0)
+        if m < best:
+            best = m
+            best_e = e
+            if m == 0:
+                break
+    return best_e, best
+
+
+@njit(**JIT_EXACT)
+def choose_scale(x):  # pragma: no cover - compiled
+    """Estimate an ADC scale from a sample of the block: (s, misses on the sample); s=0 if none."""
+    n = x.shape[0]
+    step = max(1, n // SAMPLE)
+    vals = np.empty(SAMPLE + 1, dtype=np.float64)
+    m = 0
+    for i in range(0, n, step):
+        v = np.float64(x[i])
+        if math.isfinite(v) and m < vals.shape[0]:
+            vals[m] = v
+            m += 1
+    dmin = np.inf
+    for i in range(m):
+        for j in range(i + 1, m):
+            dd = abs(vals[i] - vals[j])
+            if 0.0 < dd < dmin:
+                dmin = dd
+    if not math.isfinite(dmin):
+        return 0.0, 1 << 30
+    best_s = 0.0
+    best = 1 << 30
+    for div in range(1, 9):
+        c = dmin / div
+        num = 0.0
+        den = 0.0
+        for i in range(m):
+            k = np.rint(vals[i] / c)
+            num += k * vals[i]
+            den += k * k
+        if den == 0.0:
+            continue
+        s64 = num / den
+        for cand in (np.float64(np.float32(s64)), s64):
+            if cand > 0.0:
+                miss = _sample_misses(x, SCALE, 0, cand)
+                if miss < best:
+                    best = miss
+                    best_s = cand
+        if best * 4 <= m:
+            break
+    return best_s, best
+
+
+@njit(**JIT_EXACT)
+def _sample_bits(x, kind, e, s):  # pragma: no cover - compiled
+    """Estimated bits a sample: width of the integer range on the sample plus exception cost."""
+    n = x.shape[0]
+    step = max(1, n // SAMPLE)
+    lo = 1 << 62
+    hi = -(1 << 62)
+    misses = 0
+    total = 0
+    for i in range(0, n, step):
+        total += 1
+        d, good = to_int(x[i], kind, e, s, 0.0)
+        if good:
+            lo = min(lo, d)
+            hi = max(hi, d)
+        else:
+            misses += 1
+    if misses == total:
+        return np.inf
+    return bit_length(np.uint64(hi - lo)) + EXCEPTION_BITS * misses / total
+
+
+@njit(**JIT_EXACT)
+def choose_int(x):  # pragma: no cover - compiled
+    """Pick the integer coding for a lossless block: (ok, kind, e, s)."""
+    e, miss = choose_decimal(x)
+    if miss == 0 and e == 0:
+        return True, DECIMAL, 0, 1.0
+    best = _sample_bits(x, DECIMAL, e, 1.0) if miss * 4 <= SAMPLE else np.inf
+    s, smiss = choose_scale(x)
+    if s > 0.0 and smiss * 4 <= SAMPLE and _sample_bits(x, SCALE, 0, s) < best:
+        return True, SCALE, 0, s
+    return best < 32.0, DECIMAL, e, 1.0
+
+
+@njit(**JIT_EXACT)
+def _best_width(hist, count):  # pragma: no cover - compiled
+    """Width minimising count * w + PATCH_BITS * (#values wider than w)."""
+    best_w = MAX_WIDTH
+    best_cost = np.inf
+    over = 0
+    for w in range(MAX_WIDTH, -1, -1):
+        cost = count * w + PATCH_BITS * over
+        if cost < best_cost:
+            best_cost = cost
+            best_w = w
+        over += hist[w]
+    return best_w, best_cost
+
+
+@njit(**JIT_EXACT)
+def int_plan(x, kind, e, s, tol, d, ok):  # pragma: no cover - compiled
+    """Fill ``d``/``ok`` for the block and pick a transform and width.
+
+    Returns ``(transform, base, width, n_exceptions, cost_bits)``.
+    """
+    n = x.shape[0]
+    n_exc = 0
+    dmin = 1 << 62
+    for i in range(n):
+        di, good = to_int(x[i], kind, e, s, tol)
+        d[i] = di
+        ok[i] = good
+        if good:
+            dmin = min(dmin, di)
+        else:
+            n_exc += 1
+    if n_exc == n:
+        return FOR, 0, 0, n_exc, np.inf
+    hist_for = np.zeros(65, dtype=np.int64)
+    hist_delta = np.zeros(65, dtype=np.int64)
+    prev = -1
+    first = 0
+    for i in range(n):
+        if ok[i]:
+            if prev == -1:
+                first = d[i]
+                prev = i
+            hist_for[bit_length(np.uint64(d[i] - dmin))] += 1
+            delta = d[i] - d[prev]
+            hist_delta[bit_length(np.uint64((delta << 1) ^ (delta >> 63)))] += 1
+            prev = i
+        else:
+            hist_delta[0] += 1
+    hist_for[0] += n_exc
+    w_for, c_for = _best_width(hist_for, n)
+    w_delta, c_delta = _best_width(hist_delta, n)
+    exc_cost = EXCEPTION_BITS * n_exc
+    if c_delta < c_for:
+        return DELTA, first, w_delta, n_exc, c_delta + exc_cost
+    return FOR, dmin, w_for, n_exc, c_for + exc_cost
+
+
+@njit(**JIT_EXACT)
+def int_offsets(d, ok, transform, base, u):  # pragma: no cover - compiled
+    """Unsigned offsets ``u`` to bit-pack (exceptions get 0)."""
+    prev = base
+    for i in range(d.shape[0]):
+        if not ok[i]:
+            u[i] = 0
+        elif transform == FOR:
+            u[i] = np.uint64(d[i] - base)
+        else:
+            delta = d[i] - prev
+            u[i] = np.uint64((delta << 1) ^ (delta >> 63))
+            prev = d[i]
+
+
+@njit(**JIT_EXACT)
+def int_restore(u, transform, base, kind, e, s, out):  # pragma: no cover - compiled
+    """Inverse of :func:`int_offsets` followed by :func:`decode_value`, into float32 ``out``."""
+    prev = base
+    for i in range(u.shape[0]):
+        if transform == FOR:
+            di = base + np.int64(u[i])
+        else:
+            z = u[i]
+            prev = prev + (np.int64(z >> np.uint64(1)) ^ -np.int64(z & np.uint64(1)))
+            di = prev
+        out[i] = decode_value(di, kind, e, s)

@@ -1,0 +1,114 @@
+"""Little-endian byte and bit I/O on ``uint8`` buffers (compiled helpers for the codec).
+
+Writers take ``(buf, pos, ...)`` and return the new position; the caller guarantees capacity.
+Readers never read past ``end``: they are only called after the caller checked that the bytes they
+will touch exist, so a corrupt stream can never make a kernel read outside its buffer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import config, njit
+
+from kernels._config import JIT_EXACT
+
+
+@njit(**JIT_EXACT)
+def put_uint(buf, pos, value, nbytes):  # pragma: no cover - compiled
+    """Write the low ``nbytes`` bytes of ``value`` (int, two's complement) little-endian."""
+    v = np.uint64(value)
+    for i in range(nbytes):
+        buf[pos + i] = np.uint8(v & np.uint64(0xFF))
+        v = v >> np.uint64(8)
+    return pos + nbytes
+
+
+@njit(**JIT_EXACT)
+def get_uint(buf, pos, nbytes):  # pragma: no cover - compiled
+    """Read an unsigned little-endian integer of ``nbytes`` bytes (as uint64)."""
+    v = np.uint64(0)
+    for i in range(nbytes):
+        v |= np.uint64(buf[pos + i]) << np.uint64(8 * i)
+    return v
+
+
+@njit(**JIT_EXACT)
+def pack_bits(buf, pos, values, count, width):  # pragma: no cover - compiled
+    """Pack ``values[:count]`` (uint64, each < 2**width, width <= 56) LSB-first; return new pos."""
+    if width == 0:
+        return pos
+    acc = np.uint64(0)
+    nacc = np.uint64(0)
+    w = np.uint64(width)
+    for i in range(count):
+        acc |= values[i] << nacc
+        nacc += w
+        while nacc >= np.uint64(8):
+            buf[pos] = np.uint8(acc & np.uint64(0xFF))
+            pos += 1
+            acc >>= np.uint64(8)
+            nacc -= np.uint64(8)
+    if nacc > np.uint64(0):
+        buf[pos] = np.uint8(acc & np.uint64(0xFF))
+        pos += 1
+    return pos
+
+
+@njit(**JIT_EXACT)
+def unpack_bits(buf, pos, out, count, width):  # pragma: no cover - compiled
+    """Inverse of :func:`pack_bits`: fill ``out[:count]`` (uint64); return the position after."""
+    if width == 0:
+        for i in range(count):
+            out[i] = 0
+        return pos
+    acc = np.uint64(0)
+    nacc = np.uint64(0)
+    w = np.uint64(width)
+    mask = (np.uint64(1) << w) - np.uint64(1)
+    for i in range(count):
+        while nacc < w:
+            acc |= np.uint64(buf[pos]) << nacc
+            pos += 1
+            nacc += np.uint64(8)
+        out[i] = acc & mask
+        acc >>= w
+        nacc -= w
+    return pos
+
+
+_lz64: Any
+_tz64: Any
+if getattr(config, "DISABLE_JIT", 0):  # pure-Python fallbacks for the NUMBA_DISABLE_JIT suite
+
+    def _py_lz64(v: Any) -> Any:
+        return np.uint64(64 - int(v).bit_length())
+
+    def _py_tz64(v: Any) -> Any:
+        iv = int(v)
+        return np.uint64((iv & -iv).bit_length() - 1 if iv else 64)
+
+    _lz64, _tz64 = _py_lz64, _py_tz64
+else:
+    from numba.cpython.unsafe import numbers as _unsafe
+
+    _lz64, _tz64 = _unsafe.leading_zeros, _unsafe.trailing_zeros
+
+
+@njit(**JIT_EXACT)
+def bit_length(v):  # pragma: no cover - compiled
+    """Number of significant bits of a uint64 (0 for 0)."""
+    return 64 - int(_lz64(np.uint64(v)))
+
+
+@njit(**JIT_EXACT)
+def clz32(v):  # pragma: no cover - compiled
+    """Leading zero bits of a non-zero 32-bit value held in a uint64."""
+    return int(_lz64(np.uint64(v))) - 32
+
+
+@njit(**JIT_EXACT)
+def ctz32(v):  # pragma: no cover - compiled
+    """Trailing zero bits of a non-zero 32-bit value held in a uint64."""
+    return int(_tz64(np.uint64(v)))

@@ -1,0 +1,319 @@
+"""Lossless (and optional lossy) codec for float32 sensor windows.
+
+Stream format, version 1 (all integers little-endian)::
+
+    header   magic 0xB7 0x5A | version u8 = 1 | flags u8 (bit 0: lossy) | n u32 | block u16
+             [lossy only: resolution f64]
+    blocks   ceil(n / block) blocks of `block` samples (the last one may be shorter), each
+             scheme u8, then
+      RAW  0 nb * u32 raw bit patterns
+      INT  1 kind u8 (0 decimal, 1 scale) | e u8 or s f64 | transform u8 (0 FOR, 1 DELTA)
+             | base i64 | width u8 | patches u16 | exceptions u16
+             | ceil(nb * width / 8) bytes of bit-packed offsets
+             | patches: (index u16, offset u64) each | exceptions: (index u16, bits u32) each
+      XOR  2 length u32 | `length` bytes of Gorilla XOR bits (see kernels._xor)
+
+The encoder picks per block the INT coding when it represents most values, else XOR, and falls
+back to RAW whenever that would be smaller: no block ever costs more than 4 bytes a sample plus
+its 1-byte tag.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from kernels import _alp
+from kernels._alp import MAX_WIDTH, int_offsets, int_plan, int_restore
+from kernels._bitio import get_uint, pack_bits, put_uint, unpack_bits
+from kernels._config import JIT_EXACT
+from kernels._errors import CodecError, KernelInputError
+from kernels._validate import as_float_array
+from kernels._xor import xor_decode, xor_encode
+
+MAGIC0 = 0xB7
+MAGIC1 = 0x5A
+VERSION = 1
+BLOCK = 1024
+RAW = 0
+INT = 1
+XOR = 2
+_FLAG_LOSSY = 1
+_MAX_N = 0xFFFFFFFF
+
+_ERRORS = {
+    -1: "truncated stream",
+    -2: "unknown block scheme",
+    -3: "invalid INT block parameters",
+    -4: "index out of range in a block",
+    -5: "corrupt XOR block",
+    -6: "trailing bytes after the last block",
+}
+
+
+@njit(**JIT_EXACT)
+def _encode_int_block(x, kind, e, s, tol, d, ok, u, buf, pos):  # pragma: no cover - compiled
+    """Try the INT scheme; return the new position, or -1 when it would not pay off."""
+    nb = x.shape[0]
+    transform, base, width, n_exc, cost = int_plan(x, kind, e, s, tol, d, ok)
+    if n_exc * 2 > nb or not cost < 32.0 * nb:
+        return -1
+    int_offsets(d[:nb], ok[:nb], transform, base, u)
+    limit = np.uint64(1) << np.uint64(width)
+    n_patch = 0
+    for i in range(nb):
+        if u[i] >= limit:
+            n_patch += 1
+    start = pos
+    buf[pos] = INT
+    buf[pos + 1] = kind
+    pos += 2
+    if kind == _alp.DECIMAL:
+        buf[pos] = e
+        pos += 1
+    else:
+        pos = put_uint(buf, pos, np.array([s]).view(np.uint64)[0], 8)
+    buf[pos] = transform
+    pos = put_uint(buf, pos + 1, base, 8)
+    buf[pos] = width
+    pos = put_uint(buf, pos + 1, n_patch, 2)
+    pos = put_uint(buf, pos, n_exc, 2)
+    packed = np.empty(nb, dtype=np.uint64)
+    for i in range(nb):
+        packed[i] = u[i] if u[i] < limit else np.uint64(0)
+    pos = pack_bits(buf, pos, packed, nb, width)
+    for i in range(nb):
+        if u[i] >= limit:
+            pos = put_uint(buf, pos, i, 2)
+            pos = put_uint(buf, pos, u[i], 8)
+    bits = x.view(np.uint32)
+    for i in range(nb):
+        if not ok[i]:
+            pos = put_uint(buf, pos, i, 2)
+            pos = put_uint(buf, pos, bits[i], 4)
+    if pos - start >= 4 * nb + 1:
+        return -1
+    return pos
+
+
+@njit(**JIT_EXACT)
+def _encode_block(x, resolution, d, ok, u, buf, pos):  # pragma: no cover - compiled
+    nb = x.shape[0]
+    newpos = -1
+    if resolution > 0.0:
+        newpos = _encode_int_block(x, _alp.SCALE, 0, resolution, resolution / 2, d, ok, u, buf, pos)
+    else:
+        good, kind, e, s = _alp.choose_int(x)
+        if good:
+            newpos = _encode_int_block(x, kind, e, s, 0.0, d, ok, u, buf, pos)
+    if newpos >= 0:
+        return newpos
+    bits = x.view(np.uint32)
+    buf[pos] = XOR
+    end = xor_encode(bits, buf, pos + 5)
+    if end - pos < 4 * nb + 1:
+        put_uint(buf, pos + 1, end - pos - 5, 4)
+        return end
+    buf[pos] = RAW
+    for i in range(nb):
+        put_uint(buf, pos + 1 + 4 * i, bits[i], 4)
+    return pos + 1 + 4 * nb
+
+
+@njit(**JIT_EXACT)
+def _encode(x, resolution, buf):  # pragma: no cover - compiled
+    n = x.shape[0]
+    buf[0] = MAGIC0
+    buf[1] = MAGIC1
+    buf[2] = VERSION
+    buf[3] = _FLAG_LOSSY if resolution > 0.0 else 0
+    pos = put_uint(buf, 4, n, 4)
+    pos = put_uint(buf, pos, BLOCK, 2)
+    if resolution > 0.0:
+        pos = put_uint(buf, pos, np.array([resolution]).view(np.uint64)[0], 8)
+    d = np.empty(BLOCK, dtype=np.int64)
+    ok = np.empty(BLOCK, dtype=np.bool_)
+    u = np.empty(BLOCK, dtype=np.uint64)
+    for b0 in range(0, n, BLOCK):
+        b1 = min(n, b0 + BLOCK)
+        pos = _encode_block(x[b0:b1], resolution, d, ok, u, buf, pos)
+    return pos
+
+
+@njit(**JIT_EXACT)
+def _decode_int_block(buf, pos, end, nb, out, u):  # pragma: no cover - compiled
+    if pos + 2 > end:
+        return -1
+    kind = buf[pos]
+    pos += 1
+    e = 0
+    s = 1.0
+    if kind == _alp.DECIMAL:
+        e = int(buf[pos])
+        pos += 1
+        if e > _alp.MAX_EXP:
+            return -3
+    elif kind == _alp.SCALE:
+        if pos + 8 > end:
+            return -1
+        s = np.array([get_uint(buf, pos, 8)]).view(np.float64)[0]
+        pos += 8
+        if not (s > 0.0 and math.isfinite(s)):
+            return -3
+    else:
+        return -3
+    if pos + 14 > end:
+        return -1
+    transform = int(buf[pos])
+    base = np.int64(get_uint(buf, pos + 1, 8))
+    width = int(buf[pos + 9])
+    n_patch = int(get_uint(buf, pos + 10, 2))
+    n_exc = int(get_uint(buf, pos + 12, 2))
+    pos += 14
+    if transform > 1 or width > MAX_WIDTH or n_patch > nb or n_exc > nb:
+        return -3
+    nbytes = (nb * width + 7) // 8
+    if pos + nbytes + 10 * n_patch + 6 * n_exc > end:
+        return -1
+    pos = unpack_bits(buf, pos, u, nb, width)
+    for _ in range(n_patch):
+        i = int(get_uint(buf, pos, 2))
+        if i >= nb:
+            return -4
+        u[i] = get_uint(buf, pos + 2, 8)
+        pos += 10
+    int_restore(u[:nb], transform, base, kind, e, s, out)
+    bits = out.view(np.uint32)
+    for _ in range(n_exc):
+        i = int(get_uint(buf, pos, 2))
+        if i >= nb:
+            return -4
+        bits[i] = np.uint32(get_uint(buf, pos + 2, 4))
+        pos += 6
+    return pos
+
+
+@njit(**JIT_EXACT)
+def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
+    """Decode blocks into ``out``; return 0, or a negative error code (see ``_ERRORS``)."""
+    end = buf.shape[0]
+    u = np.empty(block, dtype=np.uint64)
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        nb = b1 - b0
+        if pos >= end:
+            return -1, pos
+        scheme = buf[pos]
+        pos += 1
+        seg = out[b0:b1]
+        if scheme == RAW:
+            if pos + 4 * nb > end:
+                return -1, pos
+            bits = seg.view(np.uint32)
+            for i in range(nb):
+                bits[i] = np.uint32(get_uint(buf, pos + 4 * i, 4))
+            pos += 4 * nb
+        elif scheme == INT:
+            newpos = _decode_int_block(buf, pos, end, nb, seg, u)
+            if newpos < 0:
+                return newpos, pos
+            pos = newpos
+        elif scheme == XOR:
+            if pos + 4 > end:
+                return -1, pos
+            length = int(get_uint(buf, pos, 4))
+            if pos + 4 + length > end:
+                return -1, pos
+            if xor_decode(buf, pos + 4, pos + 4 + length, seg.view(np.uint32)) < 0:
+                return -5, pos
+            pos += 4 + length
+        else:
+            return -2, pos - 1
+    if pos != end:
+        return -6, pos
+    return 0, pos
+
+
+def encode_samples(x: np.ndarray, *, resolution: float | None = None) -> bytes:
+    """Compress float32 samples into a self-describing byte string.
+
+    Parameters
+    ----------
+    x : ndarray, float32, shape (n,), 0 <= n < 2**32
+        Samples (for several channels, concatenate them channel-major). Other dtypes are
+        rejected: the codec is exact on float32 bit patterns.
+    resolution : float, optional
+        Lossy mode, never the default: the sensor's declared resolution (> 0, in the samples'
+        unit). Decoded values are then within ``resolution / 2`` of the input; NaN and ±inf are
+        still kept exactly.
+
+    Returns
+    -------
+    bytes
+        The encoded stream (header with the length, then blocks; see docs/kernels.md). Lossless
+        by default: ``decode_samples(encode_samples(x))`` has the same bits as ``x``, including
+        NaN payloads, ±inf, -0.0 and denormals.
+
+    Raises
+    ------
+    KernelInputError
+        ``x`` is not a 1-D float32 array, or ``resolution`` is not finite and > 0.
+    """
+    xa = as_float_array(x, "x", 1)
+    if xa.dtype != np.float32:
+        raise KernelInputError("x", f"the codec takes float32 samples, got {xa.dtype}")
+    if xa.shape[0] > _MAX_N:
+        raise KernelInputError("x", f"at most {_MAX_N} samples per stream")
+    res = 0.0
+    if resolution is not None:
+        res = float(resolution)
+        if not (math.isfinite(res) and res > 0.0):
+            raise KernelInputError("resolution", f"must be finite and > 0, got {resolution!r}")
+    n = xa.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    # room for the worst case of every scheme before the encoder falls back to RAW
+    buf = np.empty(32 + nblocks * 64 + 6 * n, dtype=np.uint8)
+    end = _encode(xa, res, buf)
+    return buf[:end].tobytes()
+
+
+def decode_samples(b: bytes | bytearray | memoryview) -> np.ndarray:
+    """Decompress a byte string made by :func:`encode_samples`.
+
+    Parameters
+    ----------
+    b : bytes-like
+        One encoded stream, complete.
+
+    Returns
+    -------
+    ndarray, float32, shape (n,)
+        The samples, with the exact bits that were encoded (lossless mode).
+
+    Raises
+    ------
+    CodecError
+        The stream is truncated, corrupt, of an unknown version, or has trailing bytes.
+    """
+    buf = np.frombuffer(b, dtype=np.uint8)
+    if buf.shape[0] < 10:
+        raise CodecError("truncated stream header", offset=buf.shape[0])
+    if buf[0] != MAGIC0 or buf[1] != MAGIC1:
+        raise CodecError("not an encoded sample stream (bad magic)", offset=0)
+    if buf[2] != VERSION:
+        raise CodecError(f"unsupported codec version {buf[2]}", offset=2)
+    n = int.from_bytes(buf[4:8].tobytes(), "little")
+    block = int.from_bytes(buf[8:10].tobytes(), "little")
+    pos = 10 + (8 if buf[3] & _FLAG_LOSSY else 0)
+    if block == 0 or pos > buf.shape[0]:
+        raise CodecError("invalid stream header", offset=8)
+    # every block costs at least a few bytes; reject lengths the stream cannot hold
+    if (n + block - 1) // block > buf.shape[0]:
+        raise CodecError(f"header claims {n} samples, more than the stream can hold", offset=4)
+    out = np.empty(n, dtype=np.float32)
+    status, where = _decode(buf, n, block, pos, out)
+    if status != 0:
+        raise CodecError(_ERRORS.get(int(status), "corrupt stream"), offset=int(where))
+    return out

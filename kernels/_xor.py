@@ -1,0 +1,127 @@
+"""Gorilla-style XOR coding of float32 bit patterns (the codec's fallback scheme).
+
+Facebook's Gorilla (VLDB 2015) adapted to 32-bit values. The first value is stored as 32 raw bits;
+every next value is XOR-ed with its predecessor and written as
+
+* ``0`` when the XOR is zero (value repeated);
+* ``10`` + the meaningful bits, when they fit inside the previous leading/trailing-zero window;
+* ``11`` + 5 bits leading-zero count + 5 bits (length - 1) + the meaningful bits otherwise.
+
+Bits are written LSB-first. It works on raw bit patterns, so it is exact for every float32,
+NaN payloads, ±inf, -0.0 and denormals included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from kernels._bitio import clz32, ctz32
+from kernels._config import JIT_EXACT
+
+
+@njit(**JIT_EXACT)
+def _put(buf, pos, acc, nacc, value, width):  # pragma: no cover - compiled
+    acc |= value << np.uint64(nacc)
+    nacc += width
+    while nacc >= 8:
+        buf[pos] = np.uint8(acc & np.uint64(0xFF))
+        pos += 1
+        acc >>= np.uint64(8)
+        nacc -= 8
+    return pos, acc, nacc
+
+
+@njit(**JIT_EXACT)
+def xor_encode(bits, buf, pos):  # pragma: no cover - compiled
+    """Append the XOR coding of ``bits`` (uint32 (n,), n >= 1) to ``buf`` at ``pos``; new pos."""
+    acc = np.uint64(0)
+    nacc = 0
+    prev = np.uint64(bits[0])
+    pos, acc, nacc = _put(buf, pos, acc, nacc, prev, 32)
+    plz = 64  # no window yet
+    ptz = 0
+    for i in range(1, bits.shape[0]):
+        cur = np.uint64(bits[i])
+        x = cur ^ prev
+        prev = cur
+        if x == np.uint64(0):
+            pos, acc, nacc = _put(buf, pos, acc, nacc, np.uint64(0), 1)
+            continue
+        lz = clz32(x)
+        tz = ctz32(x)
+        if lz >= plz and tz >= ptz:
+            pos, acc, nacc = _put(buf, pos, acc, nacc, np.uint64(1), 2)  # '1' then '0'
+            pos, acc, nacc = _put(buf, pos, acc, nacc, x >> np.uint64(ptz), 32 - plz - ptz)
+        else:
+            length = 32 - lz - tz
+            head = np.uint64(3) | (np.uint64(lz) << np.uint64(2))
+            head |= np.uint64(length - 1) << np.uint64(7)
+            pos, acc, nacc = _put(buf, pos, acc, nacc, head, 12)
+            pos, acc, nacc = _put(buf, pos, acc, nacc, x >> np.uint64(tz), length)
+            plz = lz
+            ptz = tz
+    if nacc > 0:
+        buf[pos] = np.uint8(acc & np.uint64(0xFF))
+        pos += 1
+    return pos
+
+
+@njit(**JIT_EXACT)
+def _take(buf, pos, end, acc, nacc, width):  # pragma: no cover - compiled
+    """Read ``width`` (<= 32) bits; pos = -1 when the stream ends first."""
+    while nacc < width:
+        if pos >= end:
+            return np.uint64(0), -1, acc, nacc
+        acc |= np.uint64(buf[pos]) << np.uint64(nacc)
+        pos += 1
+        nacc += 8
+    value = acc & ((np.uint64(1) << np.uint64(width)) - np.uint64(1))
+    acc >>= np.uint64(width)
+    nacc -= width
+    return value, pos, acc, nacc
+
+
+@njit(**JIT_EXACT)
+def xor_decode(buf, pos, end, out):  # pragma: no cover - compiled
+    """Decode ``out.shape[0]`` values from ``buf[pos:end]`` into ``out`` (uint32); -1 if corrupt."""
+    acc = np.uint64(0)
+    nacc = 0
+    prev, pos, acc, nacc = _take(buf, pos, end, acc, nacc, 32)
+    if pos < 0:
+        return -1
+    out[0] = np.uint32(prev)
+    plz = 64
+    ptz = 0
+    for i in range(1, out.shape[0]):
+        flag, pos, acc, nacc = _take(buf, pos, end, acc, nacc, 1)
+        if pos < 0:
+            return -1
+        if flag == np.uint64(0):
+            out[i] = np.uint32(prev)
+            continue
+        flag, pos, acc, nacc = _take(buf, pos, end, acc, nacc, 1)
+        if pos < 0:
+            return -1
+        if flag == np.uint64(0):
+            if plz == 64:
+                return -1
+            length = 32 - plz - ptz
+            tz = ptz
+        else:
+            head, pos, acc, nacc = _take(buf, pos, end, acc, nacc, 10)
+            if pos < 0:
+                return -1
+            lz = int(head & np.uint64(31))
+            length = int(head >> np.uint64(5)) + 1
+            if lz + length > 32:
+                return -1
+            tz = 32 - lz - length
+            plz = lz
+            ptz = tz
+        x, pos, acc, nacc = _take(buf, pos, end, acc, nacc, length)
+        if pos < 0:
+            return -1
+        prev ^= x << np.uint64(tz)
+        out[i] = np.uint32(prev)
+    return pos

@@ -1,0 +1,92 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Codec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CODEC_UNSPECIFIED: _ClassVar[Codec]
+    CODEC_F32LE: _ClassVar[Codec]
+    CODEC_BINHAI: _ClassVar[Codec]
+
+class Offload(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OFFLOAD_UNSPECIFIED: _ClassVar[Offload]
+    OFFLOAD_FEATURES: _ClassVar[Offload]
+    OFFLOAD_RAW: _ClassVar[Offload]
+    OFFLOAD_BOTH: _ClassVar[Offload]
+CODEC_UNSPECIFIED: Codec
+CODEC_F32LE: Codec
+CODEC_BINHAI: Codec
+OFFLOAD_UNSPECIFIED: Offload
+OFFLOAD_FEATURES: Offload
+OFFLOAD_RAW: Offload
+OFFLOAD_BOTH: Offload
+
+class Features(_message.Message):
+    __slots__ = ("algo_version", "values")
+    ALGO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    algo_version: int
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, algo_version: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class RawSamples(_message.Message):
+    __slots__ = ("codec", "data")
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    codec: Codec
+    data: bytes
+    def __init__(self, codec: _Optional[_Union[Codec, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class Window(_message.Message):
+    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty")
+    SENSOR_FIELD_NUMBER: _ClassVar[int]
+    T0_NS_FIELD_NUMBER: _ClassVar[int]
+    RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    N_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    OFFLOAD_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    NOVELTY_FIELD_NUMBER: _ClassVar[int]
+    sensor: str
+    t0_ns: int
+    rate_hz: float
+    channels: int
+    n_samples: int
+    offload: Offload
+    features: Features
+    raw: RawSamples
+    novelty: float
+    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ...) -> None: ...
+
+class SeqRange(_message.Message):
+    __slots__ = ("first", "last", "reason")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    last: int
+    reason: str
+    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class TelemetryBatch(_message.Message):
+    __slots__ = ("tenant", "device_id", "seq", "sent_at_ns", "windows", "evicted")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    EVICTED_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    device_id: str
+    seq: int
+    sent_at_ns: int
+    windows: _containers.RepeatedCompositeFieldContainer[Window]
+    evicted: _containers.RepeatedCompositeFieldContainer[SeqRange]
+    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,211 @@
+"""Public API: input validation, properties of the decisions and detectors, golden vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kernels
+from tests.kernels import signals
+from tests.kernels.make_golden import GOLDEN
+
+FS = signals.FS
+
+
+def test_public_api() -> None:
+    assert set(kernels.__all__) <= set(dir(kernels))
+    assert len(set(kernels.FEATURE_NAMES)) == len(kernels.FEATURE_NAMES)
+    for name in ("mean", "std", "spectral_flatness", "band_power_7", "peak_count"):
+        assert name in kernels.FEATURE_NAMES
+    assert (kernels.FEATURES, kernels.RAW, kernels.BOTH) == (1, 2, 3)
+    assert issubclass(kernels.KernelError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("x", "fs", "arg"),
+    [
+        (np.zeros(8, dtype=np.int32), 50.0, "x"),
+        (np.zeros((2, 8)), 50.0, "x"),
+        ([1.0, 2.0], 50.0, "x"),
+        (np.zeros(0), 50.0, "x"),
+        (np.zeros(8), 0.0, "fs"),
+        (np.zeros(8), float("nan"), "fs"),
+        (np.zeros(8), float("inf"), "fs"),
+        (np.zeros(8), "fast", "fs"),
+    ],
+)
+def test_window_features_rejects_bad_input(x: object, fs: object, arg: str) -> None:
+    with pytest.raises(kernels.KernelInputError) as info:
+        kernels.window_features(x, fs)  # type: ignore[arg-type]
+    assert info.value.argument == arg
+
+
+def test_batch_rejects_1d_and_accepts_empty() -> None:
+    with pytest.raises(kernels.KernelError):
+        kernels.window_features_batch(np.zeros(8), FS)
+    assert kernels.window_features_batch(np.zeros((0, 8)), FS).shape == (0, len(kernels.FEATURE_NAMES))
+
+
+def test_features_non_contiguous_input() -> None:
+    xs = np.random.default_rng(0).standard_normal((8, 64))
+    np.testing.assert_array_equal(
+        kernels.window_features(xs[:, 3], FS), kernels.window_features(xs[:, 3].copy(), FS)
+    )
+
+
+def test_golden_vectors() -> None:
+    g = np.load(GOLDEN)
+    assert int(g["algo_version"]) == kernels.ALGO_VERSION, "regenerate golden.npz with the bump"
+    assert tuple(g["feature_names"]) == kernels.FEATURE_NAMES
+    got = kernels.window_features_batch(g["windows"], FS)
+    np.testing.assert_allclose(got, g["features"], rtol=2e-6, atol=1e-6)
+    # the stream format is stable: old streams decode, the same input encodes to the same bytes
+    stream = g["codec_bytes"].tobytes()
+    np.testing.assert_array_equal(
+        kernels.decode_samples(stream).view(np.uint32), g["codec_input"].view(np.uint32)
+    )
+    assert kernels.encode_samples(g["codec_input"]) == stream
+
+
+def test_codec_compresses_sensor_data() -> None:
+    adc = signals.walking_accel(1024).T.ravel()
+    assert len(kernels.encode_samples(adc)) < 0.4 * adc.nbytes
+    temp = signals.temperature_log(4096)
+    assert len(kernels.encode_samples(temp)) < 0.15 * temp.nbytes
+
+
+def test_codec_rejects_bad_input_and_corrupt_streams() -> None:
+    with pytest.raises(kernels.KernelInputError):
+        kernels.encode_samples(np.zeros(4))
+    with pytest.raises(kernels.KernelInputError):
+        kernels.encode_samples(np.zeros(4, dtype=np.float32), resolution=0.0)
+    x = signals.walking_accel(700).T.ravel()
+    good = kernels.encode_samples(x)
+    for bad in (b"", b"xx", good[:-1], good[:15], good + b"\0", b"\x00" + good[1:]):
+        with pytest.raises(kernels.CodecError):
+            kernels.decode_samples(bad)
+
+
+def test_codec_random_corruption_never_crashes() -> None:
+    rng = np.random.default_rng(5)
+    x = np.concatenate([signals.walking_accel(300).T.ravel(), rng.standard_normal(500)])
+    good = bytearray(kernels.encode_samples(x.astype(np.float32)))
+    for _ in range(300):
+        bad = bytearray(good)
+        for i in rng.integers(0, len(bad), 3):
+            bad[i] = int(rng.integers(0, 256))
+        try:
+            y = kernels.decode_samples(bytes(bad))
+        except kernels.CodecError:
+            continue
+        assert y.dtype == np.float32
+
+
+def _offload_inputs(m: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    nov = rng.exponential(0.3, m)
+    nov[[3, 17, 41]] = [5.0, 9.0, 2.5]
+    return nov, rng.integers(800, 2000, m).astype(np.float64)
+
+
+@pytest.mark.parametrize("tokens", [0.0, 1000.0, 7000.0, 9000.0, 50_000.0, 1e7])
+def test_offload_never_exceeds_budget(tokens: float) -> None:
+    nov, raw = _offload_inputs()
+    pol = kernels.OffloadPolicy(both_fraction=0.2, explore_fraction=0.3)
+    modes, left = kernels.decide_offload(nov, raw, 100.0, tokens=tokens, battery=1.0, policy=pol)
+    spent = np.where(modes == 1, 100.0, 0) + np.where(modes >= 2, raw, 0)
+    spent += np.where(modes == 3, 100.0, 0)
+    assert left == pytest.approx(tokens - spent.sum())
+    floor = 100.0 * len(nov)
+    assert spent.sum() <= max(tokens, floor) + 1e-9
+    if tokens < floor:
+        assert (modes == kernels.FEATURES).all()
+
+
+def test_offload_anomalies_go_raw_with_budget_to_spare() -> None:
+    nov, raw = _offload_inputs()
+    modes, _ = kernels.decide_offload(
+        nov, raw, 100.0, tokens=1e9, battery=1.0, policy=kernels.OffloadPolicy(both_fraction=0)
+    )
+    anomalies = nov >= kernels.OffloadPolicy().novelty_threshold
+    assert (modes[anomalies] == kernels.RAW).all()
+    assert (modes[~anomalies] == kernels.FEATURES).all()
+
+
+def test_offload_tight_budget_prefers_highest_novelty() -> None:
+    nov, _ = _offload_inputs()
+    raw = np.full(nov.size, 1000.0)
+    tokens = 100.0 * nov.size + 2 * 900.0  # room for exactly two upgrades
+    modes, left = kernels.decide_offload(
+        nov, raw, 100.0, tokens=tokens, battery=1.0, policy=kernels.OffloadPolicy(both_fraction=0)
+    )
+    assert set(np.flatnonzero(modes == kernels.RAW)) == {17, 3}
+    assert left == pytest.approx(0.0)
+
+
+def test_offload_low_battery_and_determinism() -> None:
+    nov, raw = _offload_inputs()
+    modes, _ = kernels.decide_offload(nov, raw, 100.0, tokens=1e9, battery=0.05)
+    assert (modes == kernels.FEATURES).all()
+    pol = kernels.OffloadPolicy(both_fraction=0.3)
+    a = kernels.decide_offload(nov, raw, 100.0, tokens=30_000.0, battery=1.0, policy=pol, seed=9)
+    b = kernels.decide_offload(nov, raw, 100.0, tokens=30_000.0, battery=1.0, policy=pol, seed=9)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert (a[0] == kernels.BOTH).any()
+
+
+def test_offload_policy_and_token_bucket_validation() -> None:
+    with pytest.raises(kernels.KernelInputError):
+        kernels.OffloadPolicy(both_fraction=1.5)
+    with pytest.raises(kernels.KernelInputError):
+        kernels.decide_offload(np.zeros(3), np.zeros(2), 1.0, tokens=1.0, battery=0.5)
+    bucket = kernels.TokenBucket(rate=100.0, capacity=1000.0, level=0.0)
+    assert bucket.advance(5.0) == 500.0
+    assert bucket.advance(100.0) == 1000.0
+    modes = bucket.decide(np.array([5.0, 0.0]), 400.0, 50.0, battery=1.0)
+    assert list(modes) == [2, 1]
+    assert bucket.level == pytest.approx(1000.0 - 400.0 - 50.0)
+
+
+def test_novelty_scorer_flags_change_and_persists() -> None:
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((60, 256)).astype(np.float32)
+    xs[45] = xs[45] * 6 + 3
+    scorer = kernels.NoveltyScorer(len(kernels.FEATURE_NAMES))
+    feats = kernels.window_features_batch(xs, FS)
+    scores = [scorer.update(f) for f in feats[:40]]
+    restored = kernels.NoveltyScorer.from_state(scorer.state())
+    scores += [restored.update(f) for f in feats[40:]]
+    assert min(scores) >= 0.0
+    assert scores[45] > 5.0
+    assert np.median(scores[10:45]) < 0.1
+    assert scorer.update(np.full(len(kernels.FEATURE_NAMES), np.nan)) == 0.0
+    with pytest.raises(kernels.StateError):
+        kernels.NoveltyScorer.from_state(np.zeros(3))
+    with pytest.raises(kernels.KernelInputError):
+        scorer.update(np.zeros(3))
+
+
+def test_step_counter_counts_walking_and_persists() -> None:
+    fs, seconds, cadence = 50.0, 60, 1.8
+    acc = signals.walking_accel(int(fs * seconds), seed=4, cadence=cadence)
+    counter = kernels.StepCounter(fs)
+    for i in range(0, acc.shape[0] // 2, 256):
+        counter.update(acc[i : min(i + 256, acc.shape[0] // 2)])
+    counter = kernels.StepCounter.from_state(counter.state())
+    for i in range(acc.shape[0] // 2, acc.shape[0], 256):
+        counter.update(acc[i : i + 256])
+    assert abs(counter.total - cadence * seconds) <= 0.05 * cadence * seconds
+    still = np.tile([0.0, 0.0, 9.81], (500, 1)) + 0.02 * np.random.default_rng(0).standard_normal((500, 3))
+    assert kernels.StepCounter(fs).update(still) == 0
+
+
+@pytest.mark.parametrize("bpm", [48.0, 72.0, 150.0])
+def test_heart_rate_tracks_ppg(bpm: float) -> None:
+    x = signals.ppg(int(50 * 20), bpm=bpm, seed=1)
+    est = kernels.HeartRateEstimator(50.0)
+    out = [est.update(x[i : i + 128]) for i in range(0, x.size, 128)]
+    assert np.isnan(out[0])
+    assert abs(out[-1] - bpm) < 2.0
+    est2 = kernels.HeartRateEstimator.from_state(est.state())
+    assert est2.update(x[:0]) == pytest.approx(out[-1])

@@ -1,0 +1,127 @@
+"""Reference-equivalence suite: every kernel against the slow references in ``reference.py``.
+
+Also run once with ``NUMBA_DISABLE_JIT=1`` (see ``test_nojit.py``), so keep it quick in pure Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kernels
+from tests.kernels import reference, signals
+
+FS = signals.FS
+_COUNTS = [kernels.FEATURE_NAMES.index(n) for n in ("peak_count",)]
+
+
+def assert_features_close(got: np.ndarray, ref: np.ndarray) -> None:
+    assert got.dtype == np.float32
+    assert got.shape == ref.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    scale = 1.0 + np.abs(ref[ok]).max(initial=0.0)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-4, atol=1e-6 * scale)
+    np.testing.assert_array_equal(got[_COUNTS], ref[_COUNTS])
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n", [64, 256, 257])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_features_random(seed: int, n: int, dtype: type) -> None:
+    x = (np.random.default_rng(seed).standard_normal(n) * 3 + 1).astype(dtype)
+    assert_features_close(kernels.window_features(x, FS), reference.features(x, FS))
+
+
+@pytest.mark.parametrize("name", sorted(signals.edge_windows()))
+def test_features_edge_cases(name: str) -> None:
+    x = signals.edge_windows()[name]
+    assert_features_close(kernels.window_features(x, FS), reference.features(x, FS))
+
+
+def test_features_recorded_like() -> None:
+    acc = signals.walking_accel(512)
+    for axis in range(3):
+        x = acc[:256, axis]
+        assert_features_close(kernels.window_features(x, FS), reference.features(x, FS))
+    x = signals.ppg(256)
+    assert_features_close(kernels.window_features(x, FS), reference.features(x, FS))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_features_non_finite_propagates(bad: float) -> None:
+    x = np.random.default_rng(1).standard_normal(32)
+    x[5] = bad
+    got = kernels.window_features(x, FS)
+    assert np.isnan(got).all()
+    assert np.isnan(kernels.window_features_batch(x[None, :], FS)).all()
+
+
+def test_batch_matches_single_bitwise() -> None:
+    xs = np.random.default_rng(3).standard_normal((37, 100)).astype(np.float32)
+    xs[4, 7] = np.nan
+    xs[5] = 2.0
+    batch = kernels.window_features_batch(xs, FS)
+    single = np.stack([kernels.window_features(x, FS) for x in xs])
+    np.testing.assert_array_equal(batch.view(np.int32), single.view(np.int32))
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.array([], dtype=np.float32),
+        np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, -1e-40, 3.4e38], dtype=np.float32),
+        np.array([0x7FC00001, 0xFFC12345, 0x7F800001, 0x00000001], dtype=np.uint32).view(
+            np.float32
+        ),
+        np.random.default_rng(0).standard_normal(1500).astype(np.float32),
+        signals.temperature_log(2100),
+        signals.walking_accel(300).T.ravel(),
+        np.full(1030, 7.25, dtype=np.float32),
+        np.arange(-600, 600, dtype=np.float32),
+    ],
+    ids=["empty", "specials", "nan-payloads", "noise", "decimals", "adc", "constant", "ints"],
+)
+def test_codec_round_trip_exact(x: np.ndarray) -> None:
+    y = kernels.decode_samples(kernels.encode_samples(x))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.view(np.uint32), x.view(np.uint32))
+
+
+def test_codec_lossy_within_half_resolution() -> None:
+    x = signals.walking_accel(400)[:, 2].copy()
+    x[3] = np.nan
+    res = 0.05
+    y = kernels.decode_samples(kernels.encode_samples(x, resolution=res))
+    assert np.isnan(y[3])
+    ok = ~np.isnan(x)
+    assert np.abs(y[ok].astype(np.float64) - x[ok]).max() <= res / 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("tokens", [0.0, 5_000.0, 40_000.0, 1e9])
+def test_offload_matches_reference(seed: int, tokens: float) -> None:
+    rng = np.random.default_rng(seed)
+    m = 40
+    nov = rng.exponential(0.5, m)
+    nov[rng.integers(0, m, 3)] = np.nan
+    raw = rng.integers(500, 3000, m).astype(np.float64)
+    feat = np.full(m, 120.0)
+    pol = kernels.OffloadPolicy(both_fraction=0.1, explore_fraction=0.05)
+    modes, left = kernels.decide_offload(
+        nov, raw, feat, tokens=tokens, battery=0.8, policy=pol, seed=seed
+    )
+    ref_modes, ref_left = reference.offload(nov, raw, feat, tokens, 0.8, pol, seed)
+    np.testing.assert_array_equal(modes, ref_modes)
+    assert left == pytest.approx(ref_left)
+
+
+def test_novelty_matches_reference() -> None:
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((40, 6))
+    feats[25] += 8.0
+    feats[30, 2] = np.nan
+    feats[31] = np.nan
+    scorer = kernels.NoveltyScorer(6, alpha=0.1, warmup=5)
+    got = [scorer.update(f) for f in feats]
+    np.testing.assert_allclose(got, reference.novelty_scores(feats, 0.1, 5), rtol=1e-9, atol=1e-12)

@@ -17,7 +17,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from binhai._embedded import EmbeddedBroker, EmbeddedPostgres, free_port, start_broker, start_postgres
+from binhai._embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    free_port,
+    start_broker,
+    start_postgres,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ class Stack:
     cores: int = 1
     bridges: int = 1
     verbose: bool = False
+    tenant: str = "+"
+    share_group: str | None = None
     start_timeout: float = 60.0
     procs: dict[str, Proc] = field(default_factory=dict)
     core_addrs: list[str] = field(default_factory=list)
@@ -87,27 +95,48 @@ class Stack:
         for i in range(self.cores):
             port = free_port()
             self.core_addrs.append(f"127.0.0.1:{port}")
-            self._add(f"core-{i}", ["core", "serve", "--dsn", self.dsn,
-                                    "--listen", f"127.0.0.1:{port}"])  # fmt: skip
+            self._add(
+                f"core-{i}", ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}"]
+            )
         for i in range(self.bridges):
-            self._add(f"bridge-{i}", ["bridge", "run", "--mqtt-url", self.mqtt_url,
-                                      "--core-addr", ",".join(self.core_addrs),
-                                      "--client-id", f"binhai-bridge-{self._uid}-{i}"])  # fmt: skip
+            self._add(
+                f"bridge-{i}",
+                [
+                    "bridge",
+                    "run",
+                    "--mqtt-url",
+                    self.mqtt_url,
+                    "--core-addr",
+                    ",".join(self.core_addrs),
+                    "--client-id",
+                    f"binhai-bridge-{self._uid}-{i}",
+                    "--tenant",
+                    self.tenant,
+                    "--share-group",
+                    self.share_group or "bridge",
+                ],
+            )
         for name in self.procs:
             self.start_proc(name)
 
     def _add(self, name: str, args: list[str]) -> None:
         ready = self.workdir / f"{name}.ready"
-        self.procs[name] = Proc(name, [*args, "--ready-file", str(ready)],
-                                self.workdir / f"{name}.log", ready)  # fmt: skip
+        self.procs[name] = Proc(
+            name, [*args, "--ready-file", str(ready)], self.workdir / f"{name}.log", ready
+        )
 
     def start_proc(self, name: str, *, wait: bool = True) -> None:
         p = self.procs[name]
         p.ready_path.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "binhai", *(["-v"] if self.verbose else []), *p.args]
         with open(p.log_path, "ab") as fh:
-            p.popen = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env={**os.environ})  # fmt: skip
+            p.popen = subprocess.Popen(
+                cmd,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ},
+            )
         if wait:
             self.wait_ready(name)
 
@@ -118,7 +147,9 @@ class Stack:
             if not p.alive:
                 raise StackError(f"{name} exited during start-up:\n{p.log_tail()}")
             if time.monotonic() > deadline:
-                raise StackError(f"{name} not ready after {self.start_timeout:.0f}s:\n{p.log_tail()}")
+                raise StackError(
+                    f"{name} not ready after {self.start_timeout:.0f}s:\n{p.log_tail()}"
+                )
             time.sleep(0.05)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import protos
 from broker_bridge._acks import AckOrder, Incoming
@@ -26,6 +27,7 @@ class BridgeConfig:
     core_addrs: tuple[str, ...]
     client_id: str = field(default_factory=lambda: f"binhai-bridge-{socket.gethostname()}")
     share_group: str = "bridge"
+    tenant: str = "+"
     max_inflight: int = 1000
     max_payload: int = DEFAULT_MAX_PAYLOAD
     tls: TlsFiles | None = None
@@ -74,6 +76,7 @@ class Bridge:
             loop,
             client_id=self.config.client_id,
             share_group=self.config.share_group,
+            tenant=self.config.tenant,
             receive_maximum=self.config.max_inflight,
             tls=self.config.tls,
         )
@@ -94,8 +97,9 @@ class Bridge:
             try:
                 await asyncio.wait_for(self._drained(), self.config.drain_timeout)
             except asyncio.TimeoutError:
-                log.warning("%d messages unacked at shutdown; the broker redelivers them",
-                            len(self._order))  # fmt: skip
+                log.warning(
+                    "%d messages unacked at shutdown; the broker redelivers them", len(self._order)
+                )
             consumer.cancel()
             self.source.stop()
             await self.link.close()
@@ -113,15 +117,16 @@ class Bridge:
             await self._inflight.acquire()
             self.stats.received += 1
             self._order.add(msg)
-            req = classify(msg.topic, msg.payload, now_ns=msg.received_ns,
-                           max_payload=self.config.max_payload)  # fmt: skip
+            req = classify(
+                msg.topic, msg.payload, now_ns=msg.received_ns, max_payload=self.config.max_payload
+            )
             if req.WhichOneof("item") == "dead_letter":
                 reason = req.dead_letter.reason
                 self.stats.dead_letters[reason.split(":")[0]] += 1
                 log.warning("dead letter from %r: %s", msg.topic[:200], reason)
             fut = self.link.send(req)
             self.stats.forwarded += 1
-            fut.add_done_callback(lambda f, m=msg: self._on_core_ack(m, f))
+            fut.add_done_callback(partial(self._on_core_ack, msg))
 
     def _on_core_ack(self, msg: Incoming, fut: asyncio.Future[protos.IngestAck]) -> None:
         if fut.cancelled():

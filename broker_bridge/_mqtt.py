@@ -16,6 +16,7 @@ import time
 import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -49,12 +50,14 @@ class MqttSource:
         client_id: str,
         share_group: str | None,
         receive_maximum: int,
+        tenant: str = "+",
         tls: TlsFiles | None = None,
     ) -> None:
         self.url = url
         self._queue = queue
         self._loop = loop
         self._share = share_group if url.v5 else None
+        self._tenant = tenant
         self._stopping = threading.Event()
         self.epoch = 0
         self.connected = asyncio.Event()
@@ -69,13 +72,14 @@ class MqttSource:
             reconnect_on_failure=True,
         )
         self._client.manual_ack_set(True)
-        self._client.reconnect_delay_set(0.2, 5)
+        self._client.reconnect_delay_set(1, 5)
         if url.username:
             self._client.username_pw_set(url.username, url.password)
         if url.tls:
             t = tls or TlsFiles()
-            self._client.tls_set(ca_certs=t.ca, certfile=t.cert, keyfile=t.key,
-                                 cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+            self._client.tls_set(
+                ca_certs=t.ca, certfile=t.cert, keyfile=t.key, cert_reqs=ssl.CERT_REQUIRED
+            )
         self._receive_maximum = receive_maximum
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -83,7 +87,10 @@ class MqttSource:
         self._client.on_subscribe = self._on_subscribe
 
     def filters(self) -> list[str]:
-        return [protos.subscription(k, share_group=self._share) for k in ("up", "status")]
+        return [
+            protos.subscription(k, tenant=self._tenant, share_group=self._share)
+            for k in ("up", "status")
+        ]
 
     def start(self) -> None:
         props = None
@@ -119,8 +126,9 @@ class MqttSource:
 
     # -- paho callbacks: hand off only --------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object
-                    ) -> None:  # fmt: skip
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+    ) -> None:
         if getattr(rc, "is_failure", False):
             self.connect_failures += 1
             log.warning("broker refused connection: %s", rc)
@@ -130,8 +138,7 @@ class MqttSource:
         self._loop.call_soon_threadsafe(self.connected.set)
         log.info("connected to %s (epoch %d)", self.url, self.epoch)
 
-    def _on_subscribe(self, _c: object, _u: object, _mid: int, rcs: list[object], _p: object
-                      ) -> None:  # fmt: skip
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: Any, rcs: Any, _p: Any) -> None:
         failed = [rc for rc in rcs if getattr(rc, "is_failure", False)]
         if failed:
             log.error("broker refused subscriptions %s: %s", self.filters(), failed)
@@ -144,7 +151,7 @@ class MqttSource:
             log.warning("disconnected from broker: %s; reconnecting", rc)
 
     def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
-        msg = Incoming(m.mid, m.qos, m.topic, m.payload, self.epoch, time.time_ns())
+        msg = Incoming(m.mid, m.qos, m.topic, bytes(m.payload), self.epoch, time.time_ns())
         fut = asyncio.run_coroutine_threadsafe(self._queue.put(msg), self._loop)
         while not self._stopping.is_set():
             try:

@@ -48,7 +48,9 @@ def classify(
     if t.kind != "up":
         return dead_letter(topic, payload, f"unexpected topic kind {t.kind!r}", now_ns)
     if len(payload) > max_payload:
-        return dead_letter(topic, payload, f"oversize payload ({len(payload)} > {max_payload})", now_ns)
+        return dead_letter(
+            topic, payload, f"oversize payload ({len(payload)} > {max_payload})", now_ns
+        )
     batch = protos.TelemetryBatch()
     try:
         batch.ParseFromString(payload)

@@ -39,8 +39,8 @@ __all__ = [
     "current_version",
     "detect",
     "migrate",
-    "serve",
     "series",
+    "serve",
     "start_core",
     "stats",
 ]

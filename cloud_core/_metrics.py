@@ -61,15 +61,19 @@ class Metrics:
         counter("binhai_core_flushes_total", self.flushes, "Write transactions committed.")
         counter("binhai_core_queue_depth", self.queue_depth, "Requests waiting.", "gauge")
         counter("binhai_core_streams", self.streams, "Open ingest streams.", "gauge")
-        lines += ["# HELP binhai_core_flush_seconds Write transaction latency.",
-                  "# TYPE binhai_core_flush_seconds histogram"]  # fmt: skip
+        lines += [
+            "# HELP binhai_core_flush_seconds Write transaction latency.",
+            "# TYPE binhai_core_flush_seconds histogram",
+        ]
         acc = 0
         for b, n in zip((*_BUCKETS, float("inf")), self._hist, strict=True):
             acc += n
             le = "+Inf" if b == float("inf") else repr(b)
             lines.append(f'binhai_core_flush_seconds_bucket{{le="{le}"}} {acc}')
-        lines += [f"binhai_core_flush_seconds_sum {self._sum}",
-                  f"binhai_core_flush_seconds_count {acc}"]  # fmt: skip
+        lines += [
+            f"binhai_core_flush_seconds_sum {self._sum}",
+            f"binhai_core_flush_seconds_count {acc}",
+        ]
         return "\n".join(lines) + "\n"
 
 

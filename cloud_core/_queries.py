@@ -66,7 +66,8 @@ async def stats(conn: psycopg.AsyncConnection, tenant: str = "") -> Stats:
     cur = await conn.execute(_GAPS, params)
     gaps = await cur.fetchone()
     assert counts is not None and gaps is not None
-    return Stats(*(int(c) for c in counts), int(gaps[0]), int(gaps[1]))
+    devices, batches, windows, samples, dead = (int(c) for c in counts)
+    return Stats(devices, batches, windows, samples, dead, int(gaps[0]), int(gaps[1]))
 
 
 def feature_index(feature: str, channel: int) -> int:
@@ -106,9 +107,15 @@ async def series(
           AND algo_version = %(algo)s AND features[%(idx)s] IS NOT NULL
     """
     params = {
-        "tenant": tenant, "device": device_id, "sensor": sensor, "start": start_ns,
-        "end": end_ns, "algo": kernels.ALGO_VERSION, "idx": idx, "bucket": bucket_s,
-    }  # fmt: skip
+        "tenant": tenant,
+        "device": device_id,
+        "sensor": sensor,
+        "start": start_ns,
+        "end": end_ns,
+        "algo": kernels.ALGO_VERSION,
+        "idx": idx,
+        "bucket": bucket_s,
+    }
     if bucket_s > 0:
         bucket = (
             "time_bucket(make_interval(secs => %(bucket)s), t0)"

@@ -59,7 +59,9 @@ def check_batch(batch: protos.TelemetryBatch) -> None:
         if wants_features and (not w.HasField("features") or not w.features.values):
             raise RejectedItem(f"{where}: features missing", device_id=dev, seq=seq)
         if wants_raw and (not w.HasField("raw") or w.raw.codec not in _KNOWN_CODECS):
-            raise RejectedItem(f"{where}: raw samples missing or unknown codec", device_id=dev, seq=seq)
+            raise RejectedItem(
+                f"{where}: raw samples missing or unknown codec", device_id=dev, seq=seq
+            )
 
 
 @dataclass
@@ -104,12 +106,7 @@ def stage_batch(staged: Staged, batch: protos.TelemetryBatch, payload_bytes: int
 
 
 def stage_dead_letter(staged: Staged, dl: protos.DeadLetter) -> None:
-    tenant = device = None
-    try:
-        topic = protos.parse_topic(dl.topic)
-        tenant, device = topic.tenant, topic.device_id
-    except protos.TopicError:
-        pass
+    tenant, device = _lenient_identity(dl.topic)
     staged.dead_letters.append(
         (
             dl.topic.replace("\x00", "\\0")[:512],
@@ -121,6 +118,20 @@ def stage_dead_letter(staged: Staged, dl: protos.DeadLetter) -> None:
             dl.received_at_ns,
         )
     )
+
+
+def _lenient_identity(topic: str) -> tuple[str | None, str | None]:
+    """Tenant and device of a possibly malformed topic, each where it is a valid id."""
+    parts = topic.split("/")
+    if len(parts) < 4 or "/".join(parts[:2]) != protos.PREFIX:
+        return None, None
+    out: list[str | None] = []
+    for value, what in ((parts[2], "tenant"), (parts[3], "device id")):
+        try:
+            out.append(protos.check_id(value, what))
+        except protos.TopicError:
+            out.append(None)
+    return out[0], out[1]
 
 
 def stage_presence(staged: Staged, p: protos.Presence) -> None:

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -41,13 +42,23 @@ def _ack(ref: int, outcome: Outcome) -> protos.IngestAck:
     )
 
 
+def _completed(
+    done: asyncio.Queue[tuple[int, asyncio.Future[Outcome]] | None],
+    ref: int,
+    fut: asyncio.Future[Outcome],
+) -> None:
+    done.put_nowait((ref, fut))
+
+
 class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
     def __init__(self, writer: Writer, metrics: Metrics) -> None:
         self._writer = writer
         self._metrics = metrics
 
-    async def Stream(  # noqa: N802 (gRPC method name)
-        self, request_iterator: AsyncIterator[protos.IngestRequest], context: grpc.aio.ServicerContext
+    async def Stream(
+        self,
+        request_iterator: AsyncIterator[protos.IngestRequest],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[protos.IngestAck]:
         # Completed futures, in completion order; None once the client half-closed and all done.
         done: asyncio.Queue[tuple[int, asyncio.Future[Outcome]] | None] = asyncio.Queue()
@@ -60,7 +71,7 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
                     fut = await self._writer.submit(req)
                     pending.add(fut)
                     fut.add_done_callback(pending.discard)
-                    fut.add_done_callback(lambda f, ref=req.ref: done.put_nowait((ref, f)))
+                    fut.add_done_callback(partial(_completed, done, req.ref))
                 await asyncio.gather(*pending, return_exceptions=True)
             finally:
                 done.put_nowait(None)
@@ -80,14 +91,14 @@ class QueryServicer(protos.query_pb2_grpc.QueryServicer):
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def Stats(  # noqa: N802
+    async def Stats(
         self, request: protos.StatsRequest, context: grpc.aio.ServicerContext
     ) -> protos.StatsReply:
         async with self._store.pool.connection() as conn:
             s = await _queries.stats(conn, request.tenant)
         return protos.StatsReply(**s.as_dict())
 
-    async def Series(  # noqa: N802
+    async def Series(
         self, request: protos.SeriesRequest, context: grpc.aio.ServicerContext
     ) -> protos.SeriesReply:
         caps = self._store.capabilities
@@ -183,10 +194,10 @@ async def start_core(config: CoreConfig) -> Core:
     return core
 
 
-async def serve(config: CoreConfig, *, on_ready: object = None) -> None:
+async def serve(config: CoreConfig, *, on_ready: Callable[[Core], None] | None = None) -> None:
     """Run the core until SIGINT or SIGTERM, then drain gracefully."""
     core = await start_core(config)
-    if callable(on_ready):
+    if on_ready is not None:
         on_ready(core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -36,9 +36,22 @@ CREATE TEMP TABLE IF NOT EXISTS stage_windows (
 
 _BATCH_TYPES = ["text", "text", "int8", "int8", "int4", "int8", "int4"]
 _WINDOW_TYPES = [
-    "text", "text", "int8", "int4", "text", "int8", "float8", "int4", "int4", "int2",
-    "float4", "int4", "float4[]", "int2", "bytea",
-]  # fmt: skip
+    "text",
+    "text",
+    "int8",
+    "int4",
+    "text",
+    "int8",
+    "float8",
+    "int4",
+    "int4",
+    "int2",
+    "float4",
+    "int4",
+    "float4[]",
+    "int2",
+    "bytea",
+]
 
 _INSERT = f"""
 WITH new AS (
@@ -98,8 +111,12 @@ STORED = Outcome(protos.IngestAck.Status.STATUS_STORED)
 DUPLICATE = Outcome(protos.IngestAck.Status.STATUS_STORED, duplicate=True)
 
 # Errors after which the same transaction may succeed when simply tried again.
-RETRYABLE = (psycopg.OperationalError, psycopg.errors.SerializationFailure,
-             psycopg.errors.DeadlockDetected, psycopg.errors.AdminShutdown)  # fmt: skip
+RETRYABLE = (
+    psycopg.OperationalError,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.AdminShutdown,
+)
 
 
 def _dead_letter_for(req: protos.IngestRequest, exc: RejectedItem) -> protos.DeadLetter:

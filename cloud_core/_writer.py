@@ -1,4 +1,4 @@
-"""The ingest writer: gathers requests from every stream into transactions, resolves each after commit.
+"""The ingest writer: batches requests from all streams into transactions, acks after commit.
 
 Bounded queue (``max_queue`` requests; ``submit`` waits when it is full, which is how a slow
 database slows ingest acks: backpressure). A flush takes up to ``max_batch`` requests or whatever
@@ -131,8 +131,9 @@ class Writer:
                 fut.set_result(outcome)
 
     async def _reject(self, req: protos.IngestRequest, reason: str) -> Outcome:
-        dl = protos.DeadLetter(topic="binhai/v1/?/?/up", reason=reason[:500],
-                               payload=req.SerializeToString())  # fmt: skip
+        dl = protos.DeadLetter(
+            topic="binhai/v1/?/?/up", reason=reason[:500], payload=req.SerializeToString()
+        )
         if req.WhichOneof("item") == "batch":
             dl.topic = protos.PREFIX + f"/{req.batch.tenant}/{req.batch.device_id}/up"
         await self._write_retrying([protos.IngestRequest(dead_letter=dl)])

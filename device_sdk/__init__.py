@@ -5,7 +5,8 @@ what to offload, and streams batches over MQTT through a durable outbox::
 
     from device_sdk import Device
 
-    with Device("pi-7", tenant="acme", broker_url="mqtt://broker:1883", data_dir="/var/lib/app") as dev:
+    url = "mqtt://broker:1883"
+    with Device("pi-7", tenant="acme", broker_url=url, data_dir="/var/lib/app") as dev:
         dev.add_sensor("accel", rate_hz=50, channels=3, window=128)
         dev.push("accel", samples)          # (n, 3) array; never waits on the network
         dev.flush(timeout=10)
@@ -45,8 +46,8 @@ __all__ = [
     "SensorSpec",
     "Transport",
     "TransportEvents",
-    "Windower",
     "WindowRecord",
+    "Windower",
     "WorkerError",
     "decode_raw",
     "encode_batch",

@@ -25,7 +25,9 @@ class SensorSpec:
         if not self.name or len(self.name) > 64 or not self.name.isprintable():
             raise ConfigError(f"bad sensor name {self.name!r}")
         if not (self.rate_hz > 0 and self.rate_hz < 1e6):
-            raise ConfigError(f"sensor {self.name}: rate_hz must be in (0, 1e6), got {self.rate_hz}")
+            raise ConfigError(
+                f"sensor {self.name}: rate_hz must be in (0, 1e6), got {self.rate_hz}"
+            )
         if not 1 <= self.channels <= 64:
             raise ConfigError(f"sensor {self.name}: channels must be 1..64")
         if not 2 <= self.window <= 65536:

@@ -201,7 +201,9 @@ class Device:
         if not self._mailbox.put_data(("samples", sensor, arr, t0_ns), timeout):
             with self._lock:
                 self._counters.samples_dropped_overflow += arr.shape[1]
-            log.warning("device %s: push queue full, dropped %d samples", self.device_id, arr.shape[1])
+            log.warning(
+                "device %s: push queue full, dropped %d samples", self.device_id, arr.shape[1]
+            )
 
     def set_battery(self, level: float) -> None:
         """Battery level in [0, 1]; low levels make the offload decision spend less."""
@@ -270,7 +272,9 @@ class Device:
 
     def _raise_worker_error(self) -> None:
         if self._error is not None:
-            raise WorkerError(f"device {self.device_id} worker failed: {self._error}") from self._error
+            raise WorkerError(
+                f"device {self.device_id} worker failed: {self._error}"
+            ) from self._error
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -280,7 +284,10 @@ class Device:
                 ev = self._mailbox.get(timeout=self._wait_s())
                 if ev is not None and not self._handle(ev):
                     return
-                if self._current and time.monotonic() - self._opened_at >= self._batch_policy.max_age_s:
+                if (
+                    self._current
+                    and time.monotonic() - self._opened_at >= self._batch_policy.max_age_s
+                ):
                     self._close_batch()
                 self._pump()
                 self._release_flush_waiters()
@@ -336,13 +343,15 @@ class Device:
             t0_ns = time.time_ns() - round(samples.shape[1] * NS / spec.rate_hz)
         for w_t0, data in st.windower.push(samples, t0_ns):
             started = time.thread_time_ns()
-            feats = np.concatenate([kernels.window_features(data[c], spec.rate_hz)
-                                    for c in range(spec.channels)])  # fmt: skip
+            feats = np.concatenate(
+                [kernels.window_features(data[c], spec.rate_hz) for c in range(spec.channels)]
+            )
             novelty = float(st.scorer.update(feats))
             mode = self._decide(novelty, data.nbytes, feats.nbytes)
             raw = encode_raw(data) if mode in (RAW, BOTH) else None
-            rec = WindowRecord(spec.name, w_t0, spec.rate_hz, spec.channels, spec.window,
-                               feats, raw, mode, novelty)  # fmt: skip
+            rec = WindowRecord(
+                spec.name, w_t0, spec.rate_hz, spec.channels, spec.window, feats, raw, mode, novelty
+            )
             with self._lock:
                 c = self._counters
                 c.windows += 1
@@ -386,8 +395,14 @@ class Device:
         has_raw = any(w.raw is not None for w in windows)
 
         def build(seq: int, evs: list[Eviction]) -> tuple[bytes, bytes | None]:
-            args: dict[str, Any] = dict(tenant=self.tenant, device_id=self.device_id, seq=seq,
-                                        sent_at_ns=time.time_ns(), windows=windows, evictions=evs)
+            args: dict[str, Any] = dict(
+                tenant=self.tenant,
+                device_id=self.device_id,
+                seq=seq,
+                sent_at_ns=time.time_ns(),
+                windows=windows,
+                evictions=evs,
+            )
             full = encode_batch(**args)
             return full, (encode_batch(**args, features_only=True) if has_raw else None)
 

@@ -79,7 +79,9 @@ def encode_batch(
     evictions: Sequence[Eviction],
     features_only: bool = False,
 ) -> bytes:
-    batch = protos.TelemetryBatch(tenant=tenant, device_id=device_id, seq=seq, sent_at_ns=sent_at_ns)
+    batch = protos.TelemetryBatch(
+        tenant=tenant, device_id=device_id, seq=seq, sent_at_ns=sent_at_ns
+    )
     batch.windows.extend(w.to_proto(features_only=features_only) for w in windows)
     for ev in evictions:
         batch.evicted.add(first=ev.first, last=ev.last, reason=ev.reason)

@@ -63,7 +63,7 @@ class FakeTransport:
             if not self._connected:
                 return 0
             take = self._unacked if n is None else self._unacked[:n]
-            self._unacked = self._unacked[len(take):]
+            self._unacked = self._unacked[len(take) :]
         assert self._events is not None
         for token in take:
             self._events.on_published(token, True, "")

@@ -71,8 +71,12 @@ class MqttTransport:
         if u.username:
             c.username_pw_set(u.username, u.password)
         if u.tls:
-            c.tls_set(ca_certs=o.ca_file, certfile=o.cert_file, keyfile=o.key_file,
-                      cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+            c.tls_set(
+                ca_certs=o.ca_file,
+                certfile=o.cert_file,
+                keyfile=o.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         c.will_set(will_topic, will_payload, qos=1, retain=True)
         c.max_inflight_messages_set(o.max_inflight)
         c.on_connect = self._on_connect
@@ -165,4 +169,4 @@ class MqttTransport:
 
     def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
         assert self._events is not None
-        self._events.on_message(m.topic, m.payload)
+        self._events.on_message(m.topic, bytes(m.payload))

@@ -177,9 +177,18 @@ class Outbox:
             db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, time.time_ns(), priority, int(anomaly), len(payload),
-                 zlib.crc32(payload), payload, lite, ev_upto),
-            )  # fmt: skip
+                (
+                    seq,
+                    time.time_ns(),
+                    priority,
+                    int(anomaly),
+                    len(payload),
+                    zlib.crc32(payload),
+                    payload,
+                    lite,
+                    ev_upto,
+                ),
+            )
             db.execute(
                 "INSERT INTO meta VALUES ('next_seq', ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -226,12 +235,14 @@ class Outbox:
         log.error("outbox row %d failed its checksum; dropped and reported as evicted", seq)
         self.corrupt_rows += 1
         self._delete(seq)
-        self._db.execute("INSERT INTO evicted (first, last, reason) VALUES (?, ?, 'corrupt')",
-                         (seq, seq))  # fmt: skip
+        self._db.execute(
+            "INSERT INTO evicted (first, last, reason) VALUES (?, ?, 'corrupt')", (seq, seq)
+        )
 
     def _delete(self, seq: int) -> int:
-        row = self._db.execute("DELETE FROM outbox WHERE seq = ? RETURNING nbytes, ev_upto",
-                               (seq,)).fetchone()  # fmt: skip
+        row = self._db.execute(
+            "DELETE FROM outbox WHERE seq = ? RETURNING nbytes, ev_upto", (seq,)
+        ).fetchone()
         if row is None:
             return 0
         self._bytes -= int(row[0])
@@ -265,9 +276,7 @@ class Outbox:
             )
             self._bytes -= nbytes - lite_len
             self.raw_dropped += 1
-        rows = self._db.execute(
-            "SELECT seq FROM outbox ORDER BY anomaly, priority, seq"
-        ).fetchall()
+        rows = self._db.execute("SELECT seq FROM outbox ORDER BY anomaly, priority, seq").fetchall()
         for (seq,) in rows:
             if self._bytes <= self.max_bytes:
                 break
@@ -277,8 +286,10 @@ class Outbox:
             self.evicted_batches += 1
             out.append(Eviction(seq, seq, "outbox_full"))
         for ev in _merge(out):
-            self._db.execute("INSERT INTO evicted (first, last, reason) VALUES (?, ?, ?)",
-                             (ev.first, ev.last, ev.reason))  # fmt: skip
+            self._db.execute(
+                "INSERT INTO evicted (first, last, reason) VALUES (?, ?, ?)",
+                (ev.first, ev.last, ev.reason),
+            )
         return out
 
     def _crc_of_lite(self, seq: int) -> int:

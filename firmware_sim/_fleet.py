@@ -100,8 +100,9 @@ class Fleet:
             self._first_seq[dev_id] = dev.stats()["next_seq"]
             self.devices.append(dev)
 
-    def run(self, *, progress: Progress | None = None, stop: Callable[[], bool] | None = None
-            ) -> FleetReport:  # fmt: skip
+    def run(
+        self, *, progress: Progress | None = None, stop: Callable[[], bool] | None = None
+    ) -> FleetReport:
         """Stream for ``duration_s`` simulated seconds, flush, close; return the report."""
         cfg = self.config
         start_wall = time.monotonic()

@@ -9,7 +9,8 @@ bit for bit (lossless mode) or within ``tol`` (lossy mode):
   ``s`` > 0, which is estimated from the block (least squares on a sample) and stored as a float64.
 
 Integers are then coded relative to a base, either as offsets from the block minimum (``FOR``) or
-as zig-zag deltas from the previous value (``DELTA``), bit-packed at one width per block. Values
+as zig-zag deltas from the previous value (``DELTA``), bit-packed with one width per group of
+``GROUP`` values. Values
 that do not fit the width are *patched* (index + full 64-bit offset); values that no integer
 decodes to (NaN, ±inf, -0.0, denormals, noise beyond float32 precision) are *exceptions*
 (index + raw bits).
@@ -38,6 +39,8 @@ MAX_WIDTH = 56
 PATCH_BITS = 80
 EXCEPTION_BITS = 48
 SAMPLE = 32
+#: Values per bit-packing group (one width byte per group).
+GROUP = 64
 
 P10 = np.array([10.0**e for e in range(MAX_EXP + 1)], dtype=np.float64)
 _LIMIT = float(2**MAX_INT_BITS)
@@ -119,6 +122,19 @@ def choose_scale(x):  # pragma: no cover - compiled
     best = 1 << 30
     for div in range(1, 9):
         c = dmin / div
+        # refine on differences (small counts first, whose rounding error matters least), then
+        # on the values themselves: each stage must be accurate to half a count of the next
+        for limit in (16.0, 256.0, 4096.0, 65536.0, 4194304.0):
+            num = 0.0
+            den = 0.0
+            for i in range(1, m):
+                dv = vals[i] - vals[0]
+                k = np.rint(dv / c)
+                if abs(k) <= limit:
+                    num += k * dv
+                    den += k * k
+            if den > 0.0:
+                c = num / den
         num = 0.0
         den = 0.0
         for i in range(m):
@@ -175,25 +191,40 @@ def choose_int(x):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT)
-def _best_width(hist, count):  # pragma: no cover - compiled
-    """Width minimising count * w + PATCH_BITS * (#values wider than w)."""
-    best_w = MAX_WIDTH
-    best_cost = np.inf
-    over = 0
-    for w in range(MAX_WIDTH, -1, -1):
-        cost = count * w + PATCH_BITS * over
-        if cost < best_cost:
-            best_cost = cost
-            best_w = w
-        over += hist[w]
-    return best_w, best_cost
+def _group_widths(bl, n, widths):  # pragma: no cover - compiled
+    """Per group of GROUP values, the width minimising G * w + PATCH_BITS * (#wider values).
+
+    ``bl`` holds the bit length of each value; fills ``widths``; returns the total cost in bits.
+    """
+    hist = np.zeros(65, dtype=np.int64)
+    total = 0.0
+    for g in range(widths.shape[0]):
+        g0 = g * GROUP
+        g1 = min(n, g0 + GROUP)
+        hist[:] = 0
+        for i in range(g0, g1):
+            hist[bl[i]] += 1
+        over = 0
+        for w in range(64, MAX_WIDTH, -1):
+            over += hist[w]
+        best_w = MAX_WIDTH
+        best_cost = np.inf
+        for w in range(MAX_WIDTH, -1, -1):
+            cost = (g1 - g0) * w + PATCH_BITS * over
+            if cost < best_cost:
+                best_cost = cost
+                best_w = w
+            over += hist[w]
+        widths[g] = best_w
+        total += best_cost + 8
+    return total
 
 
 @njit(**JIT_EXACT)
-def int_plan(x, kind, e, s, tol, d, ok):  # pragma: no cover - compiled
-    """Fill ``d``/``ok`` for the block and pick a transform and width.
+def int_plan(x, kind, e, s, tol, d, ok, widths):  # pragma: no cover - compiled
+    """Fill ``d``/``ok`` for the block, pick a transform and the group widths (into ``widths``).
 
-    Returns ``(transform, base, width, n_exceptions, cost_bits)``.
+    Returns ``(transform, base, n_exceptions, cost_bits)``.
     """
     n = x.shape[0]
     n_exc = 0
@@ -207,9 +238,9 @@ def int_plan(x, kind, e, s, tol, d, ok):  # pragma: no cover - compiled
         else:
             n_exc += 1
     if n_exc == n:
-        return FOR, 0, 0, n_exc, np.inf
-    hist_for = np.zeros(65, dtype=np.int64)
-    hist_delta = np.zeros(65, dtype=np.int64)
+        return FOR, 0, n_exc, np.inf
+    bl_for = np.zeros(n, dtype=np.int64)
+    bl_delta = np.zeros(n, dtype=np.int64)
     prev = -1
     first = 0
     for i in range(n):
@@ -217,19 +248,18 @@ def int_plan(x, kind, e, s, tol, d, ok):  # pragma: no cover - compiled
             if prev == -1:
                 first = d[i]
                 prev = i
-            hist_for[bit_length(np.uint64(d[i] - dmin))] += 1
+            bl_for[i] = bit_length(np.uint64(d[i] - dmin))
             delta = d[i] - d[prev]
-            hist_delta[bit_length(np.uint64((delta << 1) ^ (delta >> 63)))] += 1
+            bl_delta[i] = bit_length(np.uint64((delta << 1) ^ (delta >> 63)))
             prev = i
-        else:
-            hist_delta[0] += 1
-    hist_for[0] += n_exc
-    w_for, c_for = _best_width(hist_for, n)
-    w_delta, c_delta = _best_width(hist_delta, n)
+    w_delta = np.empty_like(widths)
+    c_for = _group_widths(bl_for, n, widths)
+    c_delta = _group_widths(bl_delta, n, w_delta)
     exc_cost = EXCEPTION_BITS * n_exc
     if c_delta < c_for:
-        return DELTA, first, w_delta, n_exc, c_delta + exc_cost
-    return FOR, dmin, w_for, n_exc, c_for + exc_cost
+        widths[:] = w_delta
+        return DELTA, first, n_exc, c_delta + exc_cost
+    return FOR, dmin, n_exc, c_for + exc_cost
 
 
 @njit(**JIT_EXACT)

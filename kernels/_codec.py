@@ -8,8 +8,8 @@ Stream format, version 1 (all integers little-endian)::
              scheme u8, then
       RAW  0 nb * u32 raw bit patterns
       INT  1 kind u8 (0 decimal, 1 scale) | e u8 or s f64 | transform u8 (0 FOR, 1 DELTA)
-             | base i64 | width u8 | patches u16 | exceptions u16
-             | ceil(nb * width / 8) bytes of bit-packed offsets
+             | base i64 | patches u16 | exceptions u16 | ceil(nb / 64) group widths u8
+             | per group of 64: ceil(64 * width / 8) bytes of bit-packed offsets
              | patches: (index u16, offset u64) each | exceptions: (index u16, bits u32) each
       XOR  2 length u32 | `length` bytes of Gorilla XOR bits (see kernels._xor)
 
@@ -57,15 +57,21 @@ _ERRORS = {
 def _encode_int_block(x, kind, e, s, tol, d, ok, u, buf, pos):  # pragma: no cover - compiled
     """Try the INT scheme; return the new position, or -1 when it would not pay off."""
     nb = x.shape[0]
-    transform, base, width, n_exc, cost = int_plan(x, kind, e, s, tol, d, ok)
+    ngroups = (nb + _alp.GROUP - 1) // _alp.GROUP
+    widths = np.empty(ngroups, dtype=np.int64)
+    transform, base, n_exc, cost = int_plan(x, kind, e, s, tol, d, ok, widths)
     if n_exc * 2 > nb or not cost < 32.0 * nb:
         return -1
     int_offsets(d[:nb], ok[:nb], transform, base, u)
-    limit = np.uint64(1) << np.uint64(width)
+    packed = np.empty(nb, dtype=np.uint64)
     n_patch = 0
     for i in range(nb):
+        limit = np.uint64(1) << np.uint64(widths[i // _alp.GROUP])
         if u[i] >= limit:
             n_patch += 1
+            packed[i] = 0
+        else:
+            packed[i] = u[i]
     start = pos
     buf[pos] = INT
     buf[pos + 1] = kind
@@ -77,15 +83,17 @@ def _encode_int_block(x, kind, e, s, tol, d, ok, u, buf, pos):  # pragma: no cov
         pos = put_uint(buf, pos, np.array([s]).view(np.uint64)[0], 8)
     buf[pos] = transform
     pos = put_uint(buf, pos + 1, base, 8)
-    buf[pos] = width
-    pos = put_uint(buf, pos + 1, n_patch, 2)
+    pos = put_uint(buf, pos, n_patch, 2)
     pos = put_uint(buf, pos, n_exc, 2)
-    packed = np.empty(nb, dtype=np.uint64)
+    for g in range(ngroups):
+        buf[pos + g] = widths[g]
+    pos += ngroups
+    for g in range(ngroups):
+        g0 = g * _alp.GROUP
+        g1 = min(nb, g0 + _alp.GROUP)
+        pos = pack_bits(buf, pos, packed[g0:g1], g1 - g0, widths[g])
     for i in range(nb):
-        packed[i] = u[i] if u[i] < limit else np.uint64(0)
-    pos = pack_bits(buf, pos, packed, nb, width)
-    for i in range(nb):
-        if u[i] >= limit:
+        if u[i] != packed[i]:
             pos = put_uint(buf, pos, i, 2)
             pos = put_uint(buf, pos, u[i], 8)
     bits = x.view(np.uint32)
@@ -164,20 +172,30 @@ def _decode_int_block(buf, pos, end, nb, out, u):  # pragma: no cover - compiled
             return -3
     else:
         return -3
-    if pos + 14 > end:
+    ngroups = (nb + _alp.GROUP - 1) // _alp.GROUP
+    if pos + 13 + ngroups > end:
         return -1
     transform = int(buf[pos])
     base = np.int64(get_uint(buf, pos + 1, 8))
-    width = int(buf[pos + 9])
-    n_patch = int(get_uint(buf, pos + 10, 2))
-    n_exc = int(get_uint(buf, pos + 12, 2))
-    pos += 14
-    if transform > 1 or width > MAX_WIDTH or n_patch > nb or n_exc > nb:
+    n_patch = int(get_uint(buf, pos + 9, 2))
+    n_exc = int(get_uint(buf, pos + 11, 2))
+    pos += 13
+    if transform > 1 or n_patch > nb or n_exc > nb:
         return -3
-    nbytes = (nb * width + 7) // 8
-    if pos + nbytes + 10 * n_patch + 6 * n_exc > end:
+    nbytes = 0
+    for g in range(ngroups):
+        w = int(buf[pos + g])
+        if w > MAX_WIDTH:
+            return -3
+        nbytes += ((min(nb, (g + 1) * _alp.GROUP) - g * _alp.GROUP) * w + 7) // 8
+    if pos + ngroups + nbytes + 10 * n_patch + 6 * n_exc > end:
         return -1
-    pos = unpack_bits(buf, pos, u, nb, width)
+    wpos = pos
+    pos += ngroups
+    for g in range(ngroups):
+        g0 = g * _alp.GROUP
+        g1 = min(nb, g0 + _alp.GROUP)
+        pos = unpack_bits(buf, pos, u[g0:g1], g1 - g0, int(buf[wpos + g]))
     for _ in range(n_patch):
         i = int(get_uint(buf, pos, 2))
         if i >= nb:

@@ -68,5 +68,7 @@ def subscription(kind: str, *, tenant: str = "+", share_group: str | None = None
     """A wildcard filter for ``kind`` topics, optionally as an MQTT 5 shared subscription."""
     if kind not in KINDS:
         raise TopicError(kind, "unknown topic kind")
+    if tenant != "+":
+        check_id(tenant, "tenant")
     flt = f"{PREFIX}/{tenant}/+/{kind}"
     return f"$share/{share_group}/{flt}" if share_group else flt

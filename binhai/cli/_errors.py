@@ -16,8 +16,16 @@ def _roots() -> tuple[type[BaseException], ...]:
     from device_sdk import DeviceError
     from kernels import KernelError
 
-    return (BridgeError, CoreError, DeviceError, KernelError, EmbeddedError, psycopg.Error,
-            ValueError, OSError)  # fmt: skip
+    return (
+        BridgeError,
+        CoreError,
+        DeviceError,
+        KernelError,
+        EmbeddedError,
+        psycopg.Error,
+        ValueError,
+        OSError,
+    )
 
 
 def run(cli: click.Group) -> None:

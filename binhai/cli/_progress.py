@@ -30,8 +30,9 @@ def fleet_progress(duration_s: float, devices: int) -> Iterator[FleetProgress]:
             created = sum(s["batches_created"] for s in stats)
             acked = sum(s["batches_acked"] for s in stats)
             depth = sum(s["outbox_depth"] for s in stats)
-            info = (f"online {connected}/{devices} · batches {created} · acked {acked} · "
-                    f"outbox {depth}")  # fmt: skip
+            info = (
+                f"online {connected}/{devices} · batches {created} · acked {acked} · outbox {depth}"
+            )
             bar.update(task, completed=sim_s, info=info)
 
         yield update

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -18,20 +19,45 @@ def command() -> None:
 @mqtt_option
 @core_option
 @click.option("--client-id", default=None, help="MQTT client id; keep it stable across restarts.")
-@click.option("--share-group", default="bridge", show_default=True,
-              help="MQTT 5 shared-subscription group; bridges in one group split the load.")  # fmt: skip
-@click.option("--max-inflight", default=1000, show_default=True,
-              help="Messages taken from the broker but not yet acked (backpressure bound).")  # fmt: skip
-@click.option("--max-payload", default=1 << 20, show_default=True,
-              help="Larger payloads are dead-lettered.")  # fmt: skip
+@click.option(
+    "--share-group",
+    default="bridge",
+    show_default=True,
+    help="MQTT 5 shared-subscription group; bridges in one group split the load.",
+)
+@click.option(
+    "--tenant", default="+", show_default=True, help="Only this tenant's devices ('+' for all)."
+)
+@click.option(
+    "--max-inflight",
+    default=1000,
+    show_default=True,
+    help="Messages taken from the broker but not yet acked (backpressure bound).",
+)
+@click.option(
+    "--max-payload", default=1 << 20, show_default=True, help="Larger payloads are dead-lettered."
+)
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate for mqtts://.")
 @click.option("--tls-key", default=None, help="Client key for mqtts://.")
-@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write 'ready' here once subscribed (for supervisors and tests).")  # fmt: skip
-def run_cmd(mqtt_url: str, core_addr: str, client_id: str | None, share_group: str,
-            max_inflight: int, max_payload: int, tls_ca: str | None, tls_cert: str | None,
-            tls_key: str | None, ready_file: Path | None) -> None:  # fmt: skip
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write 'ready' here once subscribed (for supervisors and tests).",
+)
+def run_cmd(
+    mqtt_url: str,
+    core_addr: str,
+    client_id: str | None,
+    share_group: str,
+    tenant: str,
+    max_inflight: int,
+    max_payload: int,
+    tls_ca: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    ready_file: Path | None,
+) -> None:
     """Subscribe to every device's uplink and forward it to the core until SIGTERM.
 
     Each MQTT message is acknowledged only after the core has committed it.
@@ -43,16 +69,17 @@ def run_cmd(mqtt_url: str, core_addr: str, client_id: str | None, share_group: s
     """
     from broker_bridge import BridgeConfig, TlsFiles, run_bridge
 
-    kwargs = {"client_id": client_id} if client_id else {}
     cfg = BridgeConfig(
         mqtt_url=mqtt_url,
         core_addrs=tuple(a.strip() for a in core_addr.split(",") if a.strip()),
         share_group=share_group,
+        tenant=tenant,
         max_inflight=max_inflight,
         max_payload=max_payload,
         tls=TlsFiles(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None,
-        **kwargs,
     )
+    if client_id:
+        cfg = replace(cfg, client_id=client_id)
 
     def ready() -> None:
         click.echo("bridge subscribed", err=True)

@@ -16,18 +16,40 @@ def command() -> None:
 
 @command.command("serve")
 @dsn_option()
-@click.option("--listen", default="127.0.0.1:50051", show_default=True,
-              help="gRPC listen address (port 0 picks a free port).")  # fmt: skip
+@click.option(
+    "--listen",
+    default="127.0.0.1:50051",
+    show_default=True,
+    help="gRPC listen address (port 0 picks a free port).",
+)
 @click.option("--metrics-listen", default=None, help="Prometheus metrics address, e.g. :9464.")
 @click.option("--pool-size", default=4, show_default=True, help="Database connections.")
-@click.option("--migrate/--no-migrate", default=False, show_default=True,
-              help="Apply pending schema migrations before serving.")  # fmt: skip
-@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the bound port here once serving (for supervisors and tests).")  # fmt: skip
-@click.option("--drain-timeout", default=30.0, show_default=True,
-              help="Seconds to finish in-flight work on SIGTERM.")  # fmt: skip
-def serve_cmd(dsn: str, listen: str, metrics_listen: str | None, pool_size: int, migrate: bool,
-              ready_file: Path | None, drain_timeout: float) -> None:  # fmt: skip
+@click.option(
+    "--migrate/--no-migrate",
+    default=False,
+    show_default=True,
+    help="Apply pending schema migrations before serving.",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the bound port here once serving (for supervisors and tests).",
+)
+@click.option(
+    "--drain-timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds to finish in-flight work on SIGTERM.",
+)
+def serve_cmd(
+    dsn: str,
+    listen: str,
+    metrics_listen: str | None,
+    pool_size: int,
+    migrate: bool,
+    ready_file: Path | None,
+    drain_timeout: float,
+) -> None:
     """Serve Ingest, Query, grpc.health.v1 and reflection until SIGTERM, then drain.
 
     \b
@@ -35,7 +57,8 @@ def serve_cmd(dsn: str, listen: str, metrics_listen: str | None, pool_size: int,
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
     """
-    from cloud_core import Core, CoreConfig, migrate as do_migrate, serve
+    from cloud_core import Core, CoreConfig, serve
+    from cloud_core import migrate as do_migrate
 
     def ready(core: Core) -> None:
         click.echo(f"core serving on port {core.port}", err=True)
@@ -45,8 +68,13 @@ def serve_cmd(dsn: str, listen: str, metrics_listen: str | None, pool_size: int,
     async def main() -> None:
         if migrate:
             await do_migrate(dsn)
-        cfg = CoreConfig(dsn=dsn, listen=listen, metrics_listen=metrics_listen,
-                         pool_size=pool_size, drain_timeout=drain_timeout)  # fmt: skip
+        cfg = CoreConfig(
+            dsn=dsn,
+            listen=listen,
+            metrics_listen=metrics_listen,
+            pool_size=pool_size,
+            drain_timeout=drain_timeout,
+        )
         await serve(cfg, on_ready=ready)
 
     run_async(main())

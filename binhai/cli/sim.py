@@ -20,20 +20,43 @@ def command() -> None:
 @click.option("--devices", default=20, show_default=True, help="Number of simulated devices.")
 @click.option("--duration", default=15.0, show_default=True, help="Simulated seconds to stream.")
 @click.option("--tenant", default=None, help="Tenant id (default: sim-<random>).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep each device's outbox here; a restarted run resumes without loss.")  # fmt: skip
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep each device's outbox here; a restarted run resumes without loss.",
+)
 @click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per wall second.")
 @click.option("--rate", default=50.0, show_default=True, help="Accelerometer rate (Hz).")
 @click.option("--window", default=128, show_default=True, help="Samples per window.")
-@click.option("--id-offset", default=0, show_default=True,
-              help="First device number (disjoint ranges for several simulators).")  # fmt: skip
+@click.option(
+    "--id-offset",
+    default=0,
+    show_default=True,
+    help="First device number (disjoint ranges for several simulators).",
+)
 @click.option("--seed", default=1, show_default=True, help="Signal seed.")
-@click.option("--dsn", envvar="BINHAI_DSN", default=None,
-              help="If given, wait for storage and audit loss/duplicates by seq.")  # fmt: skip
+@click.option(
+    "--dsn",
+    envvar="BINHAI_DSN",
+    default=None,
+    help="If given, wait for storage and audit loss/duplicates by seq.",
+)
 @json_option
-def run_cmd(mqtt_url: str, devices: int, duration: float, tenant: str | None,
-            data_dir: Path | None, speed: float, rate: float, window: int, id_offset: int,
-            seed: int, dsn: str | None, as_json: bool) -> None:  # fmt: skip
+def run_cmd(
+    mqtt_url: str,
+    devices: int,
+    duration: float,
+    tenant: str | None,
+    data_dir: Path | None,
+    speed: float,
+    rate: float,
+    window: int,
+    id_offset: int,
+    seed: int,
+    dsn: str | None,
+    as_json: bool,
+) -> None:
     """Stream a simulated fleet (3-axis accelerometers: idle/walking/running) to the broker.
 
     \b
@@ -46,9 +69,18 @@ def run_cmd(mqtt_url: str, devices: int, duration: float, tenant: str | None,
     from firmware_sim import Fleet, FleetConfig
 
     tenant = tenant or f"sim-{uuid.uuid4().hex[:8]}"
-    cfg = FleetConfig(devices=devices, duration_s=duration, tenant=tenant, broker_url=mqtt_url,
-                      data_dir=data_dir, rate_hz=rate, window=window, speed=speed,
-                      id_offset=id_offset, seed=seed)  # fmt: skip
+    cfg = FleetConfig(
+        devices=devices,
+        duration_s=duration,
+        tenant=tenant,
+        broker_url=mqtt_url,
+        data_dir=data_dir,
+        rate_hz=rate,
+        window=window,
+        speed=speed,
+        id_offset=id_offset,
+        seed=seed,
+    )
     fleet = Fleet(cfg)
     with fleet_progress(duration, devices) as progress:
         report = fleet.run(progress=progress)

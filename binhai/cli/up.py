@@ -17,17 +17,37 @@ SUMMARY_KEYS = ("devices", "batches_sent", "batches_stored", "samples_stored", "
 @click.command("up")
 @click.option("--devices", default=20, show_default=True, help="Simulated devices.")
 @click.option("--duration", default=15.0, show_default=True, help="Seconds to stream.")
-@click.option("--dsn", envvar="BINHAI_DSN", default=None,
-              help="Use this PostgreSQL instead of an embedded one.")  # fmt: skip
-@click.option("--mqtt-url", envvar="BINHAI_MQTT_URL", default=None,
-              help="Use this broker instead of an embedded one.")  # fmt: skip
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where services keep data and logs (default: a temporary directory).")  # fmt: skip
+@click.option(
+    "--dsn",
+    envvar="BINHAI_DSN",
+    default=None,
+    help="Use this PostgreSQL instead of an embedded one.",
+)
+@click.option(
+    "--mqtt-url",
+    envvar="BINHAI_MQTT_URL",
+    default=None,
+    help="Use this broker instead of an embedded one.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where services keep data and logs (default: a temporary directory).",
+)
 @click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per wall second.")
 @click.option("--keep", is_flag=True, help="Keep the work directory (logs, data) afterwards.")
 @json_option
-def command(devices: int, duration: float, dsn: str | None, mqtt_url: str | None,
-            workdir: Path | None, speed: float, keep: bool, as_json: bool) -> None:  # fmt: skip
+def command(
+    devices: int,
+    duration: float,
+    dsn: str | None,
+    mqtt_url: str | None,
+    workdir: Path | None,
+    speed: float,
+    keep: bool,
+    as_json: bool,
+) -> None:
     """Start a broker, PostgreSQL, the core, a bridge and a simulated fleet; report the result.
 
     The broker is mosquitto when installed, else an in-process one; PostgreSQL is the embedded
@@ -45,18 +65,24 @@ def command(devices: int, duration: float, dsn: str | None, mqtt_url: str | None
 
     tmp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="binhai-up-")) if workdir is None else workdir
-    err = click.get_text_stream("stderr")
     try:
-        click.echo(f"starting services in {root} ...", file=err)
+        click.echo(f"starting services in {root} ...", err=True)
         with Stack(root, dsn=dsn, mqtt_url=mqtt_url) as stack:
             assert stack.dsn is not None and stack.mqtt_url is not None
             broker = stack.broker.kind if stack.broker else stack.mqtt_url
             db = "embedded PostgreSQL" if stack.postgres else "--dsn"
-            click.echo(f"broker: {broker}; database: {db}; core {stack.core_addrs[0]}", file=err)
+            click.echo(f"broker: {broker}; database: {db}; core {stack.core_addrs[0]}", err=True)
             tenant = f"up-{uuid.uuid4().hex[:8]}"
-            fleet = Fleet(FleetConfig(devices=devices, duration_s=duration, tenant=tenant,
-                                      broker_url=stack.mqtt_url, data_dir=root / "devices",
-                                      speed=speed))  # fmt: skip
+            fleet = Fleet(
+                FleetConfig(
+                    devices=devices,
+                    duration_s=duration,
+                    tenant=tenant,
+                    broker_url=stack.mqtt_url,
+                    data_dir=root / "devices",
+                    speed=speed,
+                )
+            )
             with fleet_progress(duration, devices) as progress:
                 report = fleet.run(progress=progress)
             result = wait_stored(stack.dsn, tenant, report.seq_ranges, timeout=60)

@@ -1,6 +1,6 @@
 """Regenerate ``golden.npz`` (run by hand, only when ALGO_VERSION or the codec version changes).
 
-    .venv/bin/python -m tests.kernels.make_golden
+.venv/bin/python -m tests.kernels.make_golden
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ def inputs() -> dict[str, np.ndarray]:
             ]
         ),
         "codec_input": np.concatenate(
-            [signals.temperature_log(700), signals.walking_accel(256).T.ravel(),
-             rng.standard_normal(300).astype(np.float32)]
+            [
+                signals.temperature_log(700),
+                signals.walking_accel(256).T.ravel(),
+                rng.standard_normal(300).astype(np.float32),
+            ]
         ),
     }
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from kernels import AUTOCORR_LAGS, FEATURE_NAMES, FEATURES, RAW, BOTH, OffloadPolicy
+from kernels import AUTOCORR_LAGS, BOTH, FEATURE_NAMES, FEATURES, RAW, OffloadPolicy
 
 N_BANDS = 8
 
@@ -46,7 +46,8 @@ def features(x: np.ndarray, fs: float) -> np.ndarray:
     f["mean_abs_deviation"] = float(np.mean(np.abs(z)))
     f["jerk_rms"] = math.sqrt(float(np.mean((np.diff(x) * fs) ** 2))) if n > 1 else 0.0
     for k in AUTOCORR_LAGS:
-        f[f"autocorr_lag{k}"] = float(np.dot(z[: n - k], z[k:])) / (n * m2) if m2 > 0 and k < n else 0.0
+        ok = m2 > 0 and k < n
+        f[f"autocorr_lag{k}"] = float(np.dot(z[: n - k], z[k:])) / (n * m2) if ok else 0.0
     return np.array([f[name] for name in FEATURE_NAMES], dtype=np.float32)
 
 
@@ -75,7 +76,8 @@ def _spectral(z: np.ndarray, fs: float) -> dict[str, float]:
     out["spectral_centroid"] = float(np.sum(f * p) / total)
     q = p / total
     nz = q[q > 0]
-    out["spectral_entropy"] = float(-np.sum(nz * np.log(nz)) / np.log(p.size)) if p.size > 1 else 0.0
+    ent = float(-np.sum(nz * np.log(nz)) / np.log(p.size)) if p.size > 1 else 0.0
+    out["spectral_entropy"] = ent
     pe = p + 1e-12 * p.max()
     out["spectral_flatness"] = float(np.exp(np.mean(np.log(pe))) / np.mean(pe))
     cum = np.cumsum(p)
@@ -115,10 +117,10 @@ def offload(
                 left -= extra
     if policy.explore_fraction > 0:
         for i in range(m):
-            if modes[i] == FEATURES and uniform(seed, i, 2) < policy.explore_fraction:
-                if raw[i] - feat[i] <= left:
-                    modes[i] = RAW
-                    left -= raw[i] - feat[i]
+            drawn = modes[i] == FEATURES and uniform(seed, i, 2) < policy.explore_fraction
+            if drawn and raw[i] - feat[i] <= left:
+                modes[i] = RAW
+                left -= raw[i] - feat[i]
     return np.array(modes, dtype=np.int8), left
 
 
@@ -132,8 +134,10 @@ def uniform(seed: int, index: int, stream: int) -> float:
     return (z >> 11) / 2.0**53
 
 
-def novelty_scores(feats: np.ndarray, alpha: float, warmup: int, k: float = 3.0, clip: float = 4.0) -> list[float]:
-    """Reference for ``NoveltyScorer``: the documented EWMA z-score recursion, feature by feature."""
+def novelty_scores(
+    feats: np.ndarray, alpha: float, warmup: int, k: float = 3.0, clip: float = 4.0
+) -> list[float]:
+    """Reference for ``NoveltyScorer``: the documented EWMA z-score recursion."""
     nf = feats.shape[1]
     mu = [0.0] * nf
     var = [0.0] * nf

@@ -8,13 +8,16 @@ FS = 50.0
 
 
 def walking_accel(n: int, seed: int = 0, fs: float = FS, cadence: float = 1.8) -> np.ndarray:
-    """3-axis accelerometer (m/s², (n, 3) float32) of someone walking: gravity on z, ADC-quantised."""
+    """3-axis accelerometer (m/s², (n, 3) float32) of someone walking, ADC-quantised."""
     rng = np.random.default_rng(seed)
     t = np.arange(n) / fs
     z = 9.81 + 2.5 * np.sin(2 * np.pi * cadence * t) + 0.8 * np.sin(4 * np.pi * cadence * t + 1)
     acc = np.stack(
-        [0.6 * np.sin(2 * np.pi * cadence / 2 * t) + 0.3 * rng.standard_normal(n),
-         0.3 * rng.standard_normal(n), z + 0.3 * rng.standard_normal(n)],
+        [
+            0.6 * np.sin(2 * np.pi * cadence / 2 * t) + 0.3 * rng.standard_normal(n),
+            0.3 * rng.standard_normal(n),
+            z + 0.3 * rng.standard_normal(n),
+        ],
         axis=1,
     )
     lsb = np.float32(2 * 9.80665 / 32768)  # +-2 g, 16-bit ADC

@@ -43,7 +43,8 @@ def test_window_features_rejects_bad_input(x: object, fs: object, arg: str) -> N
 def test_batch_rejects_1d_and_accepts_empty() -> None:
     with pytest.raises(kernels.KernelError):
         kernels.window_features_batch(np.zeros(8), FS)
-    assert kernels.window_features_batch(np.zeros((0, 8)), FS).shape == (0, len(kernels.FEATURE_NAMES))
+    empty = kernels.window_features_batch(np.zeros((0, 8)), FS)
+    assert empty.shape == (0, len(kernels.FEATURE_NAMES))
 
 
 def test_features_non_contiguous_input() -> None:
@@ -196,13 +197,14 @@ def test_step_counter_counts_walking_and_persists() -> None:
     for i in range(acc.shape[0] // 2, acc.shape[0], 256):
         counter.update(acc[i : i + 256])
     assert abs(counter.total - cadence * seconds) <= 0.05 * cadence * seconds
-    still = np.tile([0.0, 0.0, 9.81], (500, 1)) + 0.02 * np.random.default_rng(0).standard_normal((500, 3))
+    noise = 0.02 * np.random.default_rng(0).standard_normal((500, 3))
+    still = np.tile([0.0, 0.0, 9.81], (500, 1)) + noise
     assert kernels.StepCounter(fs).update(still) == 0
 
 
 @pytest.mark.parametrize("bpm", [48.0, 72.0, 150.0])
 def test_heart_rate_tracks_ppg(bpm: float) -> None:
-    x = signals.ppg(int(50 * 20), bpm=bpm, seed=1)
+    x = signals.ppg(50 * 20, bpm=bpm, seed=1)
     est = kernels.HeartRateEstimator(50.0)
     out = [est.update(x[i : i + 128]) for i in range(0, x.size, 128)]
     assert np.isnan(out[0])

@@ -36,7 +36,7 @@ from kernels._xor import xor_decode, xor_encode
 MAGIC0 = 0xB7
 MAGIC1 = 0x5A
 VERSION = 1
-BLOCK = 1024
+BLOCK = 256
 RAW = 0
 INT = 1
 XOR = 2

@@ -20,10 +20,13 @@ fixtures. Fixtures:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +154,25 @@ def with_dbname(dsn: str, dbname: str) -> str:
     return make_conninfo(dsn, dbname=dbname)
 
 
+@contextlib.contextmanager
+def postgres_workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A work directory for ``start_postgres``, removed afterwards.
+
+    As root, pgserver runs PostgreSQL as the user ``pgserver`` and opens the parents of the data
+    directory to it, but every pytest session started meanwhile (another suite, another engineer)
+    closes ``/tmp/pytest-of-root`` again, and the server then cannot reach its own directory. So
+    root gets a directory outside pytest's base temp.
+    """
+    if os.name == "posix" and os.geteuid() == 0:
+        path = Path(tempfile.mkdtemp(prefix="binhai-test-postgres-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+    else:
+        yield tmp_path_factory.mktemp("postgres")
+
+
 @pytest.fixture(scope="session")
 def pg_server_dsn(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -160,7 +182,7 @@ def pg_server_dsn(
     if choice.address is not None:
         yield choice.address
         return
-    with start_postgres(tmp_path_factory.mktemp("postgres")) as server:
+    with postgres_workdir(tmp_path_factory) as workdir, start_postgres(workdir) as server:
         yield server.dsn
 
 

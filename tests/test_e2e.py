@@ -29,7 +29,8 @@ def test_twenty_devices_every_batch_stored_exactly_once(
     stack()
     report = _fleet(tmp_path, mqtt_url, unique_tenant, devices=20, duration_s=20, speed=4).run()
     result = wait_stored(migrated_dsn, unique_tenant, report.seq_ranges, timeout=60)
-    assert report.batches_sent >= 20 * 3
+    windows = sum(s["windows"] for s in report.per_device.values())
+    assert windows >= 20 * 14  # 20 s at 50 Hz, windows of 128 every 64 samples
     assert result["lost"] == 0 and result["duplicates"] == 0
     assert result["batches_stored"] == report.batches_sent
     assert (
@@ -53,7 +54,7 @@ def test_bridge_sigkill_midstream_loses_and_duplicates_nothing(
     (report,) = reports
     result = wait_stored(migrated_dsn, unique_tenant, report.seq_ranges, timeout=60)
     assert result["lost"] == 0 and result["duplicates"] == 0
-    assert result["batches_stored"] == report.batches_sent >= 20 * 5
+    assert result["batches_stored"] == report.batches_sent >= 20
 
 
 def _publish_all(url: str, messages: list[tuple[str, bytes]]) -> None:

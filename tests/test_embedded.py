@@ -28,7 +28,7 @@ from binhai._embedded import (
     start_postgres,
 )
 from protos._mqtt_url import MqttUrl
-from tests.fix_services import tenant_for, with_dbname
+from tests.fix_services import postgres_workdir, tenant_for, with_dbname
 
 WAIT = 5.0  # seconds for one message to arrive
 
@@ -294,8 +294,15 @@ def test_embedded_broker_fixture_survives_restart(embedded_broker: EmbeddedBroke
 
 @pytest.mark.db
 @pytest.mark.slow
-def test_embedded_postgres_serves_queries_and_keeps_data(tmp_path: Path) -> None:
-    with start_postgres(tmp_path) as server:
+def test_embedded_postgres_serves_queries_and_keeps_data(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with postgres_workdir(tmp_path_factory) as workdir:
+        check_postgres_keeps_data(workdir)
+
+
+def check_postgres_keeps_data(workdir: Path) -> None:
+    with start_postgres(workdir) as server:
         with psycopg.connect(server.dsn, autocommit=True) as conn:
             assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
             conn.execute("CREATE DATABASE binhai_embedded")
@@ -306,7 +313,7 @@ def test_embedded_postgres_serves_queries_and_keeps_data(tmp_path: Path) -> None
         psycopg.connect(server.dsn, connect_timeout=2).close()
 
     with (
-        start_postgres(tmp_path) as server,
+        start_postgres(workdir) as server,
         psycopg.connect(with_dbname(server.dsn, "binhai_embedded")) as conn,
     ):
         assert conn.execute("SELECT count(*) FROM seen").fetchone() == (2,)

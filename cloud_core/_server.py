@@ -20,8 +20,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import protos
-from cloud_core import _queries
 from cloud_core._metrics import Metrics, serve_metrics
+from cloud_core._query_service import QueryServicer
 from cloud_core._store import Outcome, Store
 from cloud_core._writer import Writer, WriterConfig
 
@@ -85,40 +85,6 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
         finally:
             self._metrics.streams -= 1
             task.cancel()
-
-
-class QueryServicer(protos.query_pb2_grpc.QueryServicer):
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def Stats(
-        self, request: protos.StatsRequest, context: grpc.aio.ServicerContext
-    ) -> protos.StatsReply:
-        async with self._store.pool.connection() as conn:
-            s = await _queries.stats(conn, request.tenant)
-        return protos.StatsReply(**s.as_dict())
-
-    async def Series(
-        self, request: protos.SeriesRequest, context: grpc.aio.ServicerContext
-    ) -> protos.SeriesReply:
-        caps = self._store.capabilities
-        try:
-            async with self._store.pool.connection() as conn:
-                t, v = await _queries.series(
-                    conn,
-                    tenant=request.tenant,
-                    device_id=request.device_id,
-                    sensor=request.sensor,
-                    feature=request.feature,
-                    channel=request.channel,
-                    start_ns=request.start_ns,
-                    end_ns=request.end_ns or time.time_ns(),
-                    bucket_s=request.bucket_s,
-                    bucket_fn="time_bucket" if caps and caps.hypertables else "date_bin",
-                )
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return protos.SeriesReply(t_ns=t, values=v)
 
 
 @dataclass(frozen=True, slots=True)

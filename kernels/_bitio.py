@@ -18,7 +18,7 @@ from kernels._config import JIT_EXACT
 @njit(**JIT_EXACT)
 def put_uint(buf, pos, value, nbytes):  # pragma: no cover - compiled
     """Write the low ``nbytes`` bytes of ``value`` (int, two's complement) little-endian."""
-    v = np.uint64(value)
+    v = np.uint64(np.int64(value)) if value < 0 else np.uint64(value)
     for i in range(nbytes):
         buf[pos + i] = np.uint8(v & np.uint64(0xFF))
         v = v >> np.uint64(8)

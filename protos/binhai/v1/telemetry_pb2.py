@@ -22,27 +22,30 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from protos.binhai.v1 import control_pb2 as protos_dot_binhai_dot_v1_dot_control__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/binhai/v1/telemetry.proto\x12\tbinhai.v1\"0\n\x08\x46\x65\x61tures\x12\x14\n\x0c\x61lgo_version\x18\x01 \x01(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\";\n\nRawSamples\x12\x1f\n\x05\x63odec\x18\x01 \x01(\x0e\x32\x10.binhai.v1.Codec\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xde\x01\n\x06Window\x12\x0e\n\x06sensor\x18\x01 \x01(\t\x12\r\n\x05t0_ns\x18\x02 \x01(\x03\x12\x0f\n\x07rate_hz\x18\x03 \x01(\x01\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12\x11\n\tn_samples\x18\x05 \x01(\r\x12#\n\x07offload\x18\x06 \x01(\x0e\x32\x12.binhai.v1.Offload\x12%\n\x08\x66\x65\x61tures\x18\x07 \x01(\x0b\x32\x13.binhai.v1.Features\x12\"\n\x03raw\x18\x08 \x01(\x0b\x32\x15.binhai.v1.RawSamples\x12\x0f\n\x07novelty\x18\t \x01(\x02\"7\n\x08SeqRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x9e\x01\n\x0eTelemetryBatch\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x12\n\nsent_at_ns\x18\x04 \x01(\x03\x12\"\n\x07windows\x18\x05 \x03(\x0b\x32\x11.binhai.v1.Window\x12$\n\x07\x65victed\x18\x06 \x03(\x0b\x32\x13.binhai.v1.SeqRange*A\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43ODEC_F32LE\x10\x01\x12\x10\n\x0c\x43ODEC_BINHAI\x10\x02*[\n\x07Offload\x12\x17\n\x13OFFLOAD_UNSPECIFIED\x10\x00\x12\x14\n\x10OFFLOAD_FEATURES\x10\x01\x12\x0f\n\x0bOFFLOAD_RAW\x10\x02\x12\x10\n\x0cOFFLOAD_BOTH\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/binhai/v1/telemetry.proto\x12\tbinhai.v1\x1a\x1eprotos/binhai/v1/control.proto\"0\n\x08\x46\x65\x61tures\x12\x14\n\x0c\x61lgo_version\x18\x01 \x01(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\";\n\nRawSamples\x12\x1f\n\x05\x63odec\x18\x01 \x01(\x0e\x32\x10.binhai.v1.Codec\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xde\x01\n\x06Window\x12\x0e\n\x06sensor\x18\x01 \x01(\t\x12\r\n\x05t0_ns\x18\x02 \x01(\x03\x12\x0f\n\x07rate_hz\x18\x03 \x01(\x01\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12\x11\n\tn_samples\x18\x05 \x01(\r\x12#\n\x07offload\x18\x06 \x01(\x0e\x32\x12.binhai.v1.Offload\x12%\n\x08\x66\x65\x61tures\x18\x07 \x01(\x0b\x32\x13.binhai.v1.Features\x12\"\n\x03raw\x18\x08 \x01(\x0b\x32\x15.binhai.v1.RawSamples\x12\x0f\n\x07novelty\x18\t \x01(\x02\"7\n\x08SeqRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xe6\x01\n\x0eTelemetryBatch\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x12\n\nsent_at_ns\x18\x04 \x01(\x03\x12\"\n\x07windows\x18\x05 \x03(\x0b\x32\x11.binhai.v1.Window\x12$\n\x07\x65victed\x18\x06 \x03(\x0b\x32\x13.binhai.v1.SeqRange\x12!\n\x06health\x18\x07 \x01(\x0b\x32\x11.binhai.v1.Health\x12#\n\x04\x61\x63ks\x18\x08 \x03(\x0b\x32\x15.binhai.v1.CommandAck\"\xec\x01\n\x06Health\x12\x0f\n\x07\x62\x61ttery\x18\x01 \x01(\x02\x12\x14\n\x0coutbox_depth\x18\x02 \x01(\r\x12\x14\n\x0coutbox_bytes\x18\x03 \x01(\x04\x12\x17\n\x0f\x65victed_batches\x18\x04 \x01(\x04\x12\x19\n\x11\x63pu_us_per_window\x18\x05 \x01(\x02\x12\x17\n\x0f\x63lock_offset_ns\x18\x06 \x01(\x03\x12\x10\n\x08\x66irmware\x18\x07 \x01(\t\x12\x14\n\x0c\x61lgo_version\x18\x08 \x01(\r\x12\x17\n\x0fsamples_dropped\x18\t \x01(\x04\x12\x17\n\x0f\x63ommands_nacked\x18\n \x01(\x04*A\n\x05\x43odec\x12\x15\n\x11\x43ODEC_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43ODEC_F32LE\x10\x01\x12\x10\n\x0c\x43ODEC_BINHAI\x10\x02*[\n\x07Offload\x12\x17\n\x13OFFLOAD_UNSPECIFIED\x10\x00\x12\x14\n\x10OFFLOAD_FEATURES\x10\x01\x12\x0f\n\x0bOFFLOAD_RAW\x10\x02\x12\x10\n\x0cOFFLOAD_BOTH\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.binhai.v1.telemetry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CODEC']._serialized_start=601
-  _globals['_CODEC']._serialized_end=666
-  _globals['_OFFLOAD']._serialized_start=668
-  _globals['_OFFLOAD']._serialized_end=759
-  _globals['_FEATURES']._serialized_start=47
-  _globals['_FEATURES']._serialized_end=95
-  _globals['_RAWSAMPLES']._serialized_start=97
-  _globals['_RAWSAMPLES']._serialized_end=156
-  _globals['_WINDOW']._serialized_start=159
-  _globals['_WINDOW']._serialized_end=381
-  _globals['_SEQRANGE']._serialized_start=383
-  _globals['_SEQRANGE']._serialized_end=438
-  _globals['_TELEMETRYBATCH']._serialized_start=441
-  _globals['_TELEMETRYBATCH']._serialized_end=599
+  _globals['_CODEC']._serialized_start=944
+  _globals['_CODEC']._serialized_end=1009
+  _globals['_OFFLOAD']._serialized_start=1011
+  _globals['_OFFLOAD']._serialized_end=1102
+  _globals['_FEATURES']._serialized_start=79
+  _globals['_FEATURES']._serialized_end=127
+  _globals['_RAWSAMPLES']._serialized_start=129
+  _globals['_RAWSAMPLES']._serialized_end=188
+  _globals['_WINDOW']._serialized_start=191
+  _globals['_WINDOW']._serialized_end=413
+  _globals['_SEQRANGE']._serialized_start=415
+  _globals['_SEQRANGE']._serialized_end=470
+  _globals['_TELEMETRYBATCH']._serialized_start=473
+  _globals['_TELEMETRYBATCH']._serialized_end=703
+  _globals['_HEALTH']._serialized_start=706
+  _globals['_HEALTH']._serialized_end=942
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from protos.binhai.v1 import control_pb2 as _control_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -76,17 +77,45 @@ class SeqRange(_message.Message):
     def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TelemetryBatch(_message.Message):
-    __slots__ = ("tenant", "device_id", "seq", "sent_at_ns", "windows", "evicted")
+    __slots__ = ("tenant", "device_id", "seq", "sent_at_ns", "windows", "evicted", "health", "acks")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_NS_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
     EVICTED_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    ACKS_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     device_id: str
     seq: int
     sent_at_ns: int
     windows: _containers.RepeatedCompositeFieldContainer[Window]
     evicted: _containers.RepeatedCompositeFieldContainer[SeqRange]
-    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ...) -> None: ...
+    health: Health
+    acks: _containers.RepeatedCompositeFieldContainer[_control_pb2.CommandAck]
+    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ..., health: _Optional[_Union[Health, _Mapping]] = ..., acks: _Optional[_Iterable[_Union[_control_pb2.CommandAck, _Mapping]]] = ...) -> None: ...
+
+class Health(_message.Message):
+    __slots__ = ("battery", "outbox_depth", "outbox_bytes", "evicted_batches", "cpu_us_per_window", "clock_offset_ns", "firmware", "algo_version", "samples_dropped", "commands_nacked")
+    BATTERY_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EVICTED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    CPU_US_PER_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    ALGO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    COMMANDS_NACKED_FIELD_NUMBER: _ClassVar[int]
+    battery: float
+    outbox_depth: int
+    outbox_bytes: int
+    evicted_batches: int
+    cpu_us_per_window: float
+    clock_offset_ns: int
+    firmware: str
+    algo_version: int
+    samples_dropped: int
+    commands_nacked: int
+    def __init__(self, battery: _Optional[float] = ..., outbox_depth: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., evicted_batches: _Optional[int] = ..., cpu_us_per_window: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., firmware: _Optional[str] = ..., algo_version: _Optional[int] = ..., samples_dropped: _Optional[int] = ..., commands_nacked: _Optional[int] = ...) -> None: ...

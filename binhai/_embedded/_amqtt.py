@@ -1,8 +1,11 @@
 """The in-process fallback broker: amqtt (MQTT 3.1.1 only) on its own thread and event loop.
 
 amqtt keeps sessions, subscriptions and retained messages in memory only, so ``stop`` forgets
-them; it has no shared subscriptions and no MQTT 5. See ``_amqtt_parts`` for the two
-amqtt behaviours this works around (anonymous sessions, unclosed connections).
+them. It has no MQTT 5 (v5 clients get CONNACK "unsupported protocol version") and no shared
+subscriptions (``$share/...`` is granted but never matches). A QoS 1 message it sent is dropped
+from the session when its PUBACK does not come within 5 s or the connection is lost first: no
+redelivery, so a subscriber that acks only after its own work is done can lose messages.
+See ``_amqtt_parts`` for the two amqtt behaviours worked around here.
 """
 
 from __future__ import annotations

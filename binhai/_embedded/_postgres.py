@@ -8,7 +8,10 @@ when the effective uid is 0 it creates (``useradd``) a system user ``pgserver``,
 pg_ctl and postgres as that user, chowns the data directory to it, and adds ``g+rx,o+rx`` to every
 parent folder of the data directory and of its own binaries so that user can reach them (e.g.
 ``/tmp/pytest-of-root`` or ``/root`` become world-traversable). Nothing else is needed here; run as
-a normal user, none of this happens.
+a normal user, none of this happens. Keep a root data directory where nothing closes the parents
+again: pytest resets ``/tmp/pytest-of-root`` to 0700 at every session start, after which a server
+there fails with "could not access directory ... Permission denied" (the test fixtures use a
+``mkdtemp`` directory for root).
 
 Several users on one host: pgserver takes a global lock file in the user's runtime directory
 (``platformdirs.user_runtime_path("python_PostgresServer")``) but falls back to ``/tmp/.lockfile``

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from binhai.cli.bench_device import device_cmd
+from binhai.cli.bench_ingest import ingest_cmd
 from binhai.cli.bench_kernels import kernels_cmd
 
 
@@ -18,4 +20,5 @@ def command() -> None:
     """
 
 
-command.add_command(kernels_cmd)
+for cmd in (kernels_cmd, device_cmd, ingest_cmd):
+    command.add_command(cmd)

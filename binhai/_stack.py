@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from binhai._embedded import (
     EmbeddedBroker,
@@ -60,6 +61,7 @@ class Stack:
     bridges: int = 1
     verbose: bool = False
     tenant: str = "+"
+    broker_prefer: Literal["auto", "mosquitto", "amqtt"] = "auto"
     share_group: str | None = None
     start_timeout: float = 60.0
     procs: dict[str, Proc] = field(default_factory=dict)
@@ -86,7 +88,7 @@ class Stack:
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.mqtt_url is None:
-            self.broker = start_broker(self.workdir / "broker")
+            self.broker = start_broker(self.workdir / "broker", prefer=self.broker_prefer)
             self.mqtt_url = self.broker.url
         if self.dsn is None:
             self.postgres = start_postgres(self.workdir / "postgres")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import kernels
 import protos
 from device_sdk import (
     BatchPolicy,
+    OutboxLimits,
     ClosedError,
     ConfigError,
     Device,
@@ -53,6 +56,19 @@ def up_batches(dev: Device, fake: FakeTransport) -> list[protos.TelemetryBatch]:
             b.ParseFromString(p.payload)
             out.append(b)
     return out
+
+
+def wait_for(
+    dev: Device, cond: Callable[[dict[str, Any]], bool], timeout: float = WAIT
+) -> dict[str, Any]:
+    """Poll ``dev.stats()`` until ``cond`` holds (the worker is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = dev.stats()
+        if cond(s):
+            return s
+        assert time.monotonic() < deadline, f"timed out waiting; stats: {s}"
+        time.sleep(0.01)
 
 
 def signal(n: int, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -421,3 +437,33 @@ def test_worker_failure_reaches_the_caller(tmp_path: Path) -> None:
         dev.close()
     with pytest.raises(ClosedError):
         dev.push("acc", signal(8))
+
+
+def test_outbox_overflow_gaps_are_all_explained_upstream(tmp_path: Path) -> None:
+    fake = FakeTransport(connected=False)
+    dev, _ = make(tmp_path / "dev", fake, outbox=OutboxLimits(max_bytes=3000))
+    try:
+        dev.add_sensor("acc", rate_hz=50.0, window=16, hop=16)
+        dev.push("acc", signal(16 * 40), t0=T0)  # 40 windows -> 20 batches while offline
+        assert dev.flush(0.2) is False  # closes the open batch; nothing can be acked
+        s = wait_for(dev, lambda s: s["windows"] == 40 and s["pending_chunks"] == 0)
+        assert s["outbox_evicted_batches"] > 0
+        assert s["outbox_bytes"] <= 3000
+        fake.connect()
+        assert dev.flush(WAIT)
+        dev.push("acc", signal(32, seed=1))
+        assert dev.flush(WAIT)  # this batch carries what no acked batch reported yet
+        dev.push("acc", signal(32, seed=2))
+        assert dev.flush(WAIT)
+    finally:
+        dev.close()
+    batches = up_batches(dev, fake)
+    sent = {b.seq for b in batches}
+    explained = {s for b in batches for r in b.evicted for s in range(r.first, r.last + 1)}
+    assert {r.reason for b in batches for r in b.evicted} == {"outbox_full"}
+    top = max(sent)
+    assert sent | explained == set(range(1, top + 1))
+    assert not sent & explained
+    assert len(explained) == s["outbox_evicted_batches"]
+    # once a batch carrying the ranges was acked, later batches stop repeating them
+    assert list(batches[-1].evicted) == []

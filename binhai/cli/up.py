@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -36,6 +37,14 @@ SUMMARY_KEYS = ("devices", "batches_sent", "batches_stored", "samples_stored", "
     help="Where services keep data and logs (default: a temporary directory).",
 )
 @click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per wall second.")
+@click.option(
+    "--broker",
+    "broker_prefer",
+    type=click.Choice(["auto", "mosquitto", "amqtt"]),
+    default="auto",
+    show_default=True,
+    help="Embedded broker: mosquitto when installed (auto), or the in-process amqtt.",
+)
 @click.option("--keep", is_flag=True, help="Keep the work directory (logs, data) afterwards.")
 @json_option
 def command(
@@ -45,6 +54,7 @@ def command(
     mqtt_url: str | None,
     workdir: Path | None,
     speed: float,
+    broker_prefer: Literal["auto", "mosquitto", "amqtt"],
     keep: bool,
     as_json: bool,
 ) -> None:
@@ -67,7 +77,7 @@ def command(
     root = Path(tempfile.mkdtemp(prefix="binhai-up-")) if workdir is None else workdir
     try:
         click.echo(f"starting services in {root} ...", err=True)
-        with Stack(root, dsn=dsn, mqtt_url=mqtt_url) as stack:
+        with Stack(root, dsn=dsn, mqtt_url=mqtt_url, broker_prefer=broker_prefer) as stack:
             assert stack.dsn is not None and stack.mqtt_url is not None
             broker = stack.broker.kind if stack.broker else stack.mqtt_url
             db = "embedded PostgreSQL" if stack.postgres else "--dsn"

@@ -39,18 +39,33 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"bad TOML in {path}: {exc}") from exc
 
 
+def _option_names(cmd: click.Command) -> set[str]:
+    if isinstance(cmd, click.Group):
+        return set().union(*(_option_names(c) for c in cmd.commands.values()))
+    return {p.name for p in cmd.params if p.name}
+
+
 def default_map(root: click.Command, data: dict[str, Any]) -> dict[str, Any]:
-    """Build click's nested ``default_map`` for ``root`` from config ``data``."""
+    """Build click's nested ``default_map`` for ``root`` from config ``data``.
+
+    Every key must mean something: a top-level key must be an option of some command, a table
+    must name a group or command, and a key in a command's table must be one of its options.
+    """
     scalars = {k.replace("-", "_"): v for k, v in data.items() if not isinstance(v, dict)}
+    unknown = set(scalars) - _option_names(root)
+    if unknown:
+        raise ConfigError(f"unknown top-level config key(s): {', '.join(sorted(unknown))}")
 
     def walk(cmd: click.Command, section: dict[str, Any], path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if isinstance(cmd, click.Group):
+            for name, value in section.items():
+                if path and not isinstance(value, dict):
+                    raise ConfigError(f"config key {path}{name}: options go in a command's table")
+                if isinstance(value, dict) and name not in cmd.commands:
+                    raise ConfigError(f"config table [{path}{name}] names no command")
             for name, sub in cmd.commands.items():
-                sub_section = section.get(name, {})
-                if not isinstance(sub_section, dict):
-                    raise ConfigError(f"config key {path}{name} must be a table")
-                child = walk(sub, sub_section, f"{path}{name}.")
+                child = walk(sub, section.get(name, {}), f"{path}{name}.")
                 if child:
                     out[name] = child
             return out

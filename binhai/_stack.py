@@ -64,8 +64,13 @@ class Stack:
     broker_prefer: Literal["auto", "mosquitto", "amqtt"] = "auto"
     share_group: str | None = None
     start_timeout: float = 60.0
+    # Extra command-line options for every core / bridge, e.g. ("--max-inflight", "200").
+    core_args: tuple[str, ...] = ()
+    bridge_args: tuple[str, ...] = ()
     procs: dict[str, Proc] = field(default_factory=dict)
     core_addrs: list[str] = field(default_factory=list)
+    # Process name -> its Prometheus endpoint (host:port).
+    metrics_addrs: dict[str, str] = field(default_factory=dict)
     broker: EmbeddedBroker | None = None
     postgres: EmbeddedPostgres | None = None
     _uid: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
@@ -98,7 +103,9 @@ class Stack:
             port = free_port()
             self.core_addrs.append(f"127.0.0.1:{port}")
             self._add(
-                f"core-{i}", ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}"]
+                f"core-{i}",
+                ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}"],
+                self.core_args,
             )
         for i in range(self.bridges):
             self._add(
@@ -117,15 +124,25 @@ class Stack:
                     "--share-group",
                     self.share_group or "bridge",
                 ],
+                self.bridge_args,
             )
         for name in self.procs:
             self.start_proc(name)
 
-    def _add(self, name: str, args: list[str]) -> None:
+    def _add(self, name: str, args: list[str], extra: tuple[str, ...]) -> None:
         ready = self.workdir / f"{name}.ready"
-        self.procs[name] = Proc(
-            name, [*args, "--ready-file", str(ready)], self.workdir / f"{name}.log", ready
-        )
+        metrics = self.metrics_addrs[name] = f"127.0.0.1:{free_port()}"
+        args = [*args, *extra, "--metrics-listen", metrics, "--ready-file", str(ready)]
+        self.procs[name] = Proc(name, args, self.workdir / f"{name}.log", ready)
+
+    def metrics(self, name: str) -> dict[str, float]:
+        """Scrape process ``name``'s Prometheus endpoint: ``{'sample{labels}': value}``."""
+        from urllib.request import urlopen
+
+        from protos import parse_exposition
+
+        with urlopen(f"http://{self.metrics_addrs[name]}/metrics", timeout=5) as resp:
+            return parse_exposition(resp.read().decode())
 
     def start_proc(self, name: str, *, wait: bool = True) -> None:
         p = self.procs[name]

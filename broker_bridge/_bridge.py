@@ -1,4 +1,7 @@
-"""The bridge service: MQTT in, gRPC to the core, MQTT acks only after the core's durable ack."""
+"""The bridge service: MQTT in, gRPC to the cores, MQTT acks only after a core's durable ack.
+
+Also forwards the cores' downlinks to devices and serves Prometheus metrics.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,16 @@ import logging
 import signal
 import socket
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
 import protos
 from broker_bridge._acks import AckOrder, Incoming
+from broker_bridge._downlink import forward_downlinks
+from broker_bridge._handoff import Handoff
 from broker_bridge._link import CoreLink
+from broker_bridge._metrics import BridgeStats, render
 from broker_bridge._mqtt import MqttSource, TlsFiles
 from broker_bridge._validate import DEFAULT_MAX_PAYLOAD, classify
 
@@ -32,26 +37,10 @@ class BridgeConfig:
     max_payload: int = DEFAULT_MAX_PAYLOAD
     tls: TlsFiles | None = None
     drain_timeout: float = 10.0
-
-
-@dataclass
-class BridgeStats:
-    received: int = 0
-    forwarded: int = 0
-    acked: int = 0
-    stale_acks_skipped: int = 0
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    rejected_by_core: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "received": self.received,
-            "forwarded": self.forwarded,
-            "acked": self.acked,
-            "stale_acks_skipped": self.stale_acks_skipped,
-            "dead_letters": sum(self.dead_letters.values()),
-            "rejected_by_core": self.rejected_by_core,
-        }
+    # Prometheus endpoint, "host:port" or ":port"; None serves none.
+    metrics_listen: str | None = None
+    # Downlinks published to the broker and not yet acknowledged by it.
+    max_downlinks: int = 100
 
 
 class Bridge:
@@ -61,72 +50,113 @@ class Bridge:
         self.config = config
         self.stats = BridgeStats()
         self._url = protos.MqttUrl.parse(config.mqtt_url)
-        self._queue: asyncio.Queue[Incoming] = asyncio.Queue(config.max_inflight)
         self._inflight = asyncio.Semaphore(config.max_inflight)
         self._order = AckOrder()
         self._stop = asyncio.Event()
         self.link = CoreLink(config.core_addrs)
         self.source: MqttSource | None = None
+        self._inbox: Handoff[Incoming] | None = None
+        self.metrics_server: asyncio.Server | None = None
 
     async def run(self, on_ready: Callable[[], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self.source = MqttSource(
+        self._inbox = Handoff(loop, self.config.max_inflight)
+        self.source = source = MqttSource(
             self._url,
-            self._queue,
+            self._inbox,
             loop,
             client_id=self.config.client_id,
             share_group=self.config.share_group,
             tenant=self.config.tenant,
             receive_maximum=self.config.max_inflight,
             tls=self.config.tls,
+            max_downlinks=self.config.max_downlinks,
         )
+        if self.config.metrics_listen:
+            self.metrics_server = await protos.serve_exposition(
+                self.render_metrics, self.config.metrics_listen
+            )
         self.link.start()
-        self.source.start()
-        consumer = asyncio.create_task(self._consume())
+        source.start()
+        tasks = [asyncio.create_task(self._consume(), name="consume")]
+        tasks += [
+            asyncio.create_task(
+                forward_downlinks(
+                    channel,
+                    source.publish,
+                    self.stats.downlinks,
+                    bridge_name=self.config.client_id,
+                    addr=addr,
+                ),
+                name=f"downlinks-{addr}",
+            )
+            for addr, channel in self.link.channels.items()
+        ]
         try:
             if on_ready is not None:
                 stop_wait = asyncio.create_task(self._stop.wait())
-                sub_wait = asyncio.create_task(self.source.subscribed.wait())
+                sub_wait = asyncio.create_task(source.subscribed.wait())
                 await asyncio.wait({stop_wait, sub_wait}, return_when=asyncio.FIRST_COMPLETED)
                 sub_wait.cancel()
-                if self.source.subscribed.is_set():
+                if source.subscribed.is_set():
                     on_ready()
             await self._stop.wait()
         finally:
-            self.source.pause()
-            try:
-                await asyncio.wait_for(self._drained(), self.config.drain_timeout)
-            except asyncio.TimeoutError:
-                log.warning(
-                    "%d messages unacked at shutdown; the broker redelivers them", len(self._order)
-                )
-            consumer.cancel()
-            self.source.stop()
-            await self.link.close()
+            await self._shutdown(tasks)
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        assert self.source is not None
+        self.source.pause()
+        try:
+            await asyncio.wait_for(self._drained(), self.config.drain_timeout)
+        except asyncio.TimeoutError:
+            log.warning(
+                "%d messages unacked at shutdown; the broker redelivers them", len(self._order)
+            )
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.source.stop()
+        await self.link.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+
+    def render_metrics(self) -> str:
+        s = self.stats
+        s.inflight = len(self._order)
+        s.connected = self.source is not None and self.source.connected.is_set()
+        s.cores = self.link.per_core()
+        s.rerouted = self.link.rerouted
+        return render(s)
 
     def stop(self) -> None:
         self._stop.set()
 
     async def _drained(self) -> None:
-        while len(self._order) or not self._queue.empty():
+        assert self._inbox is not None
+        while len(self._order) or len(self._inbox):
             await asyncio.sleep(0.02)
 
     async def _consume(self) -> None:
+        assert self._inbox is not None
         while True:
-            msg = await self._queue.get()
-            await self._inflight.acquire()
-            self.stats.received += 1
-            self._order.add(msg)
-            req = classify(
-                msg.topic, msg.payload, now_ns=msg.received_ns, max_payload=self.config.max_payload
-            )
-            if req.WhichOneof("item") == "dead_letter":
-                reason = req.dead_letter.reason
-                self.stats.dead_letters[reason.split(":")[0]] += 1
-                log.warning("dead letter from %r: %s", msg.topic[:200], reason)
-            fut = self.link.send(req)
-            self.stats.forwarded += 1
-            fut.add_done_callback(partial(self._on_core_ack, msg))
+            for msg in await self._inbox.get_all():
+                await self._inflight.acquire()
+                self._forward(msg)
+
+    def _forward(self, msg: Incoming) -> None:
+        self.stats.received += 1
+        self._order.add(msg)
+        req = classify(
+            msg.topic, msg.payload, now_ns=msg.received_ns, max_payload=self.config.max_payload
+        )
+        if req.WhichOneof("item") == "dead_letter":
+            reason = req.dead_letter.reason
+            self.stats.dead_letters[reason.split(":")[0][:40]] += 1
+            log.debug("dead letter from %r: %s", msg.topic[:200], reason)
+        fut = self.link.send(req)
+        self.stats.forwarded += 1
+        fut.add_done_callback(partial(self._on_core_ack, msg))
 
     def _on_core_ack(self, msg: Incoming, fut: asyncio.Future[protos.IngestAck]) -> None:
         if fut.cancelled():

@@ -1,8 +1,14 @@
-"""The bridge's gRPC link to the core: one Ingest stream per core address, resent on failure.
+"""The bridge's gRPC link to the cores: one channel and one Ingest stream per core address.
 
-``send`` returns a future resolved with the core's ack. Requests stay pending until acked; when
-a stream breaks, every pending request is sent again on the next stream (at-least-once; the core
-deduplicates on (tenant, device_id, seq)). Several core addresses are used round-robin.
+``send`` returns a future resolved with a core's ack. Requests are spread round robin over the
+streams that are up. A request stays pending on its stream until acked; when a stream breaks,
+its pending requests move to streams that are up (another core) and, if none is, wait on their
+own stream and go again when it reconnects — oldest first, ahead of new requests. The same
+happens when a stream comes up while another is down. At-least-once: a request may reach two
+cores; the database deduplicates on (tenant, device_id, seq).
+
+Bounds: pending requests are bounded by the caller (the bridge's in-flight limit), and each
+stream's outbox only ever holds pending requests, so nothing here grows without bound.
 """
 
 from __future__ import annotations
@@ -17,96 +23,158 @@ import grpc
 
 import protos
 
+__all__ = ["CHANNEL_OPTIONS", "CoreLink"]
+
 log = logging.getLogger(__name__)
 
-_OPTIONS = [
+CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", 16 * 1024 * 1024),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
+    # Reconnect quickly after a core restarts (gRPC's default backoff grows to two minutes).
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
 
 
 class _Stream:
-    """One core address: a channel and a (re)connecting bidi stream."""
+    """One core address: a (re)connecting bidi Ingest stream and the requests pending on it."""
 
-    def __init__(self, addr: str) -> None:
+    def __init__(self, addr: str, link: CoreLink) -> None:
         self.addr = addr
-        self.pending: dict[int, tuple[protos.IngestRequest, asyncio.Future[protos.IngestAck]]] = {}
+        self.link = link
+        self.pending: dict[int, protos.IngestRequest] = {}
         self.outbox: asyncio.Queue[protos.IngestRequest] = asyncio.Queue()
         self.up = False
         self.sent = 0
+        self.resent = 0
+        self.failures = 0
 
-    async def run(self) -> None:
+    def put(self, req: protos.IngestRequest) -> None:
+        self.pending[req.ref] = req
+        self.outbox.put_nowait(req)
+
+    async def run(self, channel: grpc.aio.Channel) -> None:
+        stub = protos.ingest_pb2_grpc.IngestStub(channel)
         delay = 0.1
-        async with grpc.aio.insecure_channel(self.addr, options=_OPTIONS) as channel:
-            stub = protos.ingest_pb2_grpc.IngestStub(channel)
-            while True:
-                # Everything not yet acked goes again, oldest first, ahead of new requests.
-                self.outbox = asyncio.Queue()
-                for ref in sorted(self.pending):
-                    self.outbox.put_nowait(self.pending[ref][0])
-                try:
-                    call = stub.Stream(self._requests())
-                    async for ack in call:
-                        self.up = True
-                        delay = 0.1
-                        entry = self.pending.pop(ack.ref, None)
-                        if entry is not None and not entry[1].done():
-                            entry[1].set_result(ack)
-                    log.warning("core %s closed the ingest stream", self.addr)
-                except grpc.aio.AioRpcError as exc:
-                    log.warning("ingest stream to %s failed: %s", self.addr, exc.code().name)
-                self.up = False
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+        while True:
+            # Everything not yet acked goes again, oldest first, ahead of new requests.
+            self.outbox = asyncio.Queue()
+            for ref in sorted(self.pending):
+                self.outbox.put_nowait(self.pending[ref])
+            self.resent += len(self.pending)
+            try:
+                call = stub.Stream(self._requests())
+                await call.wait_for_connection()
+                self._set_up(True)
+                delay = 0.1
+                async for ack in call:
+                    if self.pending.pop(ack.ref, None) is not None:
+                        self.link.resolve(ack)
+                code = await call.code()
+                log.warning("core %s ended the ingest stream: %s", self.addr, code.name)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("ingest stream to %s failed: %s", self.addr, exc.code().name)
+            self.failures += 1
+            self._set_up(False)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
+
+    def _set_up(self, up: bool) -> None:
+        if up != self.up:
+            self.up = up
+            self.link.rebalance()
 
     async def _requests(self) -> AsyncIterator[protos.IngestRequest]:
         outbox = self.outbox
         while True:
             req = await outbox.get()
-            if req.ref in self.pending:
+            if req.ref in self.pending:  # skip requests moved to another stream
                 self.sent += 1
                 yield req
 
 
 class CoreLink:
-    """Round-robin over one stream per core address."""
+    """Round robin over the cores' Ingest streams; owns one gRPC channel per core."""
 
     def __init__(self, addrs: Sequence[str]) -> None:
         if not addrs:
             raise ValueError("no core address given")
-        self._streams = [_Stream(a) for a in addrs]
+        self.channels = {a: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS) for a in addrs}
+        self._streams = [_Stream(a, self) for a in addrs]
         self._rr = itertools.cycle(self._streams)
         self._refs = itertools.count(1)
+        self._futures: dict[int, asyncio.Future[protos.IngestAck]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.rerouted = 0
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(s.run(), name=f"core-{s.addr}") for s in self._streams]
+        self._tasks = [
+            asyncio.create_task(s.run(self.channels[s.addr]), name=f"ingest-{s.addr}")
+            for s in self._streams
+        ]
 
     @property
     def pending(self) -> int:
-        return sum(len(s.pending) for s in self._streams)
+        return len(self._futures)
 
-    def sent_per_core(self) -> dict[str, int]:
-        return {s.addr: s.sent for s in self._streams}
+    def per_core(self) -> dict[str, dict[str, int]]:
+        """Per core address: sent, resent, pending, failures and up (1/0)."""
+        return {
+            s.addr: {
+                "sent": s.sent,
+                "resent": s.resent,
+                "pending": len(s.pending),
+                "failures": s.failures,
+                "up": int(s.up),
+            }
+            for s in self._streams
+        }
 
     def send(self, req: protos.IngestRequest) -> asyncio.Future[protos.IngestAck]:
         req.ref = next(self._refs)
         fut: asyncio.Future[protos.IngestAck] = asyncio.get_running_loop().create_future()
-        stream = next(self._rr)
+        self._futures[req.ref] = fut
+        self._pick().put(req)
+        return fut
+
+    def resolve(self, ack: protos.IngestAck) -> None:
+        fut = self._futures.pop(ack.ref, None)
+        if fut is not None and not fut.done():
+            fut.set_result(ack)
+
+    def _pick(self) -> _Stream:
+        """The next stream that is up, round robin; the next one at all if none is up."""
+        first = next(self._rr)
+        stream = first
         for _ in range(len(self._streams) - 1):
             if stream.up:
-                break
+                return stream
             stream = next(self._rr)
-        stream.pending[req.ref] = (req, fut)
-        stream.outbox.put_nowait(req)
-        return fut
+        return stream if stream.up else first
+
+    def rebalance(self) -> None:
+        """Move requests pending on streams that are down onto streams that are up."""
+        if not any(s.up for s in self._streams):
+            return
+        for stream in self._streams:
+            if stream.up or not stream.pending:
+                continue
+            moved = [stream.pending[ref] for ref in sorted(stream.pending)]
+            stream.pending.clear()
+            for req in moved:
+                self._pick().put(req)
+            self.rerouted += len(moved)
+            log.warning("moved %d pending requests from core %s", len(moved), stream.addr)
 
     async def close(self) -> None:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for s in self._streams:
-            for _, fut in s.pending.values():
-                fut.cancel()
+        for channel in self.channels.values():
+            await channel.close()
+        for fut in self._futures.values():
+            fut.cancel()
+        self._futures.clear()

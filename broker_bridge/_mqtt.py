@@ -1,9 +1,9 @@
-"""The bridge's paho adapter: subscribe with manual acks and hand messages to asyncio.
+"""The bridge's paho adapter: subscribe with manual acks, publish downlinks, hand off to asyncio.
 
-paho's callbacks run on its network thread and only hand off: a message is put on a bounded
-asyncio queue (the network thread waits while it is full — backpressure to the broker, on top
-of MQTT 5's Receive Maximum), connection changes bump an epoch. Acks are sent from the event
-loop with ``Client.ack``.
+paho's callbacks run on its network thread and only hand off: a message goes into a bounded
+:class:`Handoff` (the network thread waits while it is full — backpressure to the broker, on
+top of MQTT 5's Receive Maximum), connection changes bump an epoch, a downlink's PUBACK releases
+its in-flight slot on the loop. Acks and publishes are sent from the event loop.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import ssl
 import threading
 import time
 import uuid
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,8 @@ from paho.mqtt.properties import Properties
 
 import protos
 from broker_bridge._acks import Incoming
+from broker_bridge._errors import BrokerError
+from broker_bridge._handoff import Handoff
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class MqttSource:
     def __init__(
         self,
         url: protos.MqttUrl,
-        queue: asyncio.Queue[Incoming],
+        inbox: Handoff[Incoming],
         loop: asyncio.AbstractEventLoop,
         *,
         client_id: str,
@@ -52,10 +53,13 @@ class MqttSource:
         receive_maximum: int,
         tenant: str = "+",
         tls: TlsFiles | None = None,
+        max_downlinks: int = 100,
     ) -> None:
         self.url = url
-        self._queue = queue
+        self._inbox = inbox
         self._loop = loop
+        # Downlinks published but not yet acknowledged by the broker.
+        self.downlink_slots = asyncio.Semaphore(max_downlinks)
         self._share = share_group if url.v5 else None
         self._tenant = tenant
         self._stopping = threading.Event()
@@ -85,6 +89,7 @@ class MqttSource:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_publish = self._on_publish
 
     def filters(self) -> list[str]:
         return [
@@ -114,6 +119,7 @@ class MqttSource:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._inbox.close()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -123,6 +129,16 @@ class MqttSource:
             return False
         self._client.ack(msg.mid, msg.qos)
         return True
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish QoS1 once an in-flight slot is free; paho resends it after a reconnect."""
+        await self.downlink_slots.acquire()
+        info = self._client.publish(topic, payload, qos=1)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.downlink_slots.release()
+            raise BrokerError(
+                f"publish to {topic!r} refused: {mqtt.error_string(info.rc)}", reason_code=info.rc
+            )
 
     # -- paho callbacks: hand off only --------------------------------------------------------
 
@@ -150,13 +166,9 @@ class MqttSource:
         if not self._stopping.is_set():
             log.warning("disconnected from broker: %s; reconnecting", rc)
 
+    def _on_publish(self, _c: object, _u: object, _mid: int, _rc: object, _p: object) -> None:
+        self._loop.call_soon_threadsafe(self.downlink_slots.release)
+
     def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
-        msg = Incoming(m.mid, m.qos, m.topic, bytes(m.payload), self.epoch, time.time_ns())
-        fut = asyncio.run_coroutine_threadsafe(self._queue.put(msg), self._loop)
-        while not self._stopping.is_set():
-            try:
-                fut.result(timeout=0.5)
-                return
-            except FutureTimeout:
-                continue
-        fut.cancel()
+        payload = bytes(m.payload)
+        self._inbox.put(Incoming(m.mid, m.qos, m.topic, payload, self.epoch, time.time_ns()))

@@ -1,25 +1,30 @@
-"""Prometheus metrics of the core, exposed in the text format (no client library needed)."""
+"""Prometheus metrics of the core (text exposition from :mod:`protos`, no client library).
+
+One :class:`Metrics` per core, mutated on the event loop only (no locks). Other parts of the
+core count into it directly: the writer (items, flushes, retries, queue depth), the ingest
+servicer (streams), the Control service (bridges, commands) and the cloud-side kernels
+(``conformance_mismatches``).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import protos
 
 if TYPE_CHECKING:
     from cloud_core._store import Outcome
 
-log = logging.getLogger(__name__)
-
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+__all__ = ["Metrics"]
 
 
 class Metrics:
-    """Counters and a flush-latency histogram; single event loop, so no locks."""
+    """Counters, gauges and latency histograms of one core."""
 
     def __init__(self) -> None:
         self.batches_stored = 0
+        self.samples_stored = 0
         self.duplicates = 0
         self.rejected = 0
         self.dead_letters = 0
@@ -28,71 +33,83 @@ class Metrics:
         self.db_retries = 0
         self.queue_depth = 0
         self.streams = 0
-        self._hist = [0] * (len(_BUCKETS) + 1)
-        self._sum = 0.0
+        self.bridges = 0
+        self.commands_sent = 0
+        self.commands_undelivered = 0
+        self.time_syncs_dropped = 0
+        # Incremented by the cloud-side kernels when device and cloud features of a BOTH
+        # window disagree.
+        self.conformance_mismatches = 0
+        self.flush_seconds = protos.Histogram()
+        self.batch_seconds = protos.Histogram()
 
-    def observe_flush(self, outcomes: Sequence[Outcome], seconds: float) -> None:
+    def observe_flush(
+        self,
+        requests: Sequence[protos.IngestRequest],
+        outcomes: Sequence[Outcome],
+        seconds: float,
+    ) -> None:
+        """Count one committed flush of ``requests`` with their ``outcomes``."""
         self.flushes += 1
-        for o in outcomes:
+        self.flush_seconds.observe(seconds)
+        for req, o in zip(requests, outcomes, strict=True):
+            kind = req.WhichOneof("item")
             if not o.stored:
                 self.rejected += 1
+                self.dead_letters += 1
+            elif kind == "dead_letter":
+                self.dead_letters += 1
+            elif kind == "presence":
+                self.presence += 1
             elif o.duplicate:
                 self.duplicates += 1
             else:
                 self.batches_stored += 1
-        self._sum += seconds
-        for i, b in enumerate(_BUCKETS):
-            if seconds <= b:
-                self._hist[i] += 1
-                break
-        else:
-            self._hist[-1] += 1
+                self.samples_stored += sum(w.channels * w.n_samples for w in req.batch.windows)
 
     def render(self) -> str:
-        lines = []
-
-        def counter(name: str, value: float, help_: str, kind: str = "counter") -> None:
-            lines.extend([f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"])
-
-        counter("binhai_core_ingest_items_total", self.batches_stored, "Ingest items committed.")
-        counter("binhai_core_dedup_hits_total", self.duplicates, "Batches already stored.")
-        counter("binhai_core_rejected_total", self.rejected, "Items rejected (dead-lettered).")
-        counter("binhai_core_db_retries_total", self.db_retries, "Transient DB failures retried.")
-        counter("binhai_core_flushes_total", self.flushes, "Write transactions committed.")
-        counter("binhai_core_queue_depth", self.queue_depth, "Requests waiting.", "gauge")
-        counter("binhai_core_streams", self.streams, "Open ingest streams.", "gauge")
-        lines += [
-            "# HELP binhai_core_flush_seconds Write transaction latency.",
-            "# TYPE binhai_core_flush_seconds histogram",
-        ]
-        acc = 0
-        for b, n in zip((*_BUCKETS, float("inf")), self._hist, strict=True):
-            acc += n
-            le = "+Inf" if b == float("inf") else repr(b)
-            lines.append(f'binhai_core_flush_seconds_bucket{{le="{le}"}} {acc}')
-        lines += [
-            f"binhai_core_flush_seconds_sum {self._sum}",
-            f"binhai_core_flush_seconds_count {acc}",
-        ]
-        return "\n".join(lines) + "\n"
+        out = protos.Exposition()
+        for name, kind, help_, attr in _FAMILIES:
+            out.family(f"binhai_core_{name}", kind, help_, [({}, getattr(self, attr))])
+        out.histogram("binhai_core_flush_seconds", "Write transaction latency.", self.flush_seconds)
+        out.histogram(
+            "binhai_core_batch_seconds",
+            "Ingest latency in the core, from receipt to commit.",
+            self.batch_seconds,
+        )
+        return out.text()
 
 
-async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
-    """A minimal HTTP endpoint answering every GET with the metrics text."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            body = metrics.render().encode()
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
-            log.debug("metrics request dropped: %s", exc)
-        finally:
-            writer.close()
-
-    return await asyncio.start_server(handle, host, port)
+# (name after "binhai_core_", type, help, attribute of Metrics)
+_FAMILIES = (
+    ("ingest_batches_total", "counter", "Batches committed.", "batches_stored"),
+    ("ingest_samples_total", "counter", "Samples committed.", "samples_stored"),
+    ("dedup_hits_total", "counter", "Batches already stored (redeliveries).", "duplicates"),
+    ("dead_letters_total", "counter", "Items stored as dead letters.", "dead_letters"),
+    ("rejected_total", "counter", "Items the core itself refused.", "rejected"),
+    ("presence_total", "counter", "Presence changes stored.", "presence"),
+    ("db_retries_total", "counter", "Transient database failures retried.", "db_retries"),
+    ("flushes_total", "counter", "Write transactions committed.", "flushes"),
+    (
+        "conformance_mismatches_total",
+        "counter",
+        "BOTH windows whose device and cloud features disagree.",
+        "conformance_mismatches",
+    ),
+    ("commands_sent_total", "counter", "Commands handed to a bridge.", "commands_sent"),
+    (
+        "commands_undelivered_total",
+        "counter",
+        "Commands stored while no bridge was connected.",
+        "commands_undelivered",
+    ),
+    (
+        "time_syncs_dropped_total",
+        "counter",
+        "Presence time syncs not sent (queue full, no room, storage failure).",
+        "time_syncs_dropped",
+    ),
+    ("queue_depth", "gauge", "Ingest requests waiting for a flush.", "queue_depth"),
+    ("streams", "gauge", "Open ingest streams.", "streams"),
+    ("bridges_connected", "gauge", "Bridges on the Downlinks stream.", "bridges"),
+)

@@ -15,6 +15,7 @@ import psycopg
 
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._errors import MigrationError
+from cloud_core._migrate_v2 import v2_storage
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,10 @@ async def _v1_core_tables(conn: psycopg.AsyncConnection, caps: Capabilities) -> 
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "core tables", _v1_core_tables),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core tables", _v1_core_tables),
+    Migration(2, "partitions, rollups, health, commands, conformance", v2_storage),
+)
 
 
 async def current_version(conn: psycopg.AsyncConnection) -> int:

@@ -1,7 +1,9 @@
 """Ingest items -> staging rows: pure functions, no I/O.
 
 Validation here is the core's own: the bridge checks topics, sizes and decoding; the core checks
-what the data means (identifiers, ranges, which parts a window must carry) before it is stored.
+what the data means (identifiers, ranges, which parts a window must carry, raw samples that
+decode to the declared shape) before it is stored. Raw windows are decoded once here so that
+:func:`finish_cloud` can compute their features in one batched kernel call per flush.
 """
 
 from __future__ import annotations
@@ -10,8 +12,28 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+import kernels
 import protos
+from cloud_core._cloud_features import (
+    CLOUD,
+    DEVICE,
+    RawWindow,
+    compute_features,
+    conforms,
+    decode_raw,
+)
 from cloud_core._errors import RejectedItem
+
+__all__ = [
+    "Staged",
+    "check_batch",
+    "finish_cloud",
+    "stage_batch",
+    "stage_dead_letter",
+    "stage_presence",
+]
 
 MAX_CHANNELS = 64
 MAX_SAMPLES = 1 << 20
@@ -23,6 +45,19 @@ WindowRow = tuple[Any, ...]
 EvictionRow = tuple[str, str, int, int, str]
 DeadLetterRow = tuple[str, str | None, str | None, str, bytes, int, int]
 PresenceRow = tuple[str, str, bool, int]
+HealthRow = tuple[Any, ...]
+AckRow = tuple[str, str, int, str, bool, str, int]
+ConformanceRow = tuple[str, str, int, int, int, int, int, str]
+
+_RAW_MODES = (protos.Offload.OFFLOAD_RAW, protos.Offload.OFFLOAD_BOTH)
+
+
+def _clamp(v: int) -> int:
+    return min(int(v), _INT64_MAX)
+
+
+def _text(v: str, limit: int) -> str:
+    return v.replace("\x00", "\\0")[:limit]
 
 
 def _check_name(value: str, what: str, device_id: str, seq: int) -> None:
@@ -64,6 +99,15 @@ def check_batch(batch: protos.TelemetryBatch) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _CloudWork:
+    """A staged RAW/BOTH window waiting for its cloud features."""
+
+    row: int
+    raw: RawWindow
+    offload: int
+
+
 @dataclass
 class Staged:
     """Rows for one database transaction, deduplicated within the transaction."""
@@ -73,16 +117,41 @@ class Staged:
     evictions: list[EvictionRow] = field(default_factory=list)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
     presence: list[PresenceRow] = field(default_factory=list)
+    health: list[HealthRow] = field(default_factory=list)
+    acks: list[AckRow] = field(default_factory=list)
+    conformance: list[ConformanceRow] = field(default_factory=list)
+    cloud: list[_CloudWork] = field(default_factory=list)
+
+
+def _decode_windows(batch: protos.TelemetryBatch) -> dict[int, RawWindow]:
+    out: dict[int, RawWindow] = {}
+    for idx, w in enumerate(batch.windows):
+        if w.offload in _RAW_MODES:
+            try:
+                x = decode_raw(w.raw.codec, w.raw.data, w.channels, w.n_samples)
+            except ValueError as exc:
+                raise RejectedItem(
+                    f"window {idx}: {exc}", device_id=batch.device_id, seq=batch.seq
+                ) from exc
+            out[idx] = RawWindow(x, w.rate_hz)
+    return out
 
 
 def stage_batch(staged: Staged, batch: protos.TelemetryBatch, payload_bytes: int) -> None:
-    """Append the rows of a checked ``batch`` to ``staged``."""
+    """Append the rows of a checked ``batch`` to ``staged``.
+
+    Raises :class:`RejectedItem` (staging nothing) when a raw window does not decode to its
+    declared shape.
+    """
     key = (batch.tenant, batch.device_id, batch.seq)
+    decoded = _decode_windows(batch)
     samples = 0
     for idx, w in enumerate(batch.windows):
         samples += w.channels * w.n_samples
         has_f = w.HasField("features")
         has_r = w.HasField("raw")
+        if idx in decoded:
+            staged.cloud.append(_CloudWork(len(staged.windows), decoded[idx], int(w.offload)))
         staged.windows.append(
             (
                 *key,
@@ -98,11 +167,77 @@ def stage_batch(staged: Staged, batch: protos.TelemetryBatch, payload_bytes: int
                 list(w.features.values) if has_f else None,
                 int(w.raw.codec) if has_r else None,
                 w.raw.data if has_r else None,
+                DEVICE if has_f else None,
             )
         )
     staged.batches.append((*key, batch.sent_at_ns, len(batch.windows), samples, payload_bytes))
     for rng in batch.evicted:
         staged.evictions.append((*key[:2], rng.first, rng.last, rng.reason[:200] or "unspecified"))
+    if batch.HasField("health"):
+        staged.health.append(_health_row(batch))
+    for ack in batch.acks:
+        if ack.id:
+            staged.acks.append(
+                (*key, _text(ack.id, 128), ack.ok, _text(ack.reason, 500), ack.device_time_ns)
+            )
+
+
+def _health_row(batch: protos.TelemetryBatch) -> HealthRow:
+    h = batch.health
+    return (
+        batch.tenant,
+        batch.device_id,
+        batch.seq,
+        batch.sent_at_ns,
+        h.battery,
+        h.outbox_depth,
+        _clamp(h.outbox_bytes),
+        _clamp(h.evicted_batches),
+        h.cpu_us_per_window,
+        h.clock_offset_ns,
+        _text(h.firmware, 64),
+        h.algo_version,
+        _clamp(h.samples_dropped),
+        _clamp(h.commands_nacked),
+        h.clock_synced,
+        _clamp(h.raw_cache_bytes),
+        _clamp(h.commands_ok),
+    )
+
+
+def finish_cloud(staged: Staged) -> None:
+    """Compute the cloud features of every staged RAW/BOTH window (one batched kernel call per
+    (n_samples, rate) group), store them on RAW windows (``source`` = cloud) and record the
+    device-conformance result of BOTH windows in ``staged.conformance``.
+    """
+    if not staged.cloud:
+        return
+    feats = compute_features([c.raw for c in staged.cloud])
+    per_batch: dict[tuple[str, str, int, int], list[Any]] = {}
+    for work, cloud in zip(staged.cloud, feats, strict=True):
+        row = staged.windows[work.row]
+        if work.offload == protos.Offload.OFFLOAD_RAW:
+            staged.windows[work.row] = (
+                *row[:11],
+                kernels.ALGO_VERSION,
+                cloud.tolist(),
+                *row[13:15],
+                CLOUD,
+            )
+            continue
+        device_algo = row[11]
+        acc = per_batch.setdefault((row[0], row[1], row[2], device_algo), [0, 0, 0, ""])
+        if device_algo != kernels.ALGO_VERSION:
+            acc[2] += 1
+            continue
+        acc[0] += 1
+        why = conforms(np.asarray(row[12], dtype=np.float32), cloud)
+        if why:
+            acc[1] += 1
+            acc[3] = f"window {row[3]}: {why}"
+    for (tenant, device, seq, algo), (checked, bad, skipped, last) in per_batch.items():
+        staged.conformance.append((tenant, device, seq, algo, checked, bad, skipped, last))
+    staged.cloud.clear()
 
 
 def stage_dead_letter(staged: Staged, dl: protos.DeadLetter) -> None:

@@ -1,4 +1,4 @@
-"""The core's gRPC server: Ingest and Query servicers, health, reflection, graceful drain.
+"""The core's gRPC server: Ingest, Query and Control servicers, health, reflection, drain.
 
 ``create_server(addr, ...) -> (server, port)`` builds and starts a server (port 0 picks one);
 ``serve(config)`` runs the whole service until SIGINT/SIGTERM, then drains: it stops taking new
@@ -20,7 +20,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import protos
-from cloud_core._metrics import Metrics, serve_metrics
+from cloud_core._control import CONTROL_SERVICE, ControlHub, ControlServicer
+from cloud_core._metrics import Metrics
 from cloud_core._query_service import QueryServicer
 from cloud_core._store import Outcome, Store
 from cloud_core._writer import Writer, WriterConfig
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 INGEST_SERVICE = "binhai.v1.Ingest"
 QUERY_SERVICE = "binhai.v1.Query"
+# "" is the whole server's health.
+SERVICES = ("", INGEST_SERVICE, QUERY_SERVICE, CONTROL_SERVICE)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -42,49 +45,92 @@ def _ack(ref: int, outcome: Outcome) -> protos.IngestAck:
     )
 
 
-def _completed(
-    done: asyncio.Queue[tuple[int, asyncio.Future[Outcome]] | None],
-    ref: int,
-    fut: asyncio.Future[Outcome],
-) -> None:
-    done.put_nowait((ref, fut))
+def _came_online(req: protos.IngestRequest, outcome: Outcome) -> bool:
+    return req.WhichOneof("item") == "presence" and req.presence.online and outcome.stored
 
 
 class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
-    def __init__(self, writer: Writer, metrics: Metrics) -> None:
+    """One Ingest stream per bridge connection; acks each request after its commit.
+
+    :meth:`drain` stops every stream from reading new requests, lets what was read commit and
+    be acked, then ends the streams with UNAVAILABLE; the bridges resend what was not read.
+    """
+
+    def __init__(self, writer: Writer, metrics: Metrics, hub: ControlHub | None = None) -> None:
         self._writer = writer
         self._metrics = metrics
+        self._hub = hub
+        self._readers: set[asyncio.Task[None]] = set()
+        self._draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def Stream(
         self,
         request_iterator: AsyncIterator[protos.IngestRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[protos.IngestAck]:
-        # Completed futures, in completion order; None once the client half-closed and all done.
-        done: asyncio.Queue[tuple[int, asyncio.Future[Outcome]] | None] = asyncio.Queue()
+        if self._draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "core is draining")
+        await context.send_initial_metadata(())
+        # Completed futures, in completion order; None once the reader has stopped and all done.
+        done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None]
+        done = asyncio.Queue()
+        reader = asyncio.create_task(self._read(request_iterator, done))
+        self._readers.add(reader)
+        self._idle.clear()
         self._metrics.streams += 1
-
-        async def pump() -> None:
-            pending: set[asyncio.Future[Outcome]] = set()
-            try:
-                async for req in request_iterator:
-                    fut = await self._writer.submit(req)
-                    pending.add(fut)
-                    fut.add_done_callback(pending.discard)
-                    fut.add_done_callback(partial(_completed, done, req.ref))
-                await asyncio.gather(*pending, return_exceptions=True)
-            finally:
-                done.put_nowait(None)
-
-        task = asyncio.create_task(pump())
         try:
             while (item := await done.get()) is not None:
-                ref, fut = item
-                yield _ack(ref, fut.result())  # a writer failure fails the stream: resend
-            await task  # surfaces a reader error as the stream's status
+                req, fut = item
+                outcome = fut.result()  # a writer failure fails the stream: the bridge resends
+                if self._hub is not None and _came_online(req, outcome):
+                    self._hub.device_online(req.presence.tenant, req.presence.device_id)
+                yield _ack(req.ref, outcome)
+            if reader.cancelled():
+                context.set_code(grpc.StatusCode.UNAVAILABLE)
+                context.set_details("core is draining; resend unacked requests elsewhere")
+            else:
+                await reader  # surfaces a read error as the stream's status
         finally:
             self._metrics.streams -= 1
-            task.cancel()
+            reader.cancel()
+            self._readers.discard(reader)
+            if not self._readers:
+                self._idle.set()
+
+    async def _read(
+        self,
+        request_iterator: AsyncIterator[protos.IngestRequest],
+        done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None],
+    ) -> None:
+        pending: set[asyncio.Future[Outcome]] = set()
+
+        def completed(req: protos.IngestRequest, fut: asyncio.Future[Outcome]) -> None:
+            pending.discard(fut)
+            done.put_nowait((req, fut))
+
+        try:
+            async for req in request_iterator:
+                fut = await self._writer.submit(req)
+                pending.add(fut)
+                fut.add_done_callback(partial(completed, req))
+        finally:
+            # Also on cancellation (drain): what was read is committed and acked first.
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            done.put_nowait(None)
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop reading, finish and ack what was read; True if every stream ended in time."""
+        self._draining = True
+        for reader in list(self._readers):
+            reader.cancel()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +153,20 @@ class Core:
     writer: Writer
     metrics: Metrics
     health: health.HealthServicer
+    ingest: IngestServicer
+    control: ControlHub
     metrics_server: asyncio.Server | None = None
 
     async def stop(self, grace: float = 30.0) -> None:
         """Graceful drain: refuse new work, finish and ack what is in flight, close."""
-        for svc in ("", INGEST_SERVICE, QUERY_SERVICE):
+        for svc in SERVICES:
             self.health.set(svc, health_pb2.HealthCheckResponse.NOT_SERVING)
-        stopping = asyncio.create_task(self.server.stop(grace))
-        try:
-            await asyncio.wait_for(self.writer.drain(), grace)
-        except asyncio.TimeoutError:
+        if await self.ingest.drain(grace):
+            log.info("drained: every request read was committed and acked")
+        else:
             log.warning("drain timed out after %.0fs; unacked items will be redelivered", grace)
-        await stopping
+        await self.control.close()
+        await self.server.stop(1.0)
         await self.writer.close()
         if self.metrics_server is not None:
             self.metrics_server.close()
@@ -138,23 +186,28 @@ async def start_core(config: CoreConfig) -> Core:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
     )
-    protos.ingest_pb2_grpc.add_IngestServicer_to_server(IngestServicer(writer, metrics), server)
+    hub = ControlHub(store, metrics)
+    hub.start()
+    ingest = IngestServicer(writer, metrics, hub)
+    protos.ingest_pb2_grpc.add_IngestServicer_to_server(ingest, server)
     protos.query_pb2_grpc.add_QueryServicer_to_server(QueryServicer(store), server)
+    protos.control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(hub), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (INGEST_SERVICE, QUERY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    names = (*SERVICES[1:], health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(config.listen)
     if port == 0:
+        await hub.close()
+        await writer.close()
         await store.close()
         raise OSError(f"cannot listen on {config.listen}")
     await server.start()
-    for svc in ("", INGEST_SERVICE, QUERY_SERVICE):
+    for svc in SERVICES:
         health_servicer.set(svc, health_pb2.HealthCheckResponse.SERVING)
-    core = Core(server, port, store, writer, metrics, health_servicer)
+    core = Core(server, port, store, writer, metrics, health_servicer, ingest, hub)
     if config.metrics_listen:
-        host, _, mport = config.metrics_listen.rpartition(":")
-        core.metrics_server = await serve_metrics(metrics, host or "127.0.0.1", int(mport))
+        core.metrics_server = await protos.serve_exposition(metrics.render, config.metrics_listen)
     caps = store.capabilities
     log.info("core serving on port %d (%s)", port, caps.describe() if caps else "?")
     return core

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -16,7 +17,15 @@ from psycopg_pool import AsyncConnectionPool
 import protos
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._errors import RejectedItem, StorageError
-from cloud_core._rows import Staged, check_batch, stage_batch, stage_dead_letter, stage_presence
+from cloud_core._migrations import MIGRATIONS, current_version
+from cloud_core._rows import (
+    Staged,
+    check_batch,
+    finish_cloud,
+    stage_batch,
+    stage_dead_letter,
+    stage_presence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +39,22 @@ CREATE TEMP TABLE IF NOT EXISTS stage_batches (
 CREATE TEMP TABLE IF NOT EXISTS stage_windows (
     tenant text, device_id text, seq bigint, idx integer, sensor text, t0_ns bigint,
     rate_hz double precision, channels integer, n_samples integer, offload smallint,
-    novelty real, algo_version integer, features real[], raw_codec smallint, raw bytea
+    novelty real, algo_version integer, features real[], raw_codec smallint, raw bytea,
+    source smallint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_health (
+    tenant text, device_id text, seq bigint, sent_ns bigint, battery real,
+    outbox_depth bigint, outbox_bytes bigint, evicted_batches bigint, cpu_us_per_window real,
+    clock_offset_ns bigint, firmware text, algo_version bigint, samples_dropped bigint,
+    commands_nacked bigint, clock_synced boolean, raw_cache_bytes bigint, commands_ok bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_acks (
+    tenant text, device_id text, seq bigint, command_id text, ok boolean, reason text,
+    device_time_ns bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_conformance (
+    tenant text, device_id text, seq bigint, algo_version integer, checked bigint,
+    mismatches bigint, skipped bigint, last_mismatch text
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -51,31 +75,99 @@ _WINDOW_TYPES = [
     "float4[]",
     "int2",
     "bytea",
+    "int2",
 ]
+_HEALTH_TYPES = ["text", "text", "int8", "int8", "float4", "int8", "int8", "int8", "float4"]
+_HEALTH_TYPES += ["int8", "text", "int8", "int8", "int8", "bool", "int8", "int8"]
+_ACK_TYPES = ["text", "text", "int8", "text", "bool", "text", "int8"]
+_CONFORMANCE_TYPES = ["text", "text", "int8", "int4", "int8", "int8", "int8", "text"]
 
-_INSERT = f"""
-WITH new AS (
+# One statement per flush: the parts for staged kinds that are empty are left out.
+_NEW = """new AS (
     INSERT INTO batches (tenant, device_id, seq, sent_at, n_windows, n_samples, payload_bytes)
-    SELECT tenant, device_id, seq, {_TS.format("sent_ns")}, n_windows, n_samples, payload_bytes
+    SELECT tenant, device_id, seq, {sent}, n_windows, n_samples, payload_bytes
     FROM stage_batches
     ON CONFLICT DO NOTHING
     RETURNING tenant, device_id, seq
-), win AS (
-    INSERT INTO windows (tenant, device_id, seq, idx, sensor, t0, rate_hz, channels, n_samples,
-                         offload, novelty, algo_version, features, raw_codec, raw)
-    SELECT w.tenant, w.device_id, w.seq, w.idx, w.sensor, {_TS.format("w.t0_ns")}, w.rate_hz,
-           w.channels, w.n_samples, w.offload, w.novelty, w.algo_version, w.features,
-           w.raw_codec, w.raw
-    FROM stage_windows w JOIN new USING (tenant, device_id, seq)
 ), dev AS (
     INSERT INTO devices AS d (tenant, device_id, last_seq)
     SELECT tenant, device_id, max(seq) FROM new GROUP BY tenant, device_id
     ORDER BY tenant, device_id
     ON CONFLICT (tenant, device_id) DO UPDATE
     SET last_seen = now(), last_seq = greatest(d.last_seq, excluded.last_seq)
-)
-SELECT tenant, device_id, seq FROM new
-"""
+)""".format(sent=_TS.format("sent_ns"))
+
+_WINDOWS = """win AS (
+    INSERT INTO windows (tenant, device_id, seq, idx, sensor, t0, rate_hz, channels, n_samples,
+                         offload, novelty, algo_version, features, raw_codec, raw, source)
+    SELECT w.tenant, w.device_id, w.seq, w.idx, w.sensor, {t0}, w.rate_hz,
+           w.channels, w.n_samples, w.offload, w.novelty, w.algo_version, w.features,
+           w.raw_codec, w.raw, w.source
+    FROM stage_windows w JOIN new USING (tenant, device_id, seq)
+), dirty AS (
+    INSERT INTO rollup_dirty (tenant, device_id, sensor, bucket)
+    SELECT DISTINCT w.tenant, w.device_id, w.sensor,
+           date_bin(interval '1 minute', {t0}, timestamptz 'epoch')
+    FROM stage_windows w JOIN new USING (tenant, device_id, seq)
+    WHERE w.features IS NOT NULL
+)""".format(t0=_TS.format("w.t0_ns"))
+
+_HEALTH = """health AS (
+    INSERT INTO device_health (tenant, device_id, seq, sent_at, battery, outbox_depth,
+        outbox_bytes, evicted_batches, cpu_us_per_window, clock_offset_ns, firmware,
+        algo_version, samples_dropped, commands_nacked, clock_synced, raw_cache_bytes,
+        commands_ok)
+    SELECT h.tenant, h.device_id, h.seq, {sent}, h.battery, h.outbox_depth, h.outbox_bytes,
+        h.evicted_batches, h.cpu_us_per_window, h.clock_offset_ns, h.firmware, h.algo_version,
+        h.samples_dropped, h.commands_nacked, h.clock_synced, h.raw_cache_bytes, h.commands_ok
+    FROM stage_health h JOIN new USING (tenant, device_id, seq)
+)""".format(sent=_TS.format("h.sent_ns"))
+
+_ACKS = """acks AS (
+    INSERT INTO command_acks (tenant, device_id, command_id, seq, ok, reason, device_time)
+    SELECT a.tenant, a.device_id, a.command_id, a.seq, a.ok, a.reason, {at}
+    FROM stage_acks a JOIN new USING (tenant, device_id, seq)
+    ORDER BY 1, 2, 3
+    ON CONFLICT DO NOTHING
+    RETURNING tenant, device_id, command_id, ok, reason
+), cmd AS (
+    UPDATE commands c SET acked_at = now(), ok = a.ok, reason = a.reason
+    FROM acks a
+    WHERE c.id = a.command_id AND c.tenant = a.tenant AND c.device_id = a.device_id
+)""".format(at=_TS.format("nullif(a.device_time_ns, 0)"))
+
+_CONFORMANCE = """conf AS (
+    INSERT INTO conformance AS k (tenant, device_id, algo_version, checked, mismatches,
+                                  skipped, last_mismatch_at, last_mismatch)
+    SELECT c.tenant, c.device_id, c.algo_version, sum(c.checked), sum(c.mismatches),
+           sum(c.skipped), CASE WHEN sum(c.mismatches) > 0 THEN now() END,
+           (array_agg(c.last_mismatch ORDER BY c.seq DESC)
+                FILTER (WHERE c.last_mismatch <> ''))[1]
+    FROM stage_conformance c JOIN new USING (tenant, device_id, seq)
+    GROUP BY c.tenant, c.device_id, c.algo_version
+    ORDER BY 1, 2, 3
+    ON CONFLICT (tenant, device_id, algo_version) DO UPDATE
+    SET checked = k.checked + excluded.checked,
+        mismatches = k.mismatches + excluded.mismatches,
+        skipped = k.skipped + excluded.skipped,
+        last_mismatch_at = coalesce(excluded.last_mismatch_at, k.last_mismatch_at),
+        last_mismatch = coalesce(excluded.last_mismatch, k.last_mismatch)
+)"""
+
+
+def insert_statement(staged: Staged) -> str:
+    """The flush's one INSERT statement, with only the parts ``staged`` needs."""
+    parts = [_NEW]
+    if staged.windows:
+        parts.append(_WINDOWS)
+    if staged.health:
+        parts.append(_HEALTH)
+    if staged.acks:
+        parts.append(_ACKS)
+    if staged.conformance:
+        parts.append(_CONFORMANCE)
+    return "WITH " + ",\n".join(parts) + "\nSELECT tenant, device_id, seq FROM new"
+
 
 _INSERT_EVICTIONS = """
 INSERT INTO evictions (tenant, device_id, first_seq, last_seq, reason)
@@ -155,7 +247,17 @@ def stage(requests: Sequence[protos.IngestRequest]) -> tuple[Staged, list[Outcom
             if kind == "batch":
                 stage_dead_letter(staged, _dead_letter_for(req, rej))
             outcomes[i] = Outcome(protos.IngestAck.Status.STATUS_REJECTED, reason=rej.reason)
+    finish_cloud(staged)
     return staged, outcomes
+
+
+async def _copy(
+    cur: psycopg.AsyncCursor[Any], table: str, types: list[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    async with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            await copy.write_row(row)
 
 
 class Store:
@@ -186,10 +288,12 @@ class Store:
             raise StorageError(f"cannot connect to the database: {exc}") from exc
         async with self.pool.connection() as conn:
             self.capabilities = await detect(conn)
-            cur = await conn.execute("SELECT to_regclass('batches') IS NOT NULL")
-            row = await cur.fetchone()
-            if not row or not row[0]:
-                raise StorageError("database has no binhai schema; run `binhai db migrate`")
+            have = await current_version(conn)
+            if have < MIGRATIONS[-1].version:
+                raise StorageError(
+                    f"database schema is at version {have}, this core needs"
+                    f" {MIGRATIONS[-1].version}; run `binhai db migrate`"
+                )
 
     async def close(self) -> None:
         await self.pool.close()
@@ -217,16 +321,16 @@ class Store:
         async with conn.cursor() as cur:
             new_keys: set[tuple[str, str, int]] = set()
             if staged.batches:
-                async with cur.copy("COPY stage_batches FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(_BATCH_TYPES)
-                    for row in staged.batches:
-                        await copy.write_row(row)
-                if staged.windows:
-                    async with cur.copy("COPY stage_windows FROM STDIN (FORMAT BINARY)") as copy:
-                        copy.set_types(_WINDOW_TYPES)
-                        for wrow in staged.windows:
-                            await copy.write_row(wrow)
-                await cur.execute(_INSERT)
+                for table, types, rows in (
+                    ("stage_batches", _BATCH_TYPES, staged.batches),
+                    ("stage_windows", _WINDOW_TYPES, staged.windows),
+                    ("stage_health", _HEALTH_TYPES, staged.health),
+                    ("stage_acks", _ACK_TYPES, staged.acks),
+                    ("stage_conformance", _CONFORMANCE_TYPES, staged.conformance),
+                ):
+                    if rows:
+                        await _copy(cur, table, types, rows)
+                await cur.execute(insert_statement(staged))
                 new_keys = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
             if staged.evictions:
                 await cur.executemany(_INSERT_EVICTIONS, staged.evictions)

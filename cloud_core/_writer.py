@@ -23,7 +23,8 @@ from cloud_core._store import RETRYABLE, Outcome, Store
 
 log = logging.getLogger(__name__)
 
-_Pending = tuple[protos.IngestRequest, "asyncio.Future[Outcome]"]
+# (request, its future, loop time at submit)
+_Pending = tuple[protos.IngestRequest, "asyncio.Future[Outcome]", float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,9 @@ class Writer:
     async def submit(self, req: protos.IngestRequest) -> asyncio.Future[Outcome]:
         if self._error is not None:
             raise CoreError("ingest writer failed") from self._error
-        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put((req, fut))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Outcome] = loop.create_future()
+        await self._queue.put((req, fut, loop.time()))
         self._metrics.queue_depth = self._queue.qsize()
         return fut
 
@@ -71,26 +73,23 @@ class Writer:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._queue.empty():
-            _, fut = self._queue.get_nowait()
+            _, fut, _ = self._queue.get_nowait()
             if not fut.done():
                 fut.cancel()
 
     async def _take(self) -> list[_Pending]:
-        first = await self._queue.get()
-        items = [first]
-        deadline = asyncio.get_running_loop().time() + self._cfg.max_delay
-        while len(items) < self._cfg.max_batch:
-            if self._queue.empty():
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
-                    break
-                try:
-                    items.append(await asyncio.wait_for(self._queue.get(), timeout))
-                except asyncio.TimeoutError:
-                    break
-            else:
-                items.append(self._queue.get_nowait())
+        """Whatever is queued (up to ``max_batch``), waiting once up to ``max_delay`` for more."""
+        items = [await self._queue.get()]
+        self._drain_into(items)
+        if len(items) < self._cfg.max_batch and self._cfg.max_delay > 0:
+            await asyncio.sleep(self._cfg.max_delay)
+            self._drain_into(items)
         return items
+
+    def _drain_into(self, items: list[_Pending]) -> None:
+        queue, limit = self._queue, self._cfg.max_batch
+        while len(items) < limit and not queue.empty():
+            items.append(queue.get_nowait())
 
     async def _run(self) -> None:
         while True:
@@ -101,7 +100,7 @@ class Writer:
                 if not isinstance(exc, asyncio.CancelledError):
                     log.exception("ingest writer crashed")
                     self._error = exc
-                for _, fut in items:
+                for _, fut, _ in items:
                     if not fut.done():
                         fut.set_exception(CoreError("ingest writer failed"))
                 raise
@@ -111,8 +110,9 @@ class Writer:
                 self._metrics.queue_depth = self._queue.qsize()
 
     async def _flush(self, items: Sequence[_Pending]) -> None:
-        reqs = [r for r, _ in items]
-        t0 = asyncio.get_running_loop().time()
+        reqs = [item[0] for item in items]
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
         try:
             outcomes = await self._write_retrying(reqs)
         except StorageError as exc:
@@ -125,8 +125,10 @@ class Writer:
                 for item in items:
                     await self._flush([item])
                 return
-        self._metrics.observe_flush(outcomes, asyncio.get_running_loop().time() - t0)
-        for (_, fut), outcome in zip(items, outcomes, strict=True):
+        now = loop.time()
+        self._metrics.observe_flush(reqs, outcomes, now - t0)
+        for (_, fut, submitted), outcome in zip(items, outcomes, strict=True):
+            self._metrics.batch_seconds.observe(now - submitted)
             if not fut.done():
                 fut.set_result(outcome)
 

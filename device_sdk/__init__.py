@@ -12,10 +12,14 @@ what to offload, and streams batches over MQTT through a durable outbox::
         dev.flush(timeout=10)
 """
 
+from device_sdk._backoff import histogram, reconnect_delay, render_histogram
+from device_sdk._clock import PLAUSIBLE_FLOOR_NS, Clock
 from device_sdk._config import BatchPolicy, Budget, OutboxLimits, SensorSpec
-from device_sdk._device import Device
+from device_sdk._device import Device, OnCommand, OnPolicy
+from device_sdk._downlink import DevicePolicy
 from device_sdk._encode import WindowRecord, decode_raw, encode_batch, encode_raw
 from device_sdk._errors import (
+    CallbackError,
     ClosedError,
     ConfigError,
     DeviceError,
@@ -29,16 +33,22 @@ from device_sdk._transport import Transport, TransportEvents
 from device_sdk._windows import Windower
 
 __all__ = [
+    "PLAUSIBLE_FLOOR_NS",
     "BatchPolicy",
     "Budget",
+    "CallbackError",
+    "Clock",
     "ClosedError",
     "ConfigError",
     "Device",
     "DeviceError",
+    "DevicePolicy",
     "Eviction",
     "FakeTransport",
     "MqttOptions",
     "MqttTransport",
+    "OnCommand",
+    "OnPolicy",
     "Outbox",
     "OutboxError",
     "OutboxLimits",
@@ -52,4 +62,7 @@ __all__ = [
     "decode_raw",
     "encode_batch",
     "encode_raw",
+    "histogram",
+    "reconnect_delay",
+    "render_histogram",
 ]

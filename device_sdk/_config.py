@@ -49,9 +49,15 @@ class BatchPolicy:
 
 @dataclass(frozen=True, slots=True)
 class OutboxLimits:
-    """The outbox holds at most ``max_bytes`` of batches (default 64 MiB), then evicts."""
+    """The outbox holds at most ``max_bytes`` of batches (default 64 MiB), then evicts.
+
+    ``raw_cache_bytes`` (default 8 MiB; 0 disables) bounds the cache of recent raw windows kept
+    for ``SendRaw`` commands: at 50 Hz x 3 axes, windows of 128 with 50 % overlap, about 1.2 KB/s,
+    so 8 MiB holds the last ~2 hours. Oldest windows are dropped first.
+    """
 
     max_bytes: int = 64 * 1024 * 1024
+    raw_cache_bytes: int = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,12 @@ BOTH = int(protos.Offload.OFFLOAD_BOTH)
 
 @dataclass(frozen=True, slots=True)
 class WindowRecord:
-    """One processed window, ready to be encoded in the mode chosen for it."""
+    """One processed window, ready to be encoded in the mode chosen for it.
+
+    ``t0_ns`` is Unix time, or — when ``sdk_timed`` — the device's monotonic clock, converted to
+    wall time with the clock offset when the batch is encoded. ``resent`` marks a window sent
+    again from the raw cache (SendRaw).
+    """
 
     sensor: str
     t0_ns: int
@@ -29,17 +34,20 @@ class WindowRecord:
     raw: bytes | None  # kernels.encode_samples of the channel-major samples, when sent
     offload: int
     novelty: float
+    sdk_timed: bool = False
+    resent: bool = False
 
-    def to_proto(self, *, features_only: bool = False) -> protos.Window:
+    def to_proto(self, *, features_only: bool = False, offset_ns: int = 0) -> protos.Window:
         mode = FEATURES if features_only else self.offload
         w = protos.Window(
             sensor=self.sensor,
-            t0_ns=self.t0_ns,
+            t0_ns=self.t0_ns + offset_ns if self.sdk_timed else self.t0_ns,
             rate_hz=self.rate_hz,
             channels=self.channels,
             n_samples=self.n_samples,
             offload=mode,  # type: ignore[arg-type]
             novelty=self.novelty,
+            resent=self.resent,
         )
         if mode in (FEATURES, BOTH):
             w.features.algo_version = kernels.ALGO_VERSION
@@ -78,11 +86,25 @@ def encode_batch(
     windows: Sequence[WindowRecord],
     evictions: Sequence[Eviction],
     features_only: bool = False,
+    offset_ns: int = 0,
+    clock_synced: bool = False,
+    health: protos.Health | None = None,
+    acks: Sequence[protos.CommandAck] = (),
 ) -> bytes:
+    """Encode a batch; SDK-timed windows get ``offset_ns`` (wall - monotonic) added."""
     batch = protos.TelemetryBatch(
-        tenant=tenant, device_id=device_id, seq=seq, sent_at_ns=sent_at_ns
+        tenant=tenant,
+        device_id=device_id,
+        seq=seq,
+        sent_at_ns=sent_at_ns,
+        clock_synced=clock_synced,
     )
-    batch.windows.extend(w.to_proto(features_only=features_only) for w in windows)
+    batch.windows.extend(
+        w.to_proto(features_only=features_only, offset_ns=offset_ns) for w in windows
+    )
     for ev in evictions:
         batch.evicted.add(first=ev.first, last=ev.last, reason=ev.reason)
+    if health is not None:
+        batch.health.CopyFrom(health)
+    batch.acks.extend(acks)
     return batch.SerializeToString()

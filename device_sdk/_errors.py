@@ -6,7 +6,8 @@
      ├── ConfigError          bad argument or sensor definition (also a ValueError)
      ├── ClosedError          the device was closed
      ├── OutboxError          the durable outbox cannot be opened or written (carries ``path``)
-     └── WorkerError          the background worker failed; raised by the next call or close()
+     ├── WorkerError          the background worker failed; raised by the next call or close()
+     └── CallbackError        an app callback raised; raised once by the next call or close()
 """
 
 from __future__ import annotations
@@ -34,3 +35,7 @@ class OutboxError(DeviceError):
 
 class WorkerError(DeviceError):
     """The device's background worker stopped with an error (the cause is chained)."""
+
+
+class CallbackError(DeviceError):
+    """An ``on_command``/``on_policy`` callback of the app raised (the cause is chained)."""

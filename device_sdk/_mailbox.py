@@ -4,7 +4,9 @@ Data (sample chunks from the app) is bounded by ``max_data``; a full lane makes 
 wait up to its timeout and then report failure, so the caller applies its overflow policy.
 Control events (acks, connection changes, flush/close requests) are bounded by construction —
 at most one ack per in-flight publish plus a handful of others — and never block the sender,
-so the MQTT I/O thread is never held up.
+so the MQTT I/O thread is never held up. Downlink messages, which the network and not the device
+decides the number of, share the control lane under their own bound (``put_message``:
+drop-newest, reported to the caller to count).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Mailbox:
         self._data: deque[Event] = deque()
         self._control: deque[Event] = deque()
         self._max = max_data
+        self._messages = 0
         self._cond = threading.Condition()
 
     def put_data(self, event: Event, timeout: float | None) -> bool:
@@ -36,6 +39,16 @@ class Mailbox:
             self._control.append(event)
             self._cond.notify_all()
 
+    def put_message(self, event: Event, limit: int) -> bool:
+        """Put a downlink message on the control lane unless ``limit`` are already waiting."""
+        with self._cond:
+            if self._messages >= limit:
+                return False
+            self._messages += 1
+            self._control.append(event)
+            self._cond.notify_all()
+            return True
+
     def get(self, timeout: float) -> Event | None:
         """Next event, control first; ``None`` on timeout."""
         with self._cond:
@@ -43,6 +56,8 @@ class Mailbox:
                 return None
             lane = self._control if self._control else self._data
             event = lane.popleft()
+            if event[0] == "message":
+                self._messages -= 1
             self._cond.notify_all()
             return event
 

@@ -1,16 +1,18 @@
 """MqttTransport: the device's paho-mqtt adapter (MQTT 5, QoS1, persistent session).
 
 paho callbacks only hand off to the device's events; paho owns (re)delivery of what it was given
-until the PUBACK, across reconnects. Reconnects back off exponentially with full jitter, so a
-fleet does not stampede a restarted broker.
+until the PUBACK, across reconnects. Reconnects follow :func:`device_sdk._backoff.reconnect_delay`
+(exponential backoff, full jitter, the first attempt after a drop spread over
+``reconnect_spread_s``), so a fleet does not stampede a restarted broker.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import ssl
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -19,6 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import protos
+from device_sdk._backoff import reconnect_delay
 from device_sdk._errors import ConfigError
 from device_sdk._transport import TransportEvents
 
@@ -27,13 +30,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class MqttOptions:
-    """Connection options; ``session_expiry_s`` keeps QoS1 state on the broker across reconnects."""
+    """Connection options; ``session_expiry_s`` keeps QoS1 state on the broker across reconnects.
+
+    Reconnects: the first attempt after a drop waits ``uniform(0, reconnect_spread_s)``, attempt
+    ``k`` after that ``uniform(0, min(backoff_max_s, max(reconnect_spread_s, backoff_min_s)
+    * 2**k))``. TLS (``mqtts://`` URLs): ``ca_file`` (default: the system store), and
+    ``cert_file``/``key_file`` for client-certificate authentication.
+    """
 
     keepalive_s: int = 30
     session_expiry_s: int = 24 * 3600
     max_inflight: int = 32
     backoff_min_s: float = 1.0
     backoff_max_s: float = 30.0
+    reconnect_spread_s: float = 10.0
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
@@ -51,7 +61,9 @@ class MqttTransport:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._attempt = 0
-        self.reconnect_delays: list[float] = []
+        # The most recent waits and connection attempts (monotonic s), for tests and benchmarks.
+        self.reconnect_delays: deque[float] = deque(maxlen=256)
+        self.attempt_times: deque[float] = deque(maxlen=256)
 
     @property
     def connected(self) -> bool:
@@ -104,6 +116,7 @@ class MqttTransport:
         c = self._client
         assert c is not None
         while not self._stopping.is_set():
+            self.attempt_times.append(time.monotonic())
             try:
                 c.reconnect()
             except (OSError, ValueError) as exc:
@@ -115,10 +128,14 @@ class MqttTransport:
             self._stopping.wait(self._next_delay())
 
     def _next_delay(self) -> float:
-        """Full jitter: uniform(0, min(max, min * 2**attempt))."""
-        cap = min(self.options.backoff_max_s, self.options.backoff_min_s * 2**self._attempt)
+        o = self.options
+        delay = reconnect_delay(
+            self._attempt,
+            min_s=o.backoff_min_s,
+            max_s=o.backoff_max_s,
+            spread_s=o.reconnect_spread_s,
+        )
         self._attempt += 1
-        delay = random.uniform(0, cap)
         self.reconnect_delays.append(delay)
         return delay
 

@@ -11,6 +11,11 @@ Bounded by bytes. Over the bound it evicts, in this order (the stated policy):
    (same seq, so no gap; counted as ``raw_dropped``);
 2. whole batches, those without anomalies first, lowest novelty first, then oldest.
 Evicted seqs are recorded and attached to every new batch until one carrying them is acked.
+
+Batches encoded before the device heard the cloud's clock are listed in ``clock_pending`` (with
+the offset they used and which windows the SDK timed); :meth:`Outbox.restamp` rewrites those of
+the current boot once the offset is known. The same database holds the raw cache
+(:mod:`device_sdk._rawcache`), written in the batch's transaction.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from device_sdk._errors import OutboxError
+from device_sdk._rawcache import RawCache, RawEntry
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,12 @@ CREATE TABLE IF NOT EXISTS evicted (
     last INTEGER NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS clock_pending (
+    seq INTEGER PRIMARY KEY,
+    boot TEXT NOT NULL,
+    offset_ns INTEGER NOT NULL,
+    idx TEXT NOT NULL
+);
 """
 
 
@@ -65,14 +77,25 @@ class Pending:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ClockMark:
+    """A batch encoded on the device's own clock: its boot, the offset used, SDK-timed windows."""
+
+    boot: str
+    offset_ns: int
+    indices: tuple[int, ...]
+
+
 # build(seq, evictions) -> (payload, features-only payload or None)
 Builder = Callable[[int, list[Eviction]], tuple[bytes, bytes | None]]
+# rewrite(payload, delta_ns, window indices) -> payload
+Rewriter = Callable[[bytes, int, Sequence[int]], bytes]
 
 
 class Outbox:
     """Owned by one thread at a time (the device worker); not thread-safe by itself."""
 
-    def __init__(self, data_dir: Path, *, max_bytes: int) -> None:
+    def __init__(self, data_dir: Path, *, max_bytes: int, raw_cache_bytes: int = 0) -> None:
         self.dir = Path(data_dir)
         self.max_bytes = max_bytes
         self.path = self.dir / "outbox.sqlite3"
@@ -92,6 +115,7 @@ class Outbox:
             self.next_seq = max(self.next_seq, self._hwm)
         self._bytes = self._scalar("SELECT coalesce(sum(nbytes), 0) FROM outbox")
         self._depth = self._scalar("SELECT count(*) FROM outbox")
+        self.raw_cache = RawCache(self._db, raw_cache_bytes)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -164,8 +188,21 @@ class Outbox:
     def nbytes(self) -> int:
         return self._bytes
 
-    def append(self, build: Builder, *, priority: float, anomaly: bool) -> int:
-        """Allocate the next seq, build the payload with it and commit both; return the seq."""
+    def append(
+        self,
+        build: Builder,
+        *,
+        priority: float,
+        anomaly: bool,
+        clock: ClockMark | None = None,
+        raw: Sequence[RawEntry] = (),
+        raw_offset_ns: int = 0,
+    ) -> int:
+        """Allocate the next seq, build the payload with it and commit both; return the seq.
+
+        ``clock`` marks a batch to re-stamp once the clock is known; ``raw`` windows go to the
+        raw cache (SDK-timed ones shifted by ``raw_offset_ns``) in the same transaction.
+        """
         seq = self.next_seq
         if seq >= self._hwm:
             self._write_hwm(seq + _HWM_STEP)
@@ -194,6 +231,12 @@ class Outbox:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (seq + 1,),
             )
+            if clock is not None:
+                db.execute(
+                    "INSERT INTO clock_pending VALUES (?, ?, ?, ?)",
+                    (seq, clock.boot, clock.offset_ns, ",".join(map(str, clock.indices))),
+                )
+            self.raw_cache.stage(seq, raw, raw_offset_ns)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
@@ -245,6 +288,7 @@ class Outbox:
         ).fetchone()
         if row is None:
             return 0
+        self._db.execute("DELETE FROM clock_pending WHERE seq = ?", (seq,))
         self._bytes -= int(row[0])
         self._depth -= 1
         return int(row[1])
@@ -295,6 +339,35 @@ class Outbox:
     def _crc_of_lite(self, seq: int) -> int:
         row = self._db.execute("SELECT lite FROM outbox WHERE seq = ?", (seq,)).fetchone()
         return zlib.crc32(row[0])
+
+    def restamp(self, boot: str, offset_ns: int, rewrite: Rewriter) -> int:
+        """Rewrite the batches of ``boot`` encoded with another offset; return how many."""
+        db = self._db
+        rows = db.execute(
+            "SELECT p.seq, p.offset_ns, p.idx, o.payload, o.lite FROM clock_pending p"
+            " JOIN outbox o ON o.seq = p.seq WHERE p.boot = ?",
+            (boot,),
+        ).fetchall()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for seq, used, idx, payload, lite in rows:
+                delta = offset_ns - int(used)
+                indices = [int(i) for i in idx.split(",") if i]
+                new = rewrite(payload, delta, indices)
+                new_lite = rewrite(lite, delta, indices) if lite is not None else None
+                db.execute(
+                    "UPDATE outbox SET payload = ?, nbytes = ?, crc = ?, lite = ? WHERE seq = ?",
+                    (new, len(new), zlib.crc32(new), new_lite, seq),
+                )
+                self._bytes += len(new) - len(payload)
+                self.raw_cache.shift(seq, delta)
+            db.execute("DELETE FROM clock_pending WHERE boot = ?", (boot,))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise OutboxError(f"cannot re-stamp batches: {exc}", path=str(self.path)) from exc
+        return len(rows)
 
     def unreported_evictions(self) -> list[Eviction]:
         rows = self._db.execute("SELECT first, last, reason FROM evicted ORDER BY id").fetchall()

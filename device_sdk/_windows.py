@@ -32,6 +32,12 @@ class Windower:
             return None
         return self._t0_ns + self._pending.shape[1] * self._period_ns
 
+    def resized(self, spec: SensorSpec) -> Windower:
+        """A windower for ``spec`` (same sensor, new window/hop) that keeps the pending samples."""
+        new = Windower(spec)
+        new._pending, new._t0_ns, new.discarded = self._pending, self._t0_ns, self.discarded
+        return new
+
     def push(self, samples: np.ndarray, t0_ns: int | None) -> Iterator[tuple[int, np.ndarray]]:
         """Add ``samples`` (channels, n) taken from ``t0_ns``; yield the windows now complete."""
         expected = self.expected_next_ns()

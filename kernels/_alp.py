@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from kernels._bitio import bit_length
-from kernels._config import JIT_EXACT
+from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 
 DECIMAL = 0
 SCALE = 1
@@ -46,7 +46,7 @@ P10 = np.array([10.0**e for e in range(MAX_EXP + 1)], dtype=np.float64)
 _LIMIT = float(2**MAX_INT_BITS)
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def decode_value(d, kind, e, s):  # pragma: no cover - compiled
     """The one decoding formula, used by the encoder to verify and by the decoder to decode."""
     if kind == DECIMAL:
@@ -54,7 +54,7 @@ def decode_value(d, kind, e, s):  # pragma: no cover - compiled
     return np.float32(np.float64(d) * s)
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def to_int(x, kind, e, s, tol):  # pragma: no cover - compiled
     """Integer coding ``d`` of float32 ``x`` and whether it round-trips (exactly / within tol)."""
     v = np.float64(x)
@@ -72,42 +72,63 @@ def to_int(x, kind, e, s, tol):  # pragma: no cover - compiled
     return d, True
 
 
-@njit(**JIT_EXACT)
-def _sample_misses(x, kind, e, s):  # pragma: no cover - compiled
+@njit(**JIT_EXACT_INLINE)
+def sample_eval(x, kind, e, s, stop):  # pragma: no cover - compiled
+    """Evaluate a coding on a sample of the block: ``(misses, estimated bits a value)``.
+
+    The estimate is the width of the integer range on the sample plus the exception cost (inf when
+    nothing fits). Counting stops early, with bits = inf, as soon as ``misses > stop``.
+    """
     n = x.shape[0]
     step = max(1, n // SAMPLE)
+    lo = 1 << 62
+    hi = -(1 << 62)
     misses = 0
+    total = 0
     for i in range(0, n, step):
-        ok = to_int(x[i], kind, e, s, 0.0)[1]
-        misses += not ok
-    return misses
+        total += 1
+        d, good = to_int(x[i], kind, e, s, 0.0)
+        if good:
+            lo = min(lo, d)
+            hi = max(hi, d)
+        else:
+            misses += 1
+            if misses > stop:
+                return misses, np.inf
+    if misses == total:
+        return misses, np.inf
+    return misses, bit_length(np.uint64(hi - lo)) + EXCEPTION_BITS * misses / total
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def choose_decimal(x):  # pragma: no cover - compiled
-    """Best decimal exponent on a sample of the block: (e, misses on the sample)."""
+    """Best decimal exponent on a sample of the block: (e, misses, bits) (lowest e on ties)."""
     best_e = 0
     best = 1 << 30
+    best_bits = np.inf
     for e in range(MAX_EXP + 1):
-        m = _sample_misses(x, DECIMAL, e, 1.0)
+        m, bits = sample_eval(x, DECIMAL, e, 1.0, best - 1)  # stop once it cannot beat best
         if m < best:
             best = m
             best_e = e
+            best_bits = bits
             if m == 0:
                 break
-    return best_e, best
+    return best_e, best, best_bits
 
 
-@njit(**JIT_EXACT)
-def choose_scale(x):  # pragma: no cover - compiled
-    """Estimate an ADC scale from a sample of the block: (s, misses on the sample); s=0 if none."""
+@njit(**JIT_EXACT_INLINE)
+def choose_scale(x, vals):  # pragma: no cover - compiled
+    """Estimate an ADC scale from a sample of the block: (s, misses, bits); s = 0 if none.
+
+    ``vals`` is float64 scratch of at least SAMPLE + 1 values.
+    """
     n = x.shape[0]
     step = max(1, n // SAMPLE)
-    vals = np.empty(SAMPLE + 1, dtype=np.float64)
     m = 0
     for i in range(0, n, step):
         v = np.float64(x[i])
-        if math.isfinite(v) and m < vals.shape[0]:
+        if math.isfinite(v) and m < SAMPLE + 1:
             vals[m] = v
             m += 1
     dmin = np.inf
@@ -117,9 +138,10 @@ def choose_scale(x):  # pragma: no cover - compiled
             if 0.0 < dd < dmin:
                 dmin = dd
     if not math.isfinite(dmin):
-        return 0.0, 1 << 30
+        return 0.0, 1 << 30, np.inf
     best_s = 0.0
     best = 1 << 30
+    best_bits = np.inf
     for div in range(1, 9):
         c = dmin / div
         # refine on differences (small counts first, whose rounding error matters least), then
@@ -146,84 +168,77 @@ def choose_scale(x):  # pragma: no cover - compiled
         s64 = num / den
         for cand in (np.float64(np.float32(s64)), s64):
             if cand > 0.0:
-                miss = _sample_misses(x, SCALE, 0, cand)
+                miss, bits = sample_eval(x, SCALE, 0, cand, best - 1)
                 if miss < best:
                     best = miss
                     best_s = cand
+                    best_bits = bits
         if best * 4 <= m:
             break
-    return best_s, best
+    return best_s, best, best_bits
 
 
-@njit(**JIT_EXACT)
-def _sample_bits(x, kind, e, s):  # pragma: no cover - compiled
-    """Estimated bits a sample: width of the integer range on the sample plus exception cost."""
-    n = x.shape[0]
-    step = max(1, n // SAMPLE)
-    lo = 1 << 62
-    hi = -(1 << 62)
-    misses = 0
-    total = 0
-    for i in range(0, n, step):
-        total += 1
-        d, good = to_int(x[i], kind, e, s, 0.0)
-        if good:
-            lo = min(lo, d)
-            hi = max(hi, d)
-        else:
-            misses += 1
-    if misses == total:
-        return np.inf
-    return bit_length(np.uint64(hi - lo)) + EXCEPTION_BITS * misses / total
+@njit(**JIT_EXACT_INNER)
+def choose_int(x, vals):  # pragma: no cover - compiled
+    """Search the integer coding for a lossless block: (ok, kind, e, s).
 
-
-@njit(**JIT_EXACT)
-def choose_int(x):  # pragma: no cover - compiled
-    """Pick the integer coding for a lossless block: (ok, kind, e, s)."""
-    e, miss = choose_decimal(x)
+    ``vals`` is float64 scratch of at least SAMPLE + 1 values.
+    """
+    e, miss, dbits = choose_decimal(x)
     if miss == 0 and e == 0:
         return True, DECIMAL, 0, 1.0
-    best = _sample_bits(x, DECIMAL, e, 1.0) if miss * 4 <= SAMPLE else np.inf
-    s, smiss = choose_scale(x)
-    if s > 0.0 and smiss * 4 <= SAMPLE and _sample_bits(x, SCALE, 0, s) < best:
+    best = dbits if miss * 4 <= SAMPLE else np.inf
+    s, smiss, sbits = choose_scale(x, vals)
+    if s > 0.0 and smiss * 4 <= SAMPLE and sbits < best:
         return True, SCALE, 0, s
     return best < 32.0, DECIMAL, e, 1.0
 
 
-@njit(**JIT_EXACT)
-def _group_widths(bl, n, widths):  # pragma: no cover - compiled
-    """Per group of GROUP values, the width minimising G * w + PATCH_BITS * (#wider values).
+@njit(**JIT_EXACT_INLINE)
+def reuse_int(x, kind, e, s):  # pragma: no cover - compiled
+    """Whether a coding chosen for an earlier block still fits this one (checked on the sample).
 
-    ``bl`` holds the bit length of each value; fills ``widths``; returns the total cost in bits.
+    It must decode every sampled value exactly, with an integer range under 32 bits; a decimal
+    exponent must also be the lowest that does (e - 1 misses), as the search would pick.
     """
-    hist = np.zeros(65, dtype=np.int64)
-    total = 0.0
-    for g in range(widths.shape[0]):
-        g0 = g * GROUP
-        g1 = min(n, g0 + GROUP)
-        hist[:] = 0
-        for i in range(g0, g1):
-            hist[bl[i]] += 1
-        over = 0
-        for w in range(64, MAX_WIDTH, -1):
-            over += hist[w]
-        best_w = MAX_WIDTH
-        best_cost = np.inf
-        for w in range(MAX_WIDTH, -1, -1):
-            cost = (g1 - g0) * w + PATCH_BITS * over
-            if cost < best_cost:
-                best_cost = cost
-                best_w = w
-            over += hist[w]
-        widths[g] = best_w
-        total += best_cost + 8
-    return total
+    m, bits = sample_eval(x, kind, e, s, 0)
+    if m != 0 or not bits < 32.0:
+        return False
+    if kind == DECIMAL and e > 0:
+        return sample_eval(x, DECIMAL, e - 1, 1.0, 0)[0] != 0
+    return True
 
 
-@njit(**JIT_EXACT)
-def int_plan(x, kind, e, s, tol, d, ok, widths):  # pragma: no cover - compiled
+@njit(**JIT_EXACT_INLINE)
+def _best_width(hist, count, maxbl):  # pragma: no cover - compiled
+    """The width minimising ``count * w + PATCH_BITS * #(values wider than w)``; (w, cost).
+
+    ``hist`` holds how many values have each bit length (none above ``maxbl``); it is cleared.
+    """
+    top = min(maxbl, MAX_WIDTH)
+    over = 0
+    for w in range(top + 1, maxbl + 1):
+        over += hist[w]
+    best_w = top
+    best_cost = np.inf
+    for w in range(top, -1, -1):
+        cost = count * w + PATCH_BITS * over
+        if cost < best_cost:
+            best_cost = cost
+            best_w = w
+        over += hist[w]
+    for w in range(maxbl + 1):
+        hist[w] = 0
+    return best_w, best_cost
+
+
+@njit(**JIT_EXACT_INNER)
+def int_plan(x, kind, e, s, tol, d, ok, hist, widths, w_delta):  # pragma: no cover - compiled
     """Fill ``d``/``ok`` for the block, pick a transform and the group widths (into ``widths``).
 
+    Per group of GROUP values the width minimises ``G * w + PATCH_BITS * (#wider values)``, for
+    offsets from the minimum (FOR) and for zig-zag deltas (DELTA); exceptions count as width 0.
+    ``hist`` is int64 scratch (2, 65), all zero (left zero); ``w_delta`` scratch like ``widths``.
     Returns ``(transform, base, n_exceptions, cost_bits)``.
     """
     n = x.shape[0]
@@ -239,47 +254,50 @@ def int_plan(x, kind, e, s, tol, d, ok, widths):  # pragma: no cover - compiled
             n_exc += 1
     if n_exc == n:
         return FOR, 0, n_exc, np.inf
-    bl_for = np.zeros(n, dtype=np.int64)
-    bl_delta = np.zeros(n, dtype=np.int64)
+    hf = hist[0]
+    hd = hist[1]
+    c_for = 0.0
+    c_delta = 0.0
     prev = -1
     first = 0
-    for i in range(n):
-        if ok[i]:
-            if prev == -1:
-                first = d[i]
+    for g in range((n + GROUP - 1) // GROUP):
+        g0 = g * GROUP
+        g1 = min(n, g0 + GROUP)
+        mf = 0
+        md = 0
+        for i in range(g0, g1):
+            if ok[i]:
+                if prev == -1:
+                    first = d[i]
+                    prev = i
+                bf = bit_length(np.uint64(d[i] - dmin))
+                delta = d[i] - d[prev]
+                bd = bit_length(np.uint64((delta << 1) ^ (delta >> 63)))
                 prev = i
-            bl_for[i] = bit_length(np.uint64(d[i] - dmin))
-            delta = d[i] - d[prev]
-            bl_delta[i] = bit_length(np.uint64((delta << 1) ^ (delta >> 63)))
-            prev = i
-    w_delta = np.empty_like(widths)
-    c_for = _group_widths(bl_for, n, widths)
-    c_delta = _group_widths(bl_delta, n, w_delta)
+            else:
+                bf = 0
+                bd = 0
+            hf[bf] += 1
+            hd[bd] += 1
+            mf = max(mf, bf)
+            md = max(md, bd)
+        wf, cf = _best_width(hf, g1 - g0, mf)
+        wd, cd = _best_width(hd, g1 - g0, md)
+        widths[g] = wf
+        w_delta[g] = wd
+        c_for += cf + 8
+        c_delta += cd + 8
     exc_cost = EXCEPTION_BITS * n_exc
     if c_delta < c_for:
-        widths[:] = w_delta
+        for g in range(widths.shape[0]):
+            widths[g] = w_delta[g]
         return DELTA, first, n_exc, c_delta + exc_cost
     return FOR, dmin, n_exc, c_for + exc_cost
 
 
-@njit(**JIT_EXACT)
-def int_offsets(d, ok, transform, base, u):  # pragma: no cover - compiled
-    """Unsigned offsets ``u`` to bit-pack (exceptions get 0)."""
-    prev = base
-    for i in range(d.shape[0]):
-        if not ok[i]:
-            u[i] = 0
-        elif transform == FOR:
-            u[i] = np.uint64(d[i] - base)
-        else:
-            delta = d[i] - prev
-            u[i] = np.uint64((delta << 1) ^ (delta >> 63))
-            prev = d[i]
-
-
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def int_restore(u, transform, base, kind, e, s, out):  # pragma: no cover - compiled
-    """Inverse of :func:`int_offsets` followed by :func:`decode_value`, into float32 ``out``."""
+    """Inverse of the FOR / DELTA offsets followed by :func:`decode_value`, into float32 ``out``."""
     prev = base
     for i in range(u.shape[0]):
         if transform == FOR:

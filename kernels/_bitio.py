@@ -3,6 +3,8 @@
 Writers take ``(buf, pos, ...)`` and return the new position; the caller guarantees capacity.
 Readers never read past ``end``: they are only called after the caller checked that the bytes they
 will touch exist, so a corrupt stream can never make a kernel read outside its buffer.
+
+All of these are inlined into their callers (``JIT_EXACT_INLINE``): none is compiled on its own.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Any
 import numpy as np
 from numba import config, njit
 
-from kernels._config import JIT_EXACT
+from kernels._config import JIT_EXACT_INLINE
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def put_uint(buf, pos, value, nbytes):  # pragma: no cover - compiled
     """Write the low ``nbytes`` bytes of ``value`` (int, two's complement) little-endian."""
     v = np.uint64(np.int64(value)) if value < 0 else np.uint64(value)
@@ -25,7 +27,7 @@ def put_uint(buf, pos, value, nbytes):  # pragma: no cover - compiled
     return pos + nbytes
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def get_uint(buf, pos, nbytes):  # pragma: no cover - compiled
     """Read an unsigned little-endian integer of ``nbytes`` bytes (as uint64)."""
     v = np.uint64(0)
@@ -34,7 +36,7 @@ def get_uint(buf, pos, nbytes):  # pragma: no cover - compiled
     return v
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def pack_bits(buf, pos, values, count, width):  # pragma: no cover - compiled
     """Pack ``values[:count]`` (uint64, each < 2**width, width <= 56) LSB-first; return new pos."""
     if width == 0:
@@ -42,21 +44,38 @@ def pack_bits(buf, pos, values, count, width):  # pragma: no cover - compiled
     acc = np.uint64(0)
     nacc = np.uint64(0)
     w = np.uint64(width)
-    for i in range(count):
-        acc |= values[i] << nacc
-        nacc += w
-        while nacc >= np.uint64(8):
-            buf[pos] = np.uint8(acc & np.uint64(0xFF))
-            pos += 1
-            acc >>= np.uint64(8)
-            nacc -= np.uint64(8)
-    if nacc > np.uint64(0):
-        buf[pos] = np.uint8(acc & np.uint64(0xFF))
+    m8 = np.uint64(0xFF)
+    if width <= 32:
+        # nacc < 32 before each value, so nacc + width < 64: flush four bytes at a time
+        for i in range(count):
+            acc |= values[i] << nacc
+            nacc += w
+            if nacc >= np.uint64(32):
+                buf[pos] = np.uint8(acc & m8)
+                buf[pos + 1] = np.uint8((acc >> np.uint64(8)) & m8)
+                buf[pos + 2] = np.uint8((acc >> np.uint64(16)) & m8)
+                buf[pos + 3] = np.uint8((acc >> np.uint64(24)) & m8)
+                pos += 4
+                acc >>= np.uint64(32)
+                nacc -= np.uint64(32)
+    else:
+        for i in range(count):
+            acc |= values[i] << nacc
+            nacc += w
+            while nacc >= np.uint64(8):
+                buf[pos] = np.uint8(acc & m8)
+                pos += 1
+                acc >>= np.uint64(8)
+                nacc -= np.uint64(8)
+    while nacc > np.uint64(0):
+        buf[pos] = np.uint8(acc & m8)
         pos += 1
+        acc >>= np.uint64(8)
+        nacc = nacc - np.uint64(8) if nacc > np.uint64(8) else np.uint64(0)
     return pos
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def unpack_bits(buf, pos, out, count, width):  # pragma: no cover - compiled
     """Inverse of :func:`pack_bits`: fill ``out[:count]`` (uint64); return the position after."""
     if width == 0:
@@ -96,19 +115,19 @@ else:
     _lz64, _tz64 = _unsafe.leading_zeros, _unsafe.trailing_zeros
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def bit_length(v):  # pragma: no cover - compiled
     """Number of significant bits of a uint64 (0 for 0)."""
     return 64 - int(_lz64(np.uint64(v)))
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def clz32(v):  # pragma: no cover - compiled
     """Leading zero bits of a non-zero 32-bit value held in a uint64."""
     return int(_lz64(np.uint64(v))) - 32
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def ctz32(v):  # pragma: no cover - compiled
     """Trailing zero bits of a non-zero 32-bit value held in a uint64."""
     return int(_tz64(np.uint64(v)))

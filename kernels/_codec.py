@@ -26,9 +26,9 @@ import numpy as np
 from numba import njit
 
 from kernels import _alp
-from kernels._alp import MAX_WIDTH, int_offsets, int_plan, int_restore
+from kernels._alp import MAX_WIDTH, choose_int, int_plan, int_restore
 from kernels._bitio import get_uint, pack_bits, put_uint, unpack_bits
-from kernels._config import JIT_EXACT
+from kernels._config import JIT_EXACT, JIT_EXACT_INNER
 from kernels._errors import CodecError, KernelInputError
 from kernels._validate import as_float_array
 from kernels._xor import xor_decode, xor_encode
@@ -42,6 +42,8 @@ INT = 1
 XOR = 2
 _FLAG_LOSSY = 1
 _MAX_N = 0xFFFFFFFF
+#: Recent block codings tried before a search.
+_MRU = 4
 
 _ERRORS = {
     -1: "truncated stream",
@@ -53,25 +55,34 @@ _ERRORS = {
 }
 
 
-@njit(**JIT_EXACT)
-def _encode_int_block(x, kind, e, s, tol, d, ok, u, buf, pos):  # pragma: no cover - compiled
+@njit(**JIT_EXACT_INNER)
+def _encode_int_block(x, kind, e, s, tol, sc, buf, pos):  # pragma: no cover - compiled
     """Try the INT scheme; return the new position, or -1 when it would not pay off."""
+    d, ok, u, full, hist, widths, w_delta, f64, u64 = sc
     nb = x.shape[0]
     ngroups = (nb + _alp.GROUP - 1) // _alp.GROUP
-    widths = np.empty(ngroups, dtype=np.int64)
-    transform, base, n_exc, cost = int_plan(x, kind, e, s, tol, d, ok, widths)
+    wd = widths[:ngroups]
+    transform, base, n_exc, cost = int_plan(x, kind, e, s, tol, d, ok, hist, wd, w_delta)
     if n_exc * 2 > nb or not cost < 32.0 * nb:
         return -1
-    int_offsets(d[:nb], ok[:nb], transform, base, u)
-    packed = np.empty(nb, dtype=np.uint64)
+    # offsets to bit-pack (exceptions and patches get 0; ``full`` keeps the patches' offsets)
+    prev = base
     n_patch = 0
     for i in range(nb):
-        limit = np.uint64(1) << np.uint64(widths[i // _alp.GROUP])
-        if u[i] >= limit:
+        v = np.uint64(0)
+        if ok[i]:
+            if transform == _alp.FOR:
+                v = np.uint64(d[i] - base)
+            else:
+                delta = d[i] - prev
+                v = np.uint64((delta << 1) ^ (delta >> 63))
+                prev = d[i]
+        full[i] = v
+        if v >> np.uint64(wd[i // _alp.GROUP]) != np.uint64(0):
             n_patch += 1
-            packed[i] = 0
+            u[i] = 0
         else:
-            packed[i] = u[i]
+            u[i] = v
     start = pos
     buf[pos] = INT
     buf[pos + 1] = kind
@@ -80,54 +91,33 @@ def _encode_int_block(x, kind, e, s, tol, d, ok, u, buf, pos):  # pragma: no cov
         buf[pos] = e
         pos += 1
     else:
-        pos = put_uint(buf, pos, np.array([s]).view(np.uint64)[0], 8)
+        f64[0] = s
+        pos = put_uint(buf, pos, u64[0], 8)
     buf[pos] = transform
     pos = put_uint(buf, pos + 1, base, 8)
     pos = put_uint(buf, pos, n_patch, 2)
     pos = put_uint(buf, pos, n_exc, 2)
     for g in range(ngroups):
-        buf[pos + g] = widths[g]
+        buf[pos + g] = wd[g]
     pos += ngroups
     for g in range(ngroups):
         g0 = g * _alp.GROUP
         g1 = min(nb, g0 + _alp.GROUP)
-        pos = pack_bits(buf, pos, packed[g0:g1], g1 - g0, widths[g])
-    for i in range(nb):
-        if u[i] != packed[i]:
-            pos = put_uint(buf, pos, i, 2)
-            pos = put_uint(buf, pos, u[i], 8)
-    bits = x.view(np.uint32)
-    for i in range(nb):
-        if not ok[i]:
-            pos = put_uint(buf, pos, i, 2)
-            pos = put_uint(buf, pos, bits[i], 4)
+        pos = pack_bits(buf, pos, u[g0:g1], g1 - g0, wd[g])
+    if n_patch:
+        for i in range(nb):
+            if u[i] != full[i]:
+                pos = put_uint(buf, pos, i, 2)
+                pos = put_uint(buf, pos, full[i], 8)
+    if n_exc:
+        bits = x.view(np.uint32)
+        for i in range(nb):
+            if not ok[i]:
+                pos = put_uint(buf, pos, i, 2)
+                pos = put_uint(buf, pos, bits[i], 4)
     if pos - start >= 4 * nb + 1:
         return -1
     return pos
-
-
-@njit(**JIT_EXACT)
-def _encode_block(x, resolution, d, ok, u, buf, pos):  # pragma: no cover - compiled
-    nb = x.shape[0]
-    newpos = -1
-    if resolution > 0.0:
-        newpos = _encode_int_block(x, _alp.SCALE, 0, resolution, resolution / 2, d, ok, u, buf, pos)
-    else:
-        good, kind, e, s = _alp.choose_int(x)
-        if good:
-            newpos = _encode_int_block(x, kind, e, s, 0.0, d, ok, u, buf, pos)
-    if newpos >= 0:
-        return newpos
-    bits = x.view(np.uint32)
-    buf[pos] = XOR
-    end = xor_encode(bits, buf, pos + 5)
-    if end - pos < 4 * nb + 1:
-        put_uint(buf, pos + 1, end - pos - 5, 4)
-        return end
-    buf[pos] = RAW
-    for i in range(nb):
-        put_uint(buf, pos + 1 + 4 * i, bits[i], 4)
-    return pos + 1 + 4 * nb
 
 
 @njit(**JIT_EXACT)
@@ -139,19 +129,89 @@ def _encode(x, resolution, buf):  # pragma: no cover - compiled
     buf[3] = _FLAG_LOSSY if resolution > 0.0 else 0
     pos = put_uint(buf, 4, n, 4)
     pos = put_uint(buf, pos, BLOCK, 2)
+    f64 = np.empty(1, dtype=np.float64)
+    u64 = f64.view(np.uint64)
     if resolution > 0.0:
-        pos = put_uint(buf, pos, np.array([resolution]).view(np.uint64)[0], 8)
-    d = np.empty(BLOCK, dtype=np.int64)
-    ok = np.empty(BLOCK, dtype=np.bool_)
-    u = np.empty(BLOCK, dtype=np.uint64)
+        f64[0] = resolution
+        pos = put_uint(buf, pos, u64[0], 8)
+    ngroups = (BLOCK + _alp.GROUP - 1) // _alp.GROUP
+    sc = (
+        np.empty(BLOCK, dtype=np.int64),
+        np.empty(BLOCK, dtype=np.bool_),
+        np.empty(BLOCK, dtype=np.uint64),
+        np.empty(BLOCK, dtype=np.uint64),
+        np.zeros((2, 65), dtype=np.int64),
+        np.empty(ngroups, dtype=np.int64),
+        np.empty(ngroups, dtype=np.int64),
+        f64,
+        u64,
+    )
+    vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
+    # the codings of recent blocks, most recent first: a block that one of them still fits
+    # skips the search (channel-major data cycles through a few channels' codings)
+    mru_kind = np.zeros(_MRU, dtype=np.int64)
+    mru_e = np.zeros(_MRU, dtype=np.int64)
+    mru_s = np.zeros(_MRU, dtype=np.float64)
+    n_mru = 0
     for b0 in range(0, n, BLOCK):
         b1 = min(n, b0 + BLOCK)
-        pos = _encode_block(x[b0:b1], resolution, d, ok, u, buf, pos)
+        xb = x[b0:b1]
+        nb = b1 - b0
+        good = True
+        kind = _alp.SCALE
+        e = 0
+        s = resolution
+        tol = resolution / 2
+        if resolution <= 0.0:
+            tol = 0.0
+            hit = -1
+            for c in range(n_mru):
+                if _alp.reuse_int(xb, mru_kind[c], mru_e[c], mru_s[c]):
+                    hit = c
+                    break
+            if hit >= 0:
+                kind = mru_kind[hit]
+                e = mru_e[hit]
+                s = mru_s[hit]
+            else:
+                good, kind, e, s = choose_int(xb, vals)
+                if good:
+                    hit = min(n_mru, _MRU - 1)  # a new entry, or the oldest one, moves to front
+                    for c in range(n_mru):
+                        if mru_kind[c] == kind and mru_e[c] == e and mru_s[c] == s:
+                            hit = c
+                            break
+                    n_mru = max(n_mru, hit + 1)
+            if good:
+                for c in range(hit, 0, -1):
+                    mru_kind[c] = mru_kind[c - 1]
+                    mru_e[c] = mru_e[c - 1]
+                    mru_s[c] = mru_s[c - 1]
+                mru_kind[0] = kind
+                mru_e[0] = e
+                mru_s[0] = s
+        newpos = -1
+        if good:
+            newpos = _encode_int_block(xb, kind, e, s, tol, sc, buf, pos)
+        if newpos >= 0:
+            pos = newpos
+            continue
+        bits = xb.view(np.uint32)
+        buf[pos] = XOR
+        end = xor_encode(bits, buf, pos + 5)
+        if end - pos < 4 * nb + 1:
+            put_uint(buf, pos + 1, end - pos - 5, 4)
+            pos = end
+            continue
+        buf[pos] = RAW
+        for i in range(nb):
+            put_uint(buf, pos + 1 + 4 * i, bits[i], 4)
+        pos += 1 + 4 * nb
     return pos
 
 
-@njit(**JIT_EXACT)
-def _decode_int_block(buf, pos, end, nb, out, u):  # pragma: no cover - compiled
+@njit(**JIT_EXACT_INNER)
+def _decode_int_block(buf, pos, end, nb, out, u, f64, u64):  # pragma: no cover - compiled
     if pos + 2 > end:
         return -1
     kind = buf[pos]
@@ -166,7 +226,8 @@ def _decode_int_block(buf, pos, end, nb, out, u):  # pragma: no cover - compiled
     elif kind == _alp.SCALE:
         if pos + 8 > end:
             return -1
-        s = np.array([get_uint(buf, pos, 8)]).view(np.float64)[0]
+        u64[0] = get_uint(buf, pos, 8)
+        s = f64[0]
         pos += 8
         if not (s > 0.0 and math.isfinite(s)):
             return -3
@@ -218,6 +279,8 @@ def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
     """Decode blocks into ``out``; return 0, or a negative error code (see ``_ERRORS``)."""
     end = buf.shape[0]
     u = np.empty(block, dtype=np.uint64)
+    f64 = np.empty(1, dtype=np.float64)
+    u64 = f64.view(np.uint64)
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         nb = b1 - b0
@@ -234,7 +297,7 @@ def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
                 bits[i] = np.uint32(get_uint(buf, pos + 4 * i, 4))
             pos += 4 * nb
         elif scheme == INT:
-            newpos = _decode_int_block(buf, pos, end, nb, seg, u)
+            newpos = _decode_int_block(buf, pos, end, nb, seg, u, f64, u64)
             if newpos < 0:
                 return newpos, pos
             pos = newpos

@@ -17,57 +17,57 @@ import numpy as np
 from numba import njit
 
 from kernels._bitio import clz32, ctz32
-from kernels._config import JIT_EXACT
+from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 
 
-@njit(**JIT_EXACT)
-def _put(buf, pos, acc, nacc, value, width):  # pragma: no cover - compiled
-    acc |= value << np.uint64(nacc)
-    nacc += width
-    while nacc >= 8:
-        buf[pos] = np.uint8(acc & np.uint64(0xFF))
-        pos += 1
-        acc >>= np.uint64(8)
-        nacc -= 8
-    return pos, acc, nacc
-
-
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INNER)
 def xor_encode(bits, buf, pos):  # pragma: no cover - compiled
     """Append the XOR coding of ``bits`` (uint32 (n,), n >= 1) to ``buf`` at ``pos``; new pos."""
-    acc = np.uint64(0)
-    nacc = 0
+    # every value is one code of at most 12 + 32 bits, written LSB-first through a 64-bit
+    # accumulator that holds fewer than 8 pending bits between values
+    m8 = np.uint64(0xFF)
+    acc = np.uint64(bits[0])
+    nacc = 32
     prev = np.uint64(bits[0])
-    pos, acc, nacc = _put(buf, pos, acc, nacc, prev, 32)
     plz = 64  # no window yet
     ptz = 0
-    for i in range(1, bits.shape[0]):
+    for i in range(1, bits.shape[0] + 1):
+        while nacc >= 8:
+            buf[pos] = np.uint8(acc & m8)
+            pos += 1
+            acc >>= np.uint64(8)
+            nacc -= 8
+        if i == bits.shape[0]:
+            break
         cur = np.uint64(bits[i])
         x = cur ^ prev
         prev = cur
         if x == np.uint64(0):
-            pos, acc, nacc = _put(buf, pos, acc, nacc, np.uint64(0), 1)
+            nacc += 1  # a '0' bit: acc already holds zeros above nacc
             continue
         lz = clz32(x)
         tz = ctz32(x)
         if lz >= plz and tz >= ptz:
-            pos, acc, nacc = _put(buf, pos, acc, nacc, np.uint64(1), 2)  # '1' then '0'
-            pos, acc, nacc = _put(buf, pos, acc, nacc, x >> np.uint64(ptz), 32 - plz - ptz)
+            # '1' then '0', then the meaningful bits inside the previous window
+            code = np.uint64(1) | ((x >> np.uint64(ptz)) << np.uint64(2))
+            width = 2 + 32 - plz - ptz
         else:
             length = 32 - lz - tz
-            head = np.uint64(3) | (np.uint64(lz) << np.uint64(2))
-            head |= np.uint64(length - 1) << np.uint64(7)
-            pos, acc, nacc = _put(buf, pos, acc, nacc, head, 12)
-            pos, acc, nacc = _put(buf, pos, acc, nacc, x >> np.uint64(tz), length)
+            code = np.uint64(3) | (np.uint64(lz) << np.uint64(2))
+            code |= np.uint64(length - 1) << np.uint64(7)
+            code |= (x >> np.uint64(tz)) << np.uint64(12)
+            width = 12 + length
             plz = lz
             ptz = tz
+        acc |= code << np.uint64(nacc)
+        nacc += width
     if nacc > 0:
-        buf[pos] = np.uint8(acc & np.uint64(0xFF))
+        buf[pos] = np.uint8(acc & m8)
         pos += 1
     return pos
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INLINE)
 def _take(buf, pos, end, acc, nacc, width):  # pragma: no cover - compiled
     """Read ``width`` (<= 32) bits; pos = -1 when the stream ends first."""
     while nacc < width:
@@ -82,7 +82,7 @@ def _take(buf, pos, end, acc, nacc, width):  # pragma: no cover - compiled
     return value, pos, acc, nacc
 
 
-@njit(**JIT_EXACT)
+@njit(**JIT_EXACT_INNER)
 def xor_decode(buf, pos, end, out):  # pragma: no cover - compiled
     """Decode ``out.shape[0]`` values from ``buf[pos:end]`` into ``out`` (uint32); -1 if corrupt."""
     acc = np.uint64(0)

@@ -2,9 +2,17 @@
 
 The generated code lives in ``protos.binhai.v1`` (made by ``python scripts/gen_protos.py``,
 never edited by hand); this module re-exports what the other packages use, plus the topic
-layout.
+layout and the Prometheus text exposition the services serve.
 """
 
+from protos._exposition import (
+    LATENCY_BUCKETS,
+    Exposition,
+    Histogram,
+    parse_exposition,
+    parse_listen,
+    serve_exposition,
+)
 from protos._mqtt_url import MqttUrl
 from protos._topics import (
     KINDS,
@@ -47,6 +55,7 @@ from protos.binhai.v1.telemetry_pb2 import (
 
 __all__ = [
     "KINDS",
+    "LATENCY_BUCKETS",
     "PREFIX",
     "STATUS_OFFLINE",
     "STATUS_ONLINE",
@@ -55,10 +64,12 @@ __all__ = [
     "CommandAck",
     "ControlSubscribe",
     "DeadLetter",
+    "Exposition",
     "Downlink",
     "Features",
     "FlushNow",
     "Health",
+    "Histogram",
     "IngestAck",
     "IngestRequest",
     "MqttUrl",
@@ -83,8 +94,11 @@ __all__ = [
     "check_id",
     "control_pb2_grpc",
     "ingest_pb2_grpc",
+    "parse_exposition",
+    "parse_listen",
     "parse_topic",
     "query_pb2_grpc",
+    "serve_exposition",
     "subscription",
     "topic_for",
 ]

@@ -15,7 +15,7 @@ KINDS = ("up", "down", "status")
 STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
 
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class TopicError(ValueError):
@@ -39,7 +39,7 @@ class Topic:
 
 def check_id(value: str, what: str) -> str:
     """Return ``value`` if it is a valid tenant or device id, else raise :class:`TopicError`."""
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise TopicError(value, f"invalid {what} (1-128 of A-Z a-z 0-9 _ . : -)")
     return value
 
@@ -59,8 +59,11 @@ def parse_topic(topic: str) -> Topic:
     _, _, tenant, device_id, kind = parts
     if kind not in KINDS:
         raise TopicError(topic, "unknown topic kind")
-    check_id(tenant, "tenant")
-    check_id(device_id, "device id")
+    for value, what in ((tenant, "tenant"), (device_id, "device id")):
+        try:
+            check_id(value, what)
+        except TopicError as exc:
+            raise TopicError(topic, exc.reason) from None
     return Topic(tenant, device_id, kind)
 
 

@@ -15,11 +15,11 @@ import kernels
 import protos
 from device_sdk import (
     BatchPolicy,
-    OutboxLimits,
     ClosedError,
     ConfigError,
     Device,
     FakeTransport,
+    OutboxLimits,
     WorkerError,
     decode_raw,
 )
@@ -221,7 +221,9 @@ def test_features_are_channel_major_and_match_the_kernels(
         assert w.features.algo_version == kernels.ALGO_VERSION
         assert len(w.features.values) == 3 * len(kernels.FEATURE_NAMES)
         part = x[64 * k : 64 * (k + 1)]
-        expect = np.concatenate([kernels.window_features(part[:, c].copy(), 50.0) for c in range(3)])
+        expect = np.concatenate(
+            [kernels.window_features(part[:, c].copy(), 50.0) for c in range(3)]
+        )
         np.testing.assert_array_equal(np.array(w.features.values, dtype=np.float32), expect)
 
 

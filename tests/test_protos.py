@@ -94,24 +94,12 @@ def test_parse_topic_rejects(topic: str) -> None:
 @pytest.mark.parametrize(
     "topic", ["binhai/v1/+/dev-1/up", "binhai/v1/acme/#/up", "binhai/v1/acme/d v/up"]
 )
-@pytest.mark.xfail(
-    reason="BUG: protos/_topics.py parse_topic lets check_id raise TopicError(value, ...) for a "
-    "bad tenant/device id, so the error's .topic is the bad id ('+', '#'), not the topic that "
-    "was parsed; callers logging/dead-lettering exc.topic lose the context",
-    strict=True,
-)
 def test_parse_topic_error_carries_the_whole_topic(topic: str) -> None:
     with pytest.raises(TopicError) as info:
         parse_topic(topic)
     assert info.value.topic == topic
 
 
-@pytest.mark.xfail(
-    reason="BUG: protos/_topics.py _ID = re.compile(r'^[A-Za-z0-9_.:-]{1,128}$') is used with "
-    ".match(); '$' also matches before a trailing newline, so check_id/topic_for/parse_topic "
-    "accept ids like 'dev-1\\n' (use re.fullmatch or \\Z)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "call",
     [

@@ -43,5 +43,5 @@ def run(cli: click.Group) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except _roots() as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {' '.join(str(exc).split())}", err=True)
         sys.exit(1)

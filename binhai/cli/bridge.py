@@ -12,7 +12,13 @@ from binhai.cli._options import core_option, mqtt_option, run_async, write_ready
 
 @click.group("bridge")
 def command() -> None:
-    """The broker bridge: moves device batches from MQTT to the core."""
+    """The broker bridge: moves device batches from MQTT to the core.
+
+    \b
+    Examples:
+      binhai bridge run --mqtt-url mqtt://127.0.0.1:1883 --core-addr 127.0.0.1:50051
+      binhai bridge run --help
+    """
 
 
 @command.command("run")
@@ -37,6 +43,9 @@ def command() -> None:
 @click.option(
     "--max-payload", default=1 << 20, show_default=True, help="Larger payloads are dead-lettered."
 )
+@click.option(
+    "--metrics-listen", default=None, help="Prometheus metrics address, e.g. :9465 or 0.0.0.0:9465."
+)
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate for mqtts://.")
 @click.option("--tls-key", default=None, help="Client key for mqtts://.")
@@ -53,6 +62,7 @@ def run_cmd(
     tenant: str,
     max_inflight: int,
     max_payload: int,
+    metrics_listen: str | None,
     tls_ca: str | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -76,6 +86,7 @@ def run_cmd(
         tenant=tenant,
         max_inflight=max_inflight,
         max_payload=max_payload,
+        metrics_listen=metrics_listen,
         tls=TlsFiles(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None,
     )
     if client_id:

@@ -11,7 +11,13 @@ from binhai.cli._options import dsn_option, run_async, write_ready
 
 @click.group("core")
 def command() -> None:
-    """The cloud core: gRPC ingest and query over PostgreSQL / TimescaleDB."""
+    """The cloud core: gRPC ingest and query over PostgreSQL / TimescaleDB.
+
+    \b
+    Examples:
+      binhai core serve --dsn postgresql://127.0.0.1/binhai --migrate
+      binhai core serve --help
+    """
 
 
 @command.command("serve")

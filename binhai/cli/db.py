@@ -9,7 +9,13 @@ from binhai.cli._options import dsn_option, emit, json_option, run_async
 
 @click.group("db")
 def command() -> None:
-    """Database schema and statistics."""
+    """Database schema and statistics.
+
+    \b
+    Examples:
+      binhai db migrate --dsn postgresql://127.0.0.1:5432/binhai
+      binhai db stats --json
+    """
 
 
 @command.command("migrate")

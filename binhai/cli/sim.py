@@ -12,7 +12,13 @@ from binhai.cli._options import emit, json_option, mqtt_option
 
 @click.group("sim")
 def command() -> None:
-    """Simulate fleets of terminals (ground truth known) against a real broker."""
+    """Simulate fleets of terminals (ground truth known) against a real broker.
+
+    \b
+    Examples:
+      binhai sim run --devices 100 --duration 60
+      binhai sim run --help
+    """
 
 
 @command.command("run")

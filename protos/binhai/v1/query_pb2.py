@@ -22,23 +22,46 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from protos.binhai.v1 import telemetry_pb2 as protos_dot_binhai_dot_v1_dot_telemetry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/binhai/v1/query.proto\x12\tbinhai.v1\"\x1e\n\x0cStatsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"\x98\x01\n\nStatsReply\x12\x0f\n\x07\x64\x65vices\x18\x01 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x02 \x01(\x04\x12\x0f\n\x07windows\x18\x03 \x01(\x04\x12\x0f\n\x07samples\x18\x04 \x01(\x04\x12\x14\n\x0c\x64\x65\x61\x64_letters\x18\x05 \x01(\x04\x12\x18\n\x10gaps_unexplained\x18\x06 \x01(\x04\x12\x16\n\x0egaps_explained\x18\x07 \x01(\x04\"\x98\x01\n\rSeriesRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x06sensor\x18\x03 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\r\x12\x10\n\x08start_ns\x18\x06 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x07 \x01(\x03\x12\x10\n\x08\x62ucket_s\x18\x08 \x01(\r\"+\n\x0bSeriesReply\x12\x0c\n\x04t_ns\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x01\x32|\n\x05Query\x12\x37\n\x05Stats\x12\x17.binhai.v1.StatsRequest\x1a\x15.binhai.v1.StatsReply\x12:\n\x06Series\x12\x18.binhai.v1.SeriesRequest\x1a\x16.binhai.v1.SeriesReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cprotos/binhai/v1/query.proto\x12\tbinhai.v1\x1a protos/binhai/v1/telemetry.proto\"\x1e\n\x0cStatsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"\x98\x01\n\nStatsReply\x12\x0f\n\x07\x64\x65vices\x18\x01 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x02 \x01(\x04\x12\x0f\n\x07windows\x18\x03 \x01(\x04\x12\x0f\n\x07samples\x18\x04 \x01(\x04\x12\x14\n\x0c\x64\x65\x61\x64_letters\x18\x05 \x01(\x04\x12\x18\n\x10gaps_unexplained\x18\x06 \x01(\x04\x12\x16\n\x0egaps_explained\x18\x07 \x01(\x04\"\xc2\x01\n\rSeriesRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x06sensor\x18\x03 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\r\x12\x10\n\x08start_ns\x18\x06 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x07 \x01(\x03\x12\x10\n\x08\x62ucket_s\x18\x08 \x01(\r\x12(\n\x06source\x18\t \x01(\x0e\x32\x18.binhai.v1.FeatureSource\"k\n\x0bSeriesReply\x12\x0c\n\x04t_ns\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x01\x12\x0c\n\x04mins\x18\x03 \x03(\x01\x12\x0c\n\x04maxs\x18\x04 \x03(\x01\x12\x0e\n\x06\x63ounts\x18\x05 \x03(\x04\x12\x12\n\nresolution\x18\x06 \x01(\t\"R\n\x0c\x46leetRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x19\n\x11novelty_threshold\x18\x02 \x01(\x02\x12\x17\n\x0fonline_window_s\x18\x03 \x01(\r\"J\n\x0f\x44\x65viceAnomalies\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0f\n\x07windows\x18\x02 \x01(\x04\x12\x13\n\x0bmax_novelty\x18\x03 \x01(\x02\"\xf5\x02\n\nFleetReply\x12\x15\n\rdevices_total\x18\x01 \x01(\x04\x12\x16\n\x0e\x64\x65vices_online\x18\x02 \x01(\x04\x12\x1b\n\x13\x62\x61tches_last_minute\x18\x03 \x01(\x04\x12\x1b\n\x13windows_last_minute\x18\x04 \x01(\x04\x12\x1b\n\x13samples_last_minute\x18\x05 \x01(\x04\x12\x15\n\rbatches_per_s\x18\x06 \x01(\x01\x12\x15\n\rsamples_per_s\x18\x07 \x01(\x01\x12\x1b\n\x13\x61nomalies_last_hour\x18\x08 \x01(\x04\x12#\n\x1b\x61nomalous_devices_last_hour\x18\t \x01(\x04\x12\x31\n\rtop_anomalous\x18\n \x03(\x0b\x32\x1a.binhai.v1.DeviceAnomalies\x12\x1e\n\x16\x64\x65\x61\x64_letters_last_hour\x18\x0b \x01(\x04\x12\x1e\n\x16\x63onformance_mismatches\x18\x0c \x01(\x04\"K\n\rDeviceRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x17\n\x0fonline_window_s\x18\x03 \x01(\r\"\xa0\x01\n\x0e\x43onformanceRow\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61lgo_version\x18\x02 \x01(\r\x12\x0f\n\x07\x63hecked\x18\x03 \x01(\x04\x12\x12\n\nmismatches\x18\x04 \x01(\x04\x12\x0f\n\x07skipped\x18\x05 \x01(\x04\x12\x18\n\x10last_mismatch_ns\x18\x06 \x01(\x03\x12\x15\n\rlast_mismatch\x18\x07 \x01(\t\"\xbf\x03\n\x0b\x44\x65viceReply\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x15\n\rfirst_seen_ns\x18\x02 \x01(\x03\x12\x14\n\x0clast_seen_ns\x18\x03 \x01(\x03\x12\x0e\n\x06online\x18\x04 \x01(\x08\x12\x1c\n\x0fpresence_online\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x10\n\x08last_seq\x18\x06 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x07 \x01(\x04\x12\x0f\n\x07windows\x18\x08 \x01(\x04\x12\x16\n\x0egaps_explained\x18\t \x01(\x04\x12\x18\n\x10gaps_unexplained\x18\n \x01(\x04\x12!\n\x06health\x18\x0b \x01(\x0b\x32\x11.binhai.v1.Health\x12\x12\n\nhealth_seq\x18\x0c \x01(\x04\x12\x1a\n\x12health_received_ns\x18\r \x01(\x03\x12.\n\x0b\x63onformance\x18\x0e \x03(\x0b\x32\x19.binhai.v1.ConformanceRow\x12\x18\n\x10\x63ommands_pending\x18\x0f \x01(\x04\x12\x16\n\x0e\x63ommands_acked\x18\x10 \x01(\x04\x12\x17\n\x0f\x63ommands_nacked\x18\x11 \x01(\x04\x42\x12\n\x10_presence_online\"O\n\x10RawWindowRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x0b\n\x03idx\x18\x04 \x01(\r\"\xb5\x02\n\x0eRawWindowReply\x12\x0e\n\x06sensor\x18\x01 \x01(\t\x12\r\n\x05t0_ns\x18\x02 \x01(\x03\x12\x0f\n\x07rate_hz\x18\x03 \x01(\x01\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12\x11\n\tn_samples\x18\x05 \x01(\r\x12#\n\x07offload\x18\x06 \x01(\x0e\x32\x12.binhai.v1.Offload\x12\x0f\n\x07novelty\x18\x07 \x01(\x02\x12\x0f\n\x07samples\x18\x08 \x03(\x02\x12\x1f\n\x05\x63odec\x18\t \x01(\x0e\x32\x10.binhai.v1.Codec\x12\x14\n\x0cstored_bytes\x18\n \x01(\r\x12\x14\n\x0c\x61lgo_version\x18\x0b \x01(\r\x12\x10\n\x08\x66\x65\x61tures\x18\x0c \x03(\x02\x12(\n\x06source\x18\r \x01(\x0e\x32\x18.binhai.v1.FeatureSource\"7\n\x12\x43onformanceRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\";\n\x10\x43onformanceReply\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.binhai.v1.ConformanceRow*D\n\rFeatureSource\x12\x0e\n\nSOURCE_ANY\x10\x00\x12\x11\n\rSOURCE_DEVICE\x10\x01\x12\x10\n\x0cSOURCE_CLOUD\x10\x02\x32\x81\x03\n\x05Query\x12\x37\n\x05Stats\x12\x17.binhai.v1.StatsRequest\x1a\x15.binhai.v1.StatsReply\x12:\n\x06Series\x12\x18.binhai.v1.SeriesRequest\x1a\x16.binhai.v1.SeriesReply\x12\x37\n\x05\x46leet\x12\x17.binhai.v1.FleetRequest\x1a\x15.binhai.v1.FleetReply\x12:\n\x06\x44\x65vice\x12\x18.binhai.v1.DeviceRequest\x1a\x16.binhai.v1.DeviceReply\x12\x43\n\tRawWindow\x12\x1b.binhai.v1.RawWindowRequest\x1a\x19.binhai.v1.RawWindowReply\x12I\n\x0b\x43onformance\x12\x1d.binhai.v1.ConformanceRequest\x1a\x1b.binhai.v1.ConformanceReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.binhai.v1.query_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATSREQUEST']._serialized_start=43
-  _globals['_STATSREQUEST']._serialized_end=73
-  _globals['_STATSREPLY']._serialized_start=76
-  _globals['_STATSREPLY']._serialized_end=228
-  _globals['_SERIESREQUEST']._serialized_start=231
-  _globals['_SERIESREQUEST']._serialized_end=383
-  _globals['_SERIESREPLY']._serialized_start=385
-  _globals['_SERIESREPLY']._serialized_end=428
-  _globals['_QUERY']._serialized_start=430
-  _globals['_QUERY']._serialized_end=554
+  _globals['_FEATURESOURCE']._serialized_start=2307
+  _globals['_FEATURESOURCE']._serialized_end=2375
+  _globals['_STATSREQUEST']._serialized_start=77
+  _globals['_STATSREQUEST']._serialized_end=107
+  _globals['_STATSREPLY']._serialized_start=110
+  _globals['_STATSREPLY']._serialized_end=262
+  _globals['_SERIESREQUEST']._serialized_start=265
+  _globals['_SERIESREQUEST']._serialized_end=459
+  _globals['_SERIESREPLY']._serialized_start=461
+  _globals['_SERIESREPLY']._serialized_end=568
+  _globals['_FLEETREQUEST']._serialized_start=570
+  _globals['_FLEETREQUEST']._serialized_end=652
+  _globals['_DEVICEANOMALIES']._serialized_start=654
+  _globals['_DEVICEANOMALIES']._serialized_end=728
+  _globals['_FLEETREPLY']._serialized_start=731
+  _globals['_FLEETREPLY']._serialized_end=1104
+  _globals['_DEVICEREQUEST']._serialized_start=1106
+  _globals['_DEVICEREQUEST']._serialized_end=1181
+  _globals['_CONFORMANCEROW']._serialized_start=1184
+  _globals['_CONFORMANCEROW']._serialized_end=1344
+  _globals['_DEVICEREPLY']._serialized_start=1347
+  _globals['_DEVICEREPLY']._serialized_end=1794
+  _globals['_RAWWINDOWREQUEST']._serialized_start=1796
+  _globals['_RAWWINDOWREQUEST']._serialized_end=1875
+  _globals['_RAWWINDOWREPLY']._serialized_start=1878
+  _globals['_RAWWINDOWREPLY']._serialized_end=2187
+  _globals['_CONFORMANCEREQUEST']._serialized_start=2189
+  _globals['_CONFORMANCEREQUEST']._serialized_end=2244
+  _globals['_CONFORMANCEREPLY']._serialized_start=2246
+  _globals['_CONFORMANCEREPLY']._serialized_end=2305
+  _globals['_QUERY']._serialized_start=2378
+  _globals['_QUERY']._serialized_end=2763
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,26 @@ class QueryStub:
                 request_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.SeriesRequest.SerializeToString,
                 response_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.SeriesReply.FromString,
                 _registered_method=True)
+        self.Fleet = channel.unary_unary(
+                '/binhai.v1.Query/Fleet',
+                request_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.FleetRequest.SerializeToString,
+                response_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.FleetReply.FromString,
+                _registered_method=True)
+        self.Device = channel.unary_unary(
+                '/binhai.v1.Query/Device',
+                request_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.DeviceRequest.SerializeToString,
+                response_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.DeviceReply.FromString,
+                _registered_method=True)
+        self.RawWindow = channel.unary_unary(
+                '/binhai.v1.Query/RawWindow',
+                request_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.RawWindowRequest.SerializeToString,
+                response_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.RawWindowReply.FromString,
+                _registered_method=True)
+        self.Conformance = channel.unary_unary(
+                '/binhai.v1.Query/Conformance',
+                request_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceRequest.SerializeToString,
+                response_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceReply.FromString,
+                _registered_method=True)
 
 
 class QueryServicer:
@@ -61,6 +81,30 @@ class QueryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Fleet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Device(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RawWindow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Conformance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +117,26 @@ def add_QueryServicer_to_server(servicer, server):
                     servicer.Series,
                     request_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.SeriesRequest.FromString,
                     response_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.SeriesReply.SerializeToString,
+            ),
+            'Fleet': grpc.unary_unary_rpc_method_handler(
+                    servicer.Fleet,
+                    request_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.FleetRequest.FromString,
+                    response_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.FleetReply.SerializeToString,
+            ),
+            'Device': grpc.unary_unary_rpc_method_handler(
+                    servicer.Device,
+                    request_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.DeviceRequest.FromString,
+                    response_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.DeviceReply.SerializeToString,
+            ),
+            'RawWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.RawWindow,
+                    request_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.RawWindowRequest.FromString,
+                    response_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.RawWindowReply.SerializeToString,
+            ),
+            'Conformance': grpc.unary_unary_rpc_method_handler(
+                    servicer.Conformance,
+                    request_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceRequest.FromString,
+                    response_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +193,114 @@ class Query:
             '/binhai.v1.Query/Series',
             protos_dot_binhai_dot_v1_dot_query__pb2.SeriesRequest.SerializeToString,
             protos_dot_binhai_dot_v1_dot_query__pb2.SeriesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fleet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/binhai.v1.Query/Fleet',
+            protos_dot_binhai_dot_v1_dot_query__pb2.FleetRequest.SerializeToString,
+            protos_dot_binhai_dot_v1_dot_query__pb2.FleetReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Device(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/binhai.v1.Query/Device',
+            protos_dot_binhai_dot_v1_dot_query__pb2.DeviceRequest.SerializeToString,
+            protos_dot_binhai_dot_v1_dot_query__pb2.DeviceReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RawWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/binhai.v1.Query/RawWindow',
+            protos_dot_binhai_dot_v1_dot_query__pb2.RawWindowRequest.SerializeToString,
+            protos_dot_binhai_dot_v1_dot_query__pb2.RawWindowReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Conformance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/binhai.v1.Query/Conformance',
+            protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceRequest.SerializeToString,
+            protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,7 +45,7 @@ class RawSamples(_message.Message):
     def __init__(self, codec: _Optional[_Union[Codec, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Window(_message.Message):
-    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty")
+    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty", "resent")
     SENSOR_FIELD_NUMBER: _ClassVar[int]
     T0_NS_FIELD_NUMBER: _ClassVar[int]
     RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class Window(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     RAW_FIELD_NUMBER: _ClassVar[int]
     NOVELTY_FIELD_NUMBER: _ClassVar[int]
+    RESENT_FIELD_NUMBER: _ClassVar[int]
     sensor: str
     t0_ns: int
     rate_hz: float
@@ -64,7 +65,8 @@ class Window(_message.Message):
     features: Features
     raw: RawSamples
     novelty: float
-    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ...) -> None: ...
+    resent: bool
+    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ..., resent: _Optional[bool] = ...) -> None: ...
 
 class SeqRange(_message.Message):
     __slots__ = ("first", "last", "reason")
@@ -77,7 +79,7 @@ class SeqRange(_message.Message):
     def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TelemetryBatch(_message.Message):
-    __slots__ = ("tenant", "device_id", "seq", "sent_at_ns", "windows", "evicted", "health", "acks")
+    __slots__ = ("tenant", "device_id", "seq", "sent_at_ns", "windows", "evicted", "health", "acks", "clock_synced")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +88,7 @@ class TelemetryBatch(_message.Message):
     EVICTED_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     ACKS_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_SYNCED_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     device_id: str
     seq: int
@@ -94,10 +97,11 @@ class TelemetryBatch(_message.Message):
     evicted: _containers.RepeatedCompositeFieldContainer[SeqRange]
     health: Health
     acks: _containers.RepeatedCompositeFieldContainer[_control_pb2.CommandAck]
-    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ..., health: _Optional[_Union[Health, _Mapping]] = ..., acks: _Optional[_Iterable[_Union[_control_pb2.CommandAck, _Mapping]]] = ...) -> None: ...
+    clock_synced: bool
+    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ..., health: _Optional[_Union[Health, _Mapping]] = ..., acks: _Optional[_Iterable[_Union[_control_pb2.CommandAck, _Mapping]]] = ..., clock_synced: _Optional[bool] = ...) -> None: ...
 
 class Health(_message.Message):
-    __slots__ = ("battery", "outbox_depth", "outbox_bytes", "evicted_batches", "cpu_us_per_window", "clock_offset_ns", "firmware", "algo_version", "samples_dropped", "commands_nacked")
+    __slots__ = ("battery", "outbox_depth", "outbox_bytes", "evicted_batches", "cpu_us_per_window", "clock_offset_ns", "firmware", "algo_version", "samples_dropped", "commands_nacked", "clock_synced", "raw_cache_bytes", "commands_ok")
     BATTERY_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +112,9 @@ class Health(_message.Message):
     ALGO_VERSION_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_DROPPED_FIELD_NUMBER: _ClassVar[int]
     COMMANDS_NACKED_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_SYNCED_FIELD_NUMBER: _ClassVar[int]
+    RAW_CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMMANDS_OK_FIELD_NUMBER: _ClassVar[int]
     battery: float
     outbox_depth: int
     outbox_bytes: int
@@ -118,4 +125,7 @@ class Health(_message.Message):
     algo_version: int
     samples_dropped: int
     commands_nacked: int
-    def __init__(self, battery: _Optional[float] = ..., outbox_depth: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., evicted_batches: _Optional[int] = ..., cpu_us_per_window: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., firmware: _Optional[str] = ..., algo_version: _Optional[int] = ..., samples_dropped: _Optional[int] = ..., commands_nacked: _Optional[int] = ...) -> None: ...
+    clock_synced: bool
+    raw_cache_bytes: int
+    commands_ok: int
+    def __init__(self, battery: _Optional[float] = ..., outbox_depth: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., evicted_batches: _Optional[int] = ..., cpu_us_per_window: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., firmware: _Optional[str] = ..., algo_version: _Optional[int] = ..., samples_dropped: _Optional[int] = ..., commands_nacked: _Optional[int] = ..., clock_synced: _Optional[bool] = ..., raw_cache_bytes: _Optional[int] = ..., commands_ok: _Optional[int] = ...) -> None: ...

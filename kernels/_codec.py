@@ -15,7 +15,10 @@ Stream format, version 1 (all integers little-endian)::
 
 The encoder picks per block the INT coding when it represents most values, else XOR, and falls
 back to RAW whenever that would be smaller: no block ever costs more than 4 bytes a sample plus
-its 1-byte tag.
+its 1-byte tag. The search for the INT coding (decimal exponent or ADC scale) is skipped when one
+of the last few blocks' codings still fits the block's sample exactly (``_alp.reuse_int``); the
+encoder still verifies every value with the decoder's formula, so this only changes speed (and,
+on channel-major data whose per-block search misses a channel's scale, the size: smaller).
 """
 
 from __future__ import annotations

@@ -36,11 +36,22 @@ JIT_EXACT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy
 #: Small bit-exact helpers (a few lines, called from compiled code only): inlined into each
 #: caller at Numba IR level. Every separately compiled function costs a full compile (typing,
 #: LLVM, a Python wrapper, a cache file), once per distinct argument type — literal constants
-#: included — and its code is re-optimised inside every caller; inlining the leaves cut the
-#: codec's cold compile several-fold.
+#: included — and its code is re-optimised inside every caller. Inlining *everything* is not
+#: better: one huge function compiles slower than a few mid-sized ones.
 JIT_EXACT_INLINE: dict[str, Any] = {**JIT_EXACT, "inline": "always"}
 
 #: Bit-exact kernels called only from other compiled kernels: no Python/C wrappers to build.
-JIT_EXACT_INNER: dict[str, Any] = {**JIT_EXACT, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+JIT_EXACT_INNER: dict[str, Any] = {
+    **JIT_EXACT,
+    "no_cpython_wrapper": True,
+    "no_cfunc_wrapper": True,
+}
 
-__all__ = ["FASTMATH_FLAGS", "JIT", "JIT_EXACT", "JIT_EXACT_INLINE", "JIT_EXACT_INNER", "JIT_PARALLEL"]
+__all__ = [
+    "FASTMATH_FLAGS",
+    "JIT",
+    "JIT_EXACT",
+    "JIT_EXACT_INLINE",
+    "JIT_EXACT_INNER",
+    "JIT_PARALLEL",
+]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import rocket_fft  # noqa: F401  (registers np.fft for Numba)
 from numba import njit
 
+import kernels._fft  # noqa: F401  (registers np.fft for Numba)
 from kernels._config import JIT
 from kernels._errors import KernelInputError, StateError
 from kernels._validate import as_float_array, check_fs

@@ -159,11 +159,6 @@ def features_into(x, fs, win, lags, out):  # pragma: no cover - compiled
         out[e + 3 + j] = acc
 
 
-@njit(**JIT)
-def _features_one(x, fs, win, lags, out):  # pragma: no cover - compiled
-    features_into(x, fs, win, lags, out)
-
-
 @njit(**JIT_PARALLEL)
 def _features_many(xs, fs, win, lags, out):  # pragma: no cover - compiled
     for i in prange(xs.shape[0]):
@@ -197,7 +192,7 @@ def window_features(x: np.ndarray, fs: float) -> np.ndarray:
     check_nonempty(xa, "x")
     rate = check_fs(fs)
     out = np.empty(N_FEATURES, dtype=np.float32)
-    _features_one(xa, rate, hann(xa.shape[0]), _LAGS, out)
+    features_into(xa, rate, hann(xa.shape[0]), _LAGS, out)
     return out
 
 

@@ -15,9 +15,9 @@ import math
 from functools import lru_cache
 
 import numpy as np
-import rocket_fft  # noqa: F401  (registers np.fft for Numba)
 from numba import njit
 
+import kernels._fft  # noqa: F401  (registers np.fft for Numba)
 from kernels._config import JIT
 
 #: Number of equal-width bands between 0 and fs/2.

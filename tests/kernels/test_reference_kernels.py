@@ -88,6 +88,27 @@ def test_codec_round_trip_exact(x: np.ndarray) -> None:
     np.testing.assert_array_equal(y.view(np.uint32), x.view(np.uint32))
 
 
+def test_codec_reused_codings_stay_exact() -> None:
+    """Channel-major blocks cycle through codings the encoder reuses without a search."""
+    rng = np.random.default_rng(11)
+    n = 256 * 6
+    chans = [
+        np.round(21.5 + np.cumsum(rng.standard_normal(n)) * 0.01, 2),  # 2 decimals
+        np.round(45.0 + np.cumsum(rng.standard_normal(n)) * 0.05, 1),  # 1 decimal
+        np.round(rng.standard_normal(n) * 900) * np.float64(np.float32(9.80665 / 16384)),  # ADC
+        np.round(rng.standard_normal(n) * 5, 0),  # integers: e = 0 must win over a reused e
+    ]
+    x = np.concatenate(
+        [c[i : i + 256] for i in range(0, n, 256) for c in chans]  # [ch0 blk0, ch1 blk0, ...]
+    ).astype(np.float32)
+    x[256 * 5 + 3] = np.nan  # a reused coding misses a value: exception (or a new search)
+    x[256 * 9 + 200] = -0.0
+    x[256 * 13 : 256 * 14] += np.float32(1e-4)  # a block the cached decimal coding no longer fits
+    b = kernels.encode_samples(x)
+    np.testing.assert_array_equal(kernels.decode_samples(b).view(np.uint32), x.view(np.uint32))
+    assert len(b) < 0.5 * x.nbytes
+
+
 def test_codec_lossy_within_half_resolution() -> None:
     x = signals.walking_accel(400)[:, 2].copy()
     x[3] = np.nan

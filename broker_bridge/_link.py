@@ -1,11 +1,13 @@
 """The bridge's gRPC link to the cores: one channel and one Ingest stream per core address.
 
 ``send`` returns a future resolved with a core's ack. Requests are spread round robin over the
-streams that are up. A request stays pending on its stream until acked; when a stream breaks,
-its pending requests move to streams that are up (another core) and, if none is, wait on their
-own stream and go again when it reconnects — oldest first, ahead of new requests. The same
-happens when a stream comes up while another is down. At-least-once: a request may reach two
-cores; the database deduplicates on (tenant, device_id, seq).
+streams that are up; what queues up for a stream while its previous write is in flight goes as
+one :class:`protos.IngestBundle` (acks come back grouped the same way). A request stays pending
+on its stream until acked; when a stream breaks, its pending requests move to streams that are
+up (another core) and, if none is, wait on their own stream and go again when it reconnects —
+oldest first, ahead of new requests. The same happens when a stream comes up while another is
+down. At-least-once: a request may reach two cores; the database deduplicates on
+(tenant, device_id, seq).
 
 Bounds: pending requests are bounded by the caller (the bridge's in-flight limit), and each
 stream's outbox only ever holds pending requests, so nothing here grows without bound.
@@ -39,6 +41,10 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# Requests per stream message at most (a bundle of ~2 KB batches stays far below 16 MB).
+MAX_BUNDLE = 256
+
+
 class _Stream:
     """One core address: a (re)connecting bidi Ingest stream and the requests pending on it."""
 
@@ -70,9 +76,10 @@ class _Stream:
                 await call.wait_for_connection()
                 self._set_up(True)
                 delay = 0.1
-                async for ack in call:
-                    if self.pending.pop(ack.ref, None) is not None:
-                        self.link.resolve(ack)
+                async for msg in call:
+                    for ack in (msg, *msg.more):
+                        if self.pending.pop(ack.ref, None) is not None:
+                            self.link.resolve(ack)
                 code = await call.code()
                 log.warning("core %s ended the ingest stream: %s", self.addr, code.name)
             except grpc.aio.AioRpcError as exc:
@@ -88,12 +95,18 @@ class _Stream:
             self.link.rebalance()
 
     async def _requests(self) -> AsyncIterator[protos.IngestRequest]:
+        """Everything queued while the previous write was in flight goes as one bundle."""
         outbox = self.outbox
         while True:
-            req = await outbox.get()
-            if req.ref in self.pending:  # skip requests moved to another stream
-                self.sent += 1
-                yield req
+            items = [await outbox.get()]
+            while len(items) < MAX_BUNDLE and not outbox.empty():
+                items.append(outbox.get_nowait())
+            items = [r for r in items if r.ref in self.pending]  # skip those moved elsewhere
+            self.sent += len(items)
+            if len(items) == 1:
+                yield items[0]
+            elif items:
+                yield protos.IngestRequest(bundle=protos.IngestBundle(items=items))
 
 
 class CoreLink:

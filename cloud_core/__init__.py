@@ -5,11 +5,24 @@ schema, :class:`Store` is the storage layer, and the errors in :mod:`cloud_core.
 """
 
 from cloud_core._capabilities import Capabilities, detect
+from cloud_core._cloud_features import ATOL, RTOL
 from cloud_core._control import CONTROL_SERVICE, ControlHub
 from cloud_core._errors import CoreError, MigrationError, RejectedItem, StorageError
+from cloud_core._fleet import (
+    DeviceDetail,
+    FleetSummary,
+    RawWindow,
+    conformance,
+    device_detail,
+    fleet_summary,
+    raw_window,
+)
+from cloud_core._maintenance import Maintenance, MaintenanceConfig, MaintenanceReport
 from cloud_core._metrics import Metrics
 from cloud_core._migrations import MIGRATIONS, current_version, migrate
-from cloud_core._queries import Stats, series, stats
+from cloud_core._queries import Series, Stats, feature_series, series, stats
+from cloud_core._retention import RetentionResult, apply_retention, parse_age
+from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, RefreshResult, refresh
 from cloud_core._server import (
     INGEST_SERVICE,
     QUERY_SERVICE,
@@ -22,26 +35,47 @@ from cloud_core._store import Outcome, Store
 from cloud_core._writer import WriterConfig
 
 __all__ = [
+    "ATOL",
     "CONTROL_SERVICE",
     "INGEST_SERVICE",
     "MIGRATIONS",
     "QUERY_SERVICE",
+    "ROLLUP_CHANNELS",
+    "ROLLUP_FEATURES",
+    "RTOL",
     "Capabilities",
     "ControlHub",
     "Core",
     "CoreConfig",
     "CoreError",
+    "DeviceDetail",
+    "FleetSummary",
+    "Maintenance",
+    "MaintenanceConfig",
+    "MaintenanceReport",
     "Metrics",
     "MigrationError",
     "Outcome",
+    "RawWindow",
+    "RefreshResult",
     "RejectedItem",
+    "RetentionResult",
+    "Series",
     "Stats",
     "StorageError",
     "Store",
     "WriterConfig",
+    "apply_retention",
+    "conformance",
     "current_version",
     "detect",
+    "device_detail",
+    "feature_series",
+    "fleet_summary",
     "migrate",
+    "parse_age",
+    "raw_window",
+    "refresh",
     "series",
     "serve",
     "start_core",

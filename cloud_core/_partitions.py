@@ -87,8 +87,9 @@ async def ensure_days(conn: psycopg.AsyncConnection, table: str, days: Iterable[
     """Create the day partitions of ``table`` for ``days`` that do not exist yet.
 
     Rows of those days already in the default partition are moved into the new partition
-    (inside the caller's transaction, or each in its own when ``conn`` is in autocommit).
-    Returns the names of the partitions created.
+    (inside the caller's transaction, or each in its own when ``conn`` is in autocommit), under
+    an advisory lock per table so that concurrent callers never collide. Returns the names of
+    the partitions created.
     """
     key = PARTITIONED[table]
     have = {p.day for p in await list_days(conn, table)}
@@ -101,6 +102,12 @@ async def ensure_days(conn: psycopg.AsyncConnection, table: str, days: Iterable[
         ident, parent = sql.Identifier(name), sql.Identifier(table)
         default, col = sql.Identifier(f"{table}_default"), sql.Identifier(key)
         async with conn.transaction():
+            # several cores may run maintenance at once: one creates, the others see it
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
+            cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
+            exists = await cur.fetchone()
+            if exists and exists[0]:
+                continue
             await conn.execute(
                 sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(ident, parent)
             )

@@ -1,13 +1,24 @@
-"""Read-side SQL: fleet statistics and feature series. Plain functions of a connection."""
+"""Read-side SQL: store statistics and feature series. Plain functions of a connection.
+
+A bucketed series is answered from the rollups when the feature and channel are rolled up and the
+bucket width is a multiple of a rollup's (1 h, else 1 min), and from the windows otherwise; both
+give the mean, min and max of the per-window values over the windows whose channel is finite.
+Bucketed ranges are widened to whole buckets (start floored, end ceiled to the bucket width,
+buckets aligned to the Unix epoch), so the two sources cover the same windows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import psycopg
 
 import kernels
+from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, finite_filter
+
+__all__ = ["Series", "Stats", "feature_index", "feature_series", "series", "stats", "to_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -18,6 +29,7 @@ WITH ordered AS (
     SELECT tenant, device_id, seq,
            lag(seq, 1, 0::bigint) OVER (PARTITION BY tenant, device_id ORDER BY seq) AS prev
     FROM batches WHERE (%(tenant)s = '' OR tenant = %(tenant)s)
+                   AND (%(device)s = '' OR device_id = %(device)s)
 ), missing AS (
     SELECT o.tenant, o.device_id, generate_series(o.prev + 1, o.seq - 1) AS seq
     FROM ordered o WHERE o.seq - o.prev > 1
@@ -60,7 +72,7 @@ class Stats:
 
 async def stats(conn: psycopg.AsyncConnection, tenant: str = "") -> Stats:
     """Counts over the whole store (or one tenant). A gap is a seq missing below a stored one."""
-    params = {"tenant": tenant}
+    params = {"tenant": tenant, "device": ""}
     cur = await conn.execute(_COUNTS, params)
     counts = await cur.fetchone()
     cur = await conn.execute(_GAPS, params)
@@ -81,6 +93,124 @@ def feature_index(feature: str, channel: int) -> int:
     return channel * len(kernels.FEATURE_NAMES) + fi + 1
 
 
+def to_ns(t: datetime) -> int:
+    """A timestamptz as ns since the Unix epoch (microsecond precision)."""
+    return (t - _EPOCH) // _US * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A feature's series: per window, or per bucket with min, max and window counts."""
+
+    t_ns: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    mins: list[float] = field(default_factory=list)
+    maxs: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    resolution: str = "windows"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_TS = "timestamptz 'epoch' + (%({})s::bigint / 1000) * interval '1 microsecond'"
+_COMMON = f"""
+    tenant = %(tenant)s AND device_id = %(device)s AND sensor = %(sensor)s
+    AND algo_version = %(algo)s AND (%(source)s = 0 OR source = %(source)s)
+    AND {{col}} >= {_TS.format("start")} AND {{col}} < {_TS.format("end")}
+"""
+_GRID = "date_bin(make_interval(secs => %(bucket)s), {col}, timestamptz 'epoch')"
+
+
+def _rollup_for(feature: str, channel: int, bucket_s: int) -> str | None:
+    if feature not in ROLLUP_FEATURES or channel >= ROLLUP_CHANNELS:
+        return None
+    if bucket_s % 3600 == 0:
+        return "rollup_1h"
+    if bucket_s % 60 == 0:
+        return "rollup_1m"
+    return None
+
+
+def _bucketed_sql(feature: str, channel: int, idx: int, table: str | None) -> str:
+    if table is not None:
+        p = f"{feature}_{channel}"
+        return f"""
+        SELECT {_GRID.format(col="bucket")} AS b, sum({p}_sum) / sum(n_{channel}),
+               min({p}_lo)::float8, max({p}_hi)::float8, sum(n_{channel})
+        FROM {table} WHERE {_COMMON.format(col="bucket")}
+        GROUP BY b HAVING sum(n_{channel}) > 0 ORDER BY b
+        """
+    ok = f"FILTER (WHERE {finite_filter(channel)})"
+    return f"""
+        SELECT {_GRID.format(col="t0")} AS b, sum(features[{idx}]::float8) {ok} / count(*) {ok},
+               min(features[{idx}]) {ok}::float8, max(features[{idx}]) {ok}::float8,
+               count(*) {ok}
+        FROM windows WHERE {_COMMON.format(col="t0")} AND features IS NOT NULL
+        GROUP BY b HAVING count(*) {ok} > 0 ORDER BY b
+        """
+
+
+async def feature_series(
+    conn: psycopg.AsyncConnection,
+    *,
+    tenant: str,
+    device_id: str,
+    sensor: str,
+    feature: str,
+    channel: int = 0,
+    start_ns: int,
+    end_ns: int,
+    bucket_s: int = 0,
+    source: int = 0,
+) -> Series:
+    """A feature's values per window, or mean/min/max per bucket, for one device and range.
+
+    Parameters
+    ----------
+    feature, channel : a name in ``kernels.FEATURE_NAMES`` and a channel index.
+    start_ns, end_ns : the range ``[start, end)`` of window start times, ns since the epoch.
+    bucket_s : 0 for one point per window, else the bucket width in seconds.
+    source : 0 any, 1 device-computed, 2 cloud-computed features only.
+
+    Only windows computed with the current ``kernels.ALGO_VERSION`` are returned, so that the
+    feature index means the same thing for every row.
+    """
+    idx = feature_index(feature, channel)
+    if bucket_s < 0 or source not in (0, 1, 2):
+        raise ValueError(f"bad bucket_s {bucket_s} or source {source}")
+    params = {
+        "tenant": tenant,
+        "device": device_id,
+        "sensor": sensor,
+        "start": start_ns,
+        "end": end_ns,
+        "algo": kernels.ALGO_VERSION,
+        "bucket": bucket_s,
+        "source": source,
+    }
+    if bucket_s == 0:
+        sql = f"""SELECT t0, features[{idx}]::float8 FROM windows
+            WHERE {_COMMON.format(col="t0")} AND features[{idx}] IS NOT NULL ORDER BY t0"""
+        cur = await conn.execute(sql, params)
+        rows = await cur.fetchall()
+        return Series([to_ns(r[0]) for r in rows], [float(r[1]) for r in rows])
+    width = bucket_s * 1_000_000_000
+    params["start"] = start_ns // width * width
+    params["end"] = -(-end_ns // width) * width
+    table = _rollup_for(feature, channel, bucket_s)
+    cur = await conn.execute(_bucketed_sql(feature, channel, idx, table), params)
+    rows = await cur.fetchall()
+    return Series(
+        [to_ns(r[0]) for r in rows],
+        [float(r[1]) for r in rows],
+        [float(r[2]) for r in rows],
+        [float(r[3]) for r in rows],
+        [int(r[4]) for r in rows],
+        table or "windows",
+    )
+
+
 async def series(
     conn: psycopg.AsyncConnection,
     *,
@@ -92,39 +222,17 @@ async def series(
     start_ns: int,
     end_ns: int,
     bucket_s: int = 0,
-    bucket_fn: str = "date_bin",
 ) -> tuple[list[int], list[float]]:
-    """A feature's values per window (or the mean per bucket) for one device and time range.
-
-    Only windows computed with the current ``kernels.ALGO_VERSION`` are returned, so that the
-    feature index means the same thing for every row.
-    """
-    idx = feature_index(feature, channel)
-    where = """
-        FROM windows WHERE tenant = %(tenant)s AND device_id = %(device)s AND sensor = %(sensor)s
-          AND t0 >= timestamptz 'epoch' + (%(start)s::bigint / 1000) * interval '1 microsecond'
-          AND t0 <  timestamptz 'epoch' + (%(end)s::bigint / 1000) * interval '1 microsecond'
-          AND algo_version = %(algo)s AND features[%(idx)s] IS NOT NULL
-    """
-    params = {
-        "tenant": tenant,
-        "device": device_id,
-        "sensor": sensor,
-        "start": start_ns,
-        "end": end_ns,
-        "algo": kernels.ALGO_VERSION,
-        "idx": idx,
-        "bucket": bucket_s,
-    }
-    if bucket_s > 0:
-        bucket = (
-            "time_bucket(make_interval(secs => %(bucket)s), t0)"
-            if bucket_fn == "time_bucket"
-            else "date_bin(make_interval(secs => %(bucket)s), t0, timestamptz 'epoch')"
-        )
-        sql = f"SELECT {bucket} AS b, avg(features[%(idx)s]) {where} GROUP BY b ORDER BY b"
-    else:
-        sql = f"SELECT t0, features[%(idx)s] {where} ORDER BY t0"
-    cur = await conn.execute(sql, params)
-    rows = await cur.fetchall()
-    return [(r[0] - _EPOCH) // _US * 1000 for r in rows], [float(r[1]) for r in rows]
+    """(times, values) of :func:`feature_series`, any source."""
+    s = await feature_series(
+        conn,
+        tenant=tenant,
+        device_id=device_id,
+        sensor=sensor,
+        feature=feature,
+        channel=channel,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        bucket_s=bucket_s,
+    )
+    return s.t_ns, s.values

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -33,6 +33,8 @@ QUERY_SERVICE = "binhai.v1.Query"
 # "" is the whole server's health.
 SERVICES = ("", INGEST_SERVICE, QUERY_SERVICE, CONTROL_SERVICE)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Acks per stream message at most.
+MAX_ACKS = 512
 
 
 def _ack(ref: int, outcome: Outcome) -> protos.IngestAck:
@@ -76,17 +78,24 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
         # Completed futures, in completion order; None once the reader has stopped and all done.
         done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None]
         done = asyncio.Queue()
-        reader = asyncio.create_task(self._read(request_iterator, done))
+        # Acks are grouped (IngestAck.more) only for clients that send bundles, which know them.
+        grouped: list[bool] = [False]
+        reader = asyncio.create_task(self._read(request_iterator, done, grouped))
         self._readers.add(reader)
         self._idle.clear()
         self._metrics.streams += 1
         try:
             while (item := await done.get()) is not None:
-                req, fut = item
-                outcome = fut.result()  # a writer failure fails the stream: the bridge resends
-                if self._hub is not None and _came_online(req, outcome):
-                    self._hub.device_online(req.presence.tenant, req.presence.device_id)
-                yield _ack(req.ref, outcome)
+                acks = [self._ack(*item)]
+                while grouped[0] and len(acks) < MAX_ACKS and not done.empty():
+                    nxt = done.get_nowait()
+                    if nxt is None:
+                        done.put_nowait(None)
+                        break
+                    acks.append(self._ack(*nxt))
+                first = acks[0]
+                first.more.extend(acks[1:])
+                yield first
             if reader.cancelled():
                 context.set_code(grpc.StatusCode.UNAVAILABLE)
                 context.set_details("core is draining; resend unacked requests elsewhere")
@@ -99,10 +108,17 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
             if not self._readers:
                 self._idle.set()
 
+    def _ack(self, req: protos.IngestRequest, fut: asyncio.Future[Outcome]) -> protos.IngestAck:
+        outcome = fut.result()  # a writer failure fails the stream: the bridge resends
+        if self._hub is not None and _came_online(req, outcome):
+            self._hub.device_online(req.presence.tenant, req.presence.device_id)
+        return _ack(req.ref, outcome)
+
     async def _read(
         self,
         request_iterator: AsyncIterator[protos.IngestRequest],
         done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None],
+        grouped: list[bool],
     ) -> None:
         pending: set[asyncio.Future[Outcome]] = set()
 
@@ -111,10 +127,15 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
             done.put_nowait((req, fut))
 
         try:
-            async for req in request_iterator:
-                fut = await self._writer.submit(req)
-                pending.add(fut)
-                fut.add_done_callback(partial(completed, req))
+            async for msg in request_iterator:
+                items: Sequence[protos.IngestRequest] = (msg,)
+                if msg.WhichOneof("item") == "bundle":
+                    items = msg.bundle.items
+                    grouped[0] = True
+                for req in items:
+                    fut = await self._writer.submit(req)
+                    pending.add(fut)
+                    fut.add_done_callback(partial(completed, req))
         finally:
             # Also on cancellation (drain): what was read is committed and acked first.
             if pending:
@@ -157,11 +178,15 @@ class Core:
     control: ControlHub
     metrics_server: asyncio.Server | None = None
 
-    async def stop(self, grace: float = 30.0) -> None:
-        """Graceful drain: refuse new work, finish and ack what is in flight, close."""
+    async def stop(self, grace: float = 30.0) -> bool:
+        """Graceful drain: refuse new work, finish and ack what is in flight, close.
+
+        Return True if every request read was committed and acked within ``grace`` seconds.
+        """
         for svc in SERVICES:
             self.health.set(svc, health_pb2.HealthCheckResponse.NOT_SERVING)
-        if await self.ingest.drain(grace):
+        drained = await self.ingest.drain(grace)
+        if drained:
             log.info("drained: every request read was committed and acked")
         else:
             log.warning("drain timed out after %.0fs; unacked items will be redelivered", grace)
@@ -171,6 +196,7 @@ class Core:
         if self.metrics_server is not None:
             self.metrics_server.close()
         await self.store.close()
+        return drained
 
 
 async def start_core(config: CoreConfig) -> Core:
@@ -213,8 +239,9 @@ async def start_core(config: CoreConfig) -> Core:
     return core
 
 
-async def serve(config: CoreConfig, *, on_ready: Callable[[Core], None] | None = None) -> None:
-    """Run the core until SIGINT or SIGTERM, then drain gracefully."""
+async def serve(config: CoreConfig, *, on_ready: Callable[[Core], None] | None = None) -> bool:
+    """Run the core until SIGINT or SIGTERM, then drain gracefully; return whether the drain
+    finished in time (see :meth:`Core.stop`)."""
     core = await start_core(config)
     if on_ready is not None:
         on_ready(core)
@@ -224,4 +251,4 @@ async def serve(config: CoreConfig, *, on_ready: Callable[[Core], None] | None =
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("draining")
-    await core.stop(config.drain_timeout)
+    return await core.stop(config.drain_timeout)

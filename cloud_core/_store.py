@@ -266,6 +266,10 @@ class Store:
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
         self.dsn = dsn
         self.capabilities: Capabilities | None = None
+        #: BOTH windows compared with cloud features / found mismatching, in committed new
+        #: batches since this store was created (for metrics).
+        self.conformance_checked = 0
+        self.conformance_mismatches = 0
         self.pool = AsyncConnectionPool(
             dsn,
             min_size=min_size,
@@ -308,6 +312,10 @@ class Store:
             raise
         except psycopg.Error as exc:
             raise StorageError(f"write failed: {exc}", sqlstate=exc.sqlstate) from exc
+        for c in staged.conformance:
+            if (c[0], c[1], c[2]) in new_keys:
+                self.conformance_checked += c[4]
+                self.conformance_mismatches += c[5]
         for i, req in enumerate(requests):
             if outcomes[i] is None:
                 b = req.batch

@@ -10,8 +10,9 @@ wall clock when it sent the command). Received at monotonic time ``m``, it gives
 (broker queueing included: commands queued through an outage arrive late), so every sample is a
 lower bound and the least-delayed one is the best: the estimate is the *maximum* sample, a
 min-filter on the delay. Monotonic clocks drift (crystals: tens of ppm), so an old sample is
-trusted less: the estimate is ``max_i(s_i - DRIFT_PPM * 1e-6 * age_i)`` over the last
-``MAX_SAMPLES`` samples.
+trusted less: of the last ``MAX_SAMPLES`` samples the estimate is the one with the highest
+``s_i - DRIFT_PPM * 1e-6 * age_i`` (the penalty only chooses; the estimate is that ``s_i``, so it
+does not creep between samples).
 
 Until the first sample of this boot the device's own wall clock stands in (``wall_clock() -
 monotonic``), and batches are flagged ``clock_synced = false``. A wall clock before
@@ -74,7 +75,7 @@ class Clock:
         now = self._mono()
         if not self._samples:
             return self._wall() - now
-        return max(s - round(DRIFT_PPM * 1e-6 * (now - m)) for m, s in self._samples)
+        return max(self._samples, key=lambda ms: ms[1] - DRIFT_PPM * 1e-6 * (now - ms[0]))[1]
 
     def wall_ns(self) -> int:
         """Best estimate of the cloud's wall clock now."""

@@ -298,6 +298,7 @@ class Device:
             outbox_raw_dropped=self._outbox.raw_dropped,
             outbox_corrupt_rows=self._outbox.corrupt_rows,
             next_seq=self._outbox.next_seq,
+            first_seq_at_open=self._outbox.first_seq_at_open,
             inflight=len(self._inflight),
             pending_chunks=self._mailbox.data_depth(),
             connected=self._connected,

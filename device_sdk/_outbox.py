@@ -116,6 +116,8 @@ class Outbox:
         self._bytes = self._scalar("SELECT coalesce(sum(nbytes), 0) FROM outbox")
         self._depth = self._scalar("SELECT count(*) FROM outbox")
         self.raw_cache = RawCache(self._db, raw_cache_bytes)
+        # The first seq this process is responsible for: what it found queued, else its first new.
+        self.first_seq_at_open = self.oldest_seq() or self.next_seq
 
     # -- opening ---------------------------------------------------------------------------
 

@@ -3,6 +3,11 @@
 One driver thread feeds every device a chunk per tick; ``speed`` > 1 runs simulated time faster
 than the wall clock (timestamps follow simulated time). Device ids are
 ``{prefix}{offset + i:05d}`` so several simulator processes can own disjoint ranges.
+
+With a ``data_dir``, each device keeps its outbox in ``data_dir/{device_id}``: a simulator killed
+at any instant and restarted with the same directory resends what was not acknowledged, under
+the same seqs, and continues the seq counter. The report's ``seq_ranges`` then start at the
+oldest batch found queued, so an audit of the restarted run covers the carried-over batches.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class FleetConfig:
     seed: int = 1
     batch: BatchPolicy = field(default_factory=BatchPolicy)
     flush_timeout_s: float = 30.0
+    heartbeat_s: float = 30.0
+    reconnect_spread_s: float = 10.0
 
 
 @dataclass
@@ -94,10 +101,12 @@ class Fleet:
                 data_dir=base / dev_id,
                 transport=transport,
                 batch=config.batch,
-                mqtt=MqttOptions(backoff_max_s=10.0),
+                mqtt=MqttOptions(backoff_max_s=10.0, reconnect_spread_s=config.reconnect_spread_s),
+                heartbeat_s=config.heartbeat_s,
+                firmware="firmware_sim",
             )
             dev.add_sensor(SENSOR, rate_hz=config.rate_hz, channels=3, window=config.window)
-            self._first_seq[dev_id] = dev.stats()["next_seq"]
+            self._first_seq[dev_id] = dev.stats()["first_seq_at_open"]
             self.devices.append(dev)
 
     def run(

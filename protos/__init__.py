@@ -40,7 +40,13 @@ from protos.binhai.v1.control_pb2 import (
     SendRaw,
     TimeSync,
 )
-from protos.binhai.v1.ingest_pb2 import DeadLetter, IngestAck, IngestRequest, Presence
+from protos.binhai.v1.ingest_pb2 import (
+    DeadLetter,
+    IngestAck,
+    IngestBundle,
+    IngestRequest,
+    Presence,
+)
 from protos.binhai.v1.query_pb2 import SeriesReply, SeriesRequest, StatsReply, StatsRequest
 from protos.binhai.v1.telemetry_pb2 import (
     Codec,
@@ -64,13 +70,14 @@ __all__ = [
     "CommandAck",
     "ControlSubscribe",
     "DeadLetter",
-    "Exposition",
     "Downlink",
+    "Exposition",
     "Features",
     "FlushNow",
     "Health",
     "Histogram",
     "IngestAck",
+    "IngestBundle",
     "IngestRequest",
     "MqttUrl",
     "Offload",

@@ -48,9 +48,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from binhai.cli import bench, bridge, core, db, sim, up
+    from binhai.cli import bench, bridge, core, db, query, sim, up
 
-    for mod in (up, core, bridge, sim, db, bench):
+    for mod in (up, core, bridge, sim, db, query, bench):
         cli.add_command(mod.command)
 
 

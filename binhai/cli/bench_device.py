@@ -1,11 +1,126 @@
-"""``binhai bench device`` (placeholder until the device benchmark lands)."""
+"""``binhai bench device``: the device SDK's footprint (cold start, memory, CPU, outbox rate)."""
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import click
+
+TARGETS = {"cold_start_warm_cache_s": 1.5, "rss_mb": 150.0, "devices_per_core_at_50hz_3axis": 200}
 
 
 @click.command("device")
-def device_cmd() -> None:
-    """device benchmark (not yet built)."""
-    raise click.ClickException("device benchmark not built yet")
+@click.option(
+    "--mqtt-url",
+    default=None,
+    help="Broker for the cold-start runs (default: a private mosquitto if installed, else "
+    "the in-memory FakeTransport).",
+)
+@click.option("--runs", default=3, show_default=True, help="Cold starts timed (after one warm-up).")
+@click.option(
+    "--signal-s", default=600.0, show_default=True, help="Seconds of 50 Hz signal for the CPU run."
+)
+@click.option("--outbox-cycles", default=300, show_default=True, help="Append+ack cycles timed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
+def device_cmd(
+    mqtt_url: str | None, runs: int, signal_s: float, outbox_cycles: int, as_json: bool
+) -> None:
+    """Measure the device SDK's footprint on this machine, next to its targets.
+
+    \b
+    cold_start_warm_cache_s  process start -> first window PUBACKed (Numba cache warm), median
+    rss_mb                   peak RSS of that process after streaming 200 more windows
+    uss_mb                   its private memory (Linux): RSS without shared library pages
+    cpu_us_per_1k_samples    process CPU per 1,000 3-axis samples at 50 Hz, windows of 128
+                             (50 % overlap), pushed 5 samples at a time, one window per batch,
+                             through the real SQLite outbox
+    devices_per_core_at_50hz_3axis   1e6 us / (CPU per sample x 50 samples/s)
+    outbox_batches_per_s     SQLite WAL append+ack cycles with fsync (as shipped); the
+                             synchronous=NORMAL, no-fsync and append-only-log variants beside it
+
+    \b
+    Examples:
+      binhai bench device
+      binhai bench device --json | tail -1 | jq .devices_per_core_at_50hz_3axis
+      binhai bench device --mqtt-url mqtt://127.0.0.1:1883 --runs 5
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from device_sdk import _bench
+
+    err = Console(stderr=True)
+    res: dict[str, Any] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="binhai-bench-device-") as tmp,
+        Progress(console=err, transient=True) as progress,
+    ):
+        task = progress.add_task("starting", total=3)
+        broker = None
+        url = mqtt_url
+        if url is None:
+            from binhai._embedded import find_mosquitto, start_broker
+
+            if find_mosquitto() is not None:
+                broker = start_broker(Path(tmp) / "broker", prefer="mosquitto")
+                url = broker.url
+        try:
+            progress.update(task, description="cold starts (fresh processes)")
+            res.update(_bench.cold_start(url or "fake", Path(tmp), runs=runs))
+            res["cold_start_transport"] = "mqtt" if url else "fake"
+        finally:
+            if broker is not None:
+                broker.stop()
+        progress.update(task, advance=1, description="CPU per sample")
+        res.update(_bench.cpu(signal_s))
+        progress.update(task, advance=1, description="outbox append+ack cycles")
+        res.update(_bench.outbox(outbox_cycles))
+        progress.update(task, advance=1)
+    res["targets"] = TARGETS
+    if as_json:
+        click.echo(json.dumps(_rounded(res), sort_keys=True))
+    else:
+        click.echo(render(res))
+
+
+def _rounded(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def render(r: dict[str, Any]) -> str:
+    t = TARGETS
+    cold, rss, dpc = r["cold_start_warm_cache_s"], r["rss_mb"], r["devices_per_core_at_50hz_3axis"]
+    t_cold, t_rss, t_dpc = (
+        t["cold_start_warm_cache_s"],
+        t["rss_mb"],
+        t["devices_per_core_at_50hz_3axis"],
+    )
+    base = r["outbox_batches_per_s"]
+    return "\n".join(
+        [
+            f"device footprint (cold start through {r['cold_start_transport']})",
+            f"  cold start, warm cache  {cold:8.3f} s   target <= {t_cold}  {_mark(cold <= t_cold)}"
+            f"   (first run {r['cold_start_first_run_s']:.2f} s)",
+            f"  peak RSS                {rss:8.1f} MB  target <= {t_rss}  {_mark(rss <= t_rss)}"
+            f"   (private/USS {r['uss_mb'] or float('nan'):.1f} MB; the rest is shared libraries)",
+            f"  CPU per 1k samples      {r['cpu_us_per_1k_samples']:8.0f} us  "
+            f"(edge {r['edge_us_per_window']:.0f} us/window, "
+            f"{r['batches_per_1k_samples']:.1f} batches per 1k samples)",
+            f"  devices per core        {dpc:8.0f}     target >= {t_dpc}  {_mark(dpc >= t_dpc)}",
+            "outbox append+ack cycles per second (4 KB batches)",
+            f"  SQLite WAL, fsync (shipped)  {base:8.0f}",
+            f"  SQLite WAL, sync=NORMAL      {r['outbox_normal_sync_batches_per_s']:8.0f}"
+            f"  ({r['outbox_normal_sync_batches_per_s'] / base:.1f}x; loses commits on power loss)",
+            f"  SQLite WAL, no fsync         {r['outbox_no_fsync_batches_per_s']:8.0f}"
+            f"  ({r['outbox_no_fsync_batches_per_s'] / base:.1f}x; not durable)",
+            f"  append-only log, fsync       {r['segment_log_fsync_batches_per_s']:8.0f}"
+            f"  ({r['segment_log_fsync_batches_per_s'] / base:.1f}x; no eviction/priority index)",
+        ]
+    )

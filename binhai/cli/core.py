@@ -71,7 +71,7 @@ def serve_cmd(
         if ready_file is not None:
             write_ready(ready_file, str(core.port))
 
-    async def main() -> None:
+    async def main() -> bool:
         if migrate:
             await do_migrate(dsn)
         cfg = CoreConfig(
@@ -81,6 +81,11 @@ def serve_cmd(
             pool_size=pool_size,
             drain_timeout=drain_timeout,
         )
-        await serve(cfg, on_ready=ready)
+        return await serve(cfg, on_ready=ready)
 
-    run_async(main())
+    if run_async(main()):
+        click.echo("core drained: every request read was committed and acked", err=True)
+    else:
+        raise click.ClickException(
+            f"drain timed out after {drain_timeout:.0f}s; bridges resend what was not acked"
+        )

@@ -9,7 +9,7 @@ from binhai.cli._options import dsn_option, emit, json_option, run_async
 
 @click.group("db")
 def command() -> None:
-    """Database schema and statistics.
+    """Database schema, statistics, retention and maintenance.
 
     \b
     Examples:
@@ -61,3 +61,80 @@ def stats_cmd(dsn: str, tenant: str, as_json: bool) -> None:
         return s.as_dict()
 
     emit(run_async(main()), as_json, "binhai store")
+
+
+@command.command("retention")
+@dsn_option()
+@click.option(
+    "--older-than",
+    required=True,
+    help="Drop windows and health reports older than this (e.g. 30d, 12h, 2w).",
+)
+@click.option(
+    "--rollups-older-than",
+    default=None,
+    help="Also drop rollup buckets older than this (kept by default).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be dropped; change nothing.")
+@json_option
+def retention_cmd(
+    dsn: str, older_than: str, rollups_older_than: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Retention: drop old time partitions (or TimescaleDB chunks) of windows and health.
+
+    Whole day partitions older than the cutoff are dropped; rows of the default partition older
+    than it are deleted. The batches ledger (dedup, seq gaps) is kept.
+
+    \b
+    Examples:
+      binhai db retention --older-than 30d --dry-run
+      binhai db retention --older-than 30d --rollups-older-than 365d --json
+    """
+    import psycopg
+
+    from cloud_core import apply_retention, detect, parse_age
+
+    keep = parse_age(older_than)
+    keep_rollups = parse_age(rollups_older_than) if rollups_older_than else None
+
+    async def main() -> dict[str, object]:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            caps = await detect(conn)
+            res = await apply_retention(
+                conn, caps, older_than=keep, rollups_older_than=keep_rollups, dry_run=dry_run
+            )
+        return res.as_dict()
+
+    emit(run_async(main()), as_json, "retention (dry run)" if dry_run else "retention")
+
+
+@command.command("maintain")
+@dsn_option()
+@json_option
+def maintain_cmd(dsn: str, as_json: bool) -> None:
+    """One maintenance round: day partitions ahead, rollup refresh (what a core runs
+    periodically).
+
+    \b
+    Examples:
+      binhai db maintain --dsn postgresql://127.0.0.1:5432/binhai
+      binhai db maintain --json
+    """
+    from cloud_core import Maintenance
+
+    async def main() -> dict[str, object]:
+        m = Maintenance(dsn)
+        try:
+            r = await m.run_once()
+        finally:
+            await m.close()
+        return {
+            "partitions_created": r.partitions_created,
+            "dirty_buckets": r.rollups.dirty_buckets,
+            "minute_rows": r.rollups.minute_rows,
+            "hour_rows": r.rollups.hour_rows,
+            "skipped": r.rollups.skipped,
+            "seconds": round(r.seconds, 4),
+        }
+
+    emit(run_async(main()), as_json, "maintenance")

@@ -43,6 +43,9 @@ def command() -> None:
 )
 @click.option("--seed", default=1, show_default=True, help="Signal seed.")
 @click.option(
+    "--heartbeat", default=30.0, show_default=True, help="Seconds between health heartbeats."
+)
+@click.option(
     "--dsn",
     envvar="BINHAI_DSN",
     default=None,
@@ -60,6 +63,7 @@ def run_cmd(
     window: int,
     id_offset: int,
     seed: int,
+    heartbeat: float,
     dsn: str | None,
     as_json: bool,
 ) -> None:
@@ -69,6 +73,11 @@ def run_cmd(
     Examples:
       binhai sim run --devices 100 --duration 60 --mqtt-url mqtt://127.0.0.1:1883
       binhai sim run --devices 50 --speed 10 --data-dir /tmp/fleet --dsn postgresql:///binhai --json
+
+    With --data-dir, a simulator killed at any instant (even SIGKILL) and started again with the
+    same directory resends what was not acknowledged and continues each device's seq. With --json
+    the last line also holds "seq_ranges": {device: [first, last]} of the batches this run was
+    responsible for (including those it found queued).
     """
     from binhai._audit import wait_stored
     from binhai.cli._progress import fleet_progress
@@ -86,6 +95,7 @@ def run_cmd(
         speed=speed,
         id_offset=id_offset,
         seed=seed,
+        heartbeat_s=heartbeat,
     )
     fleet = Fleet(cfg)
     with fleet_progress(duration, devices) as progress:
@@ -93,6 +103,8 @@ def run_cmd(
     summary = {"tenant": tenant, **report.summary()}
     if dsn:
         summary.update(wait_stored(dsn, tenant, report.seq_ranges, timeout=30))
+    if as_json:
+        summary["seq_ranges"] = {d: list(r) for d, r in report.seq_ranges.items()}
     emit(summary, as_json, "simulation")
     if dsn and summary["lost"]:
         raise SystemExit(1)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.binhai.v1 import telemetry_pb2 as protos_dot_binhai_dot_v1_dot_telemetry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/binhai/v1/ingest.proto\x12\tbinhai.v1\x1a protos/binhai/v1/telemetry.proto\"j\n\nDeadLetter\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x14\n\x0cpayload_size\x18\x04 \x01(\r\x12\x16\n\x0ereceived_at_ns\x18\x05 \x01(\x03\"L\n\x08Presence\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x06online\x18\x03 \x01(\x08\x12\r\n\x05\x61t_ns\x18\x04 \x01(\x03\"\xa7\x01\n\rIngestRequest\x12\x0b\n\x03ref\x18\x01 \x01(\x04\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x19.binhai.v1.TelemetryBatchH\x00\x12,\n\x0b\x64\x65\x61\x64_letter\x18\x03 \x01(\x0b\x32\x15.binhai.v1.DeadLetterH\x00\x12\'\n\x08presence\x18\x04 \x01(\x0b\x32\x13.binhai.v1.PresenceH\x00\x42\x06\n\x04item\"\xcb\x01\n\tIngestAck\x12\x0b\n\x03ref\x18\x01 \x01(\x04\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.binhai.v1.IngestAck.Status\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x17\n\x0f\x63ommitted_at_ns\x18\x05 \x01(\x03\"H\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n\rSTATUS_STORED\x10\x01\x12\x13\n\x0fSTATUS_REJECTED\x10\x02\x32\x46\n\x06Ingest\x12<\n\x06Stream\x12\x18.binhai.v1.IngestRequest\x1a\x14.binhai.v1.IngestAck(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/binhai/v1/ingest.proto\x12\tbinhai.v1\x1a protos/binhai/v1/telemetry.proto\"j\n\nDeadLetter\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x14\n\x0cpayload_size\x18\x04 \x01(\r\x12\x16\n\x0ereceived_at_ns\x18\x05 \x01(\x03\"L\n\x08Presence\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x06online\x18\x03 \x01(\x08\x12\r\n\x05\x61t_ns\x18\x04 \x01(\x03\"\xd2\x01\n\rIngestRequest\x12\x0b\n\x03ref\x18\x01 \x01(\x04\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x19.binhai.v1.TelemetryBatchH\x00\x12,\n\x0b\x64\x65\x61\x64_letter\x18\x03 \x01(\x0b\x32\x15.binhai.v1.DeadLetterH\x00\x12\'\n\x08presence\x18\x04 \x01(\x0b\x32\x13.binhai.v1.PresenceH\x00\x12)\n\x06\x62undle\x18\x1e \x01(\x0b\x32\x17.binhai.v1.IngestBundleH\x00\x42\x06\n\x04item\"7\n\x0cIngestBundle\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.binhai.v1.IngestRequest\"\xef\x01\n\tIngestAck\x12\x0b\n\x03ref\x18\x01 \x01(\x04\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.binhai.v1.IngestAck.Status\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x17\n\x0f\x63ommitted_at_ns\x18\x05 \x01(\x03\x12\"\n\x04more\x18\x1e \x03(\x0b\x32\x14.binhai.v1.IngestAck\"H\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n\rSTATUS_STORED\x10\x01\x12\x13\n\x0fSTATUS_REJECTED\x10\x02\x32\x46\n\x06Ingest\x12<\n\x06Stream\x12\x18.binhai.v1.IngestRequest\x1a\x14.binhai.v1.IngestAck(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,11 +37,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRESENCE']._serialized_start=186
   _globals['_PRESENCE']._serialized_end=262
   _globals['_INGESTREQUEST']._serialized_start=265
-  _globals['_INGESTREQUEST']._serialized_end=432
-  _globals['_INGESTACK']._serialized_start=435
-  _globals['_INGESTACK']._serialized_end=638
-  _globals['_INGESTACK_STATUS']._serialized_start=566
-  _globals['_INGESTACK_STATUS']._serialized_end=638
-  _globals['_INGEST']._serialized_start=640
-  _globals['_INGEST']._serialized_end=710
+  _globals['_INGESTREQUEST']._serialized_end=475
+  _globals['_INGESTBUNDLE']._serialized_start=477
+  _globals['_INGESTBUNDLE']._serialized_end=532
+  _globals['_INGESTACK']._serialized_start=535
+  _globals['_INGESTACK']._serialized_end=774
+  _globals['_INGESTACK_STATUS']._serialized_start=702
+  _globals['_INGESTACK_STATUS']._serialized_end=774
+  _globals['_INGEST']._serialized_start=776
+  _globals['_INGEST']._serialized_end=846
 # @@protoc_insertion_point(module_scope)

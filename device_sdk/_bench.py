@@ -1,0 +1,154 @@
+"""Footprint measurements behind ``binhai bench device`` (cold start, RSS, CPU, outbox rate).
+
+Each function measures one thing on this machine and returns plain numbers; the CLI renders
+them. Nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device_sdk._config import BatchPolicy
+from device_sdk._device import Device
+from device_sdk._fake import FakeTransport
+from device_sdk._outbox import Outbox
+
+RATE_HZ, CHANNELS, WINDOW = 50.0, 3, 128
+APP_CHUNK = 5  # samples per push: an app loop at 10 Hz
+
+
+def cold_start(
+    url: str, workdir: Path, *, runs: int = 3, more_windows: int = 200
+) -> dict[str, Any]:
+    """Start the device in fresh processes; the first run warms Numba's cache, the rest count."""
+    times: list[float] = []
+    rss: list[float] = []
+    uss: list[float] = []
+    for i in range(runs + 1):
+        data = workdir / f"cold-{i}"
+        started = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-m", "device_sdk._bench_child", url, str(data), str(more_windows)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ},
+        ).stdout
+        res = json.loads(out.strip().splitlines()[-1])
+        times.append(res["published_at"] - started)
+        rss.append(res["rss_mb"])
+        if res["uss_mb"] is not None:
+            uss.append(res["uss_mb"])
+    return {
+        "cold_start_warm_cache_s": statistics.median(times[1:]),
+        "cold_start_first_run_s": times[0],
+        "rss_mb": max(rss[1:]),
+        "uss_mb": max(uss[1:]) if len(uss) > 1 else None,
+        "cold_start_runs_s": [round(t, 3) for t in times],
+    }
+
+
+def cpu(seconds_of_signal: float = 600.0) -> dict[str, Any]:
+    """CPU of one device at 50 Hz x 3 axes, windows of 128 with 50 % overlap, pushed by an app
+    in chunks of 5 samples, one window per batch (as in real time, where a batch closes after
+    ``max_age_s`` = 1 s with the one window of that second), through the real outbox."""
+    n = int(seconds_of_signal * RATE_HZ)
+    x = np.random.default_rng(1).standard_normal((n, CHANNELS)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="binhai-bench-") as tmp:
+        dev = Device(
+            "bench-cpu",
+            tenant="bench",
+            data_dir=tmp,
+            transport=FakeTransport(),
+            batch=BatchPolicy(max_windows=1),
+            max_pending_chunks=100_000,
+        )
+        try:
+            dev.add_sensor("accel", rate_hz=RATE_HZ, channels=CHANNELS, window=WINDOW)
+            dev.push("accel", x[:WINDOW], t0=1.7e9)  # warm-up: first calls, first batch
+            assert dev.flush(60)
+            warm = dev.stats()
+            c0, w0 = time.process_time(), time.perf_counter()
+            for i in range(WINDOW, n - APP_CHUNK + 1, APP_CHUNK):
+                dev.push("accel", x[i : i + APP_CHUNK])
+            assert dev.flush(600)
+            cpu_s, wall_s = time.process_time() - c0, time.perf_counter() - w0
+            s = dev.stats()
+        finally:
+            dev.close()
+    samples = (n - WINDOW) // APP_CHUNK * APP_CHUNK
+    us_per_1k = cpu_s * 1e6 / samples * 1000
+    return {
+        "cpu_us_per_1k_samples": us_per_1k,
+        "edge_us_per_window": (s["cpu_ns_windows"] - warm["cpu_ns_windows"])
+        / max(1, s["windows"] - warm["windows"])
+        / 1000,
+        "windows_per_1k_samples": s["windows"] / samples * 1000,
+        "batches_per_1k_samples": s["batches_created"] / samples * 1000,
+        "cpu_wall_ratio": cpu_s / wall_s,
+        # One core gives 1e6 us of CPU per second; a device needs RATE_HZ samples per second.
+        "devices_per_core_at_50hz_3axis": 1e6 / (us_per_1k * RATE_HZ / 1000),
+    }
+
+
+def _payload(windows: int = 16) -> bytes:
+    """A typical FEATURES batch: 16 windows x 3 channels of features (~4 KB)."""
+    rng = np.random.default_rng(2)
+    return rng.standard_normal(windows * CHANNELS * 24).astype(np.float32).tobytes()
+
+
+def _sqlite_cycle(tmp: Path, n: int, synchronous: str) -> float:
+    ob = Outbox(tmp, max_bytes=1 << 30)
+    ob._db.execute(f"PRAGMA synchronous={synchronous}")
+    payload = _payload()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        seq = ob.append(lambda _s, _e: (payload, None), priority=0.0, anomaly=False)
+        ob.acked(seq)
+    dt = time.perf_counter() - t0
+    ob.close()
+    return n / dt
+
+
+def _log_cycle(tmp: Path, n: int) -> float:
+    """An append-only segment log: length + CRC + payload, fsync per record; acks as tombstones
+    appended without fsync (replayed on open) — the cheapest crash-safe alternative."""
+    payload = _payload()
+    fd = os.open(tmp / "segment.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    t0 = time.perf_counter()
+    try:
+        for seq in range(1, n + 1):
+            head = seq.to_bytes(8, "little") + len(payload).to_bytes(4, "little")
+            os.write(fd, head + zlib.crc32(payload).to_bytes(4, "little") + payload)
+            os.fsync(fd)
+            os.write(fd, seq.to_bytes(8, "little") + b"\0\0\0\0" + b"ACK!")
+    finally:
+        os.close(fd)
+    return n / (time.perf_counter() - t0)
+
+
+def outbox(n: int = 300) -> dict[str, Any]:
+    """Append+ack cycles per second: the outbox as shipped, and the alternatives."""
+    runs: dict[str, Callable[[Path], float]] = {
+        "outbox_batches_per_s": lambda p: _sqlite_cycle(p, n, "FULL"),
+        "outbox_normal_sync_batches_per_s": lambda p: _sqlite_cycle(p, n, "NORMAL"),
+        "outbox_no_fsync_batches_per_s": lambda p: _sqlite_cycle(p, n, "OFF"),
+        "segment_log_fsync_batches_per_s": lambda p: _log_cycle(p, n),
+    }
+    out: dict[str, Any] = {}
+    for name, fn in runs.items():
+        with tempfile.TemporaryDirectory(prefix="binhai-bench-") as tmp:
+            out[name] = fn(Path(tmp))
+    return out

@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import grpc
 
@@ -71,8 +71,9 @@ class _Stream:
             for ref in sorted(self.pending):
                 self.outbox.put_nowait(self.pending[ref])
             self.resent += len(self.pending)
+            call = stub.Stream()
+            writer = asyncio.create_task(self._write(call))
             try:
-                call = stub.Stream(self._requests())
                 await call.wait_for_connection()
                 self._set_up(True)
                 delay = 0.1
@@ -84,6 +85,14 @@ class _Stream:
                 log.warning("core %s ended the ingest stream: %s", self.addr, code.name)
             except grpc.aio.AioRpcError as exc:
                 log.warning("ingest stream to %s failed: %s", self.addr, exc.code().name)
+            finally:
+                writer.cancel()
+                (failed,) = await asyncio.gather(writer, return_exceptions=True)
+                call.cancel()
+            if failed is not None and not isinstance(
+                failed, (asyncio.CancelledError, grpc.aio.AioRpcError, grpc.aio.UsageError)
+            ):
+                log.error("writing to core %s failed", self.addr, exc_info=failed)
             self.failures += 1
             self._set_up(False)
             await asyncio.sleep(delay * (0.5 + random.random()))
@@ -94,19 +103,26 @@ class _Stream:
             self.up = up
             self.link.rebalance()
 
-    async def _requests(self) -> AsyncIterator[protos.IngestRequest]:
-        """Everything queued while the previous write was in flight goes as one bundle."""
+    async def _write(self, call: grpc.aio.StreamStreamCall) -> None:
+        """Write the outbox to ``call``; what queued up during the last write goes as one bundle.
+
+        Ends with the call: a failed write is noticed by :meth:`run` reading the acks.
+        """
         outbox = self.outbox
         while True:
             items = [await outbox.get()]
             while len(items) < MAX_BUNDLE and not outbox.empty():
                 items.append(outbox.get_nowait())
             items = [r for r in items if r.ref in self.pending]  # skip those moved elsewhere
+            if not items:
+                continue
             self.sent += len(items)
-            if len(items) == 1:
-                yield items[0]
-            elif items:
-                yield protos.IngestRequest(bundle=protos.IngestBundle(items=items))
+            msg = (
+                items[0]
+                if len(items) == 1
+                else protos.IngestRequest(bundle=protos.IngestBundle(items=items))
+            )
+            await call.write(msg)
 
 
 class CoreLink:

@@ -210,6 +210,10 @@ async def start_core(config: CoreConfig) -> Core:
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Bridges ping every 10 s on their long-lived streams; accept that (the default
+            # answers pings more frequent than every 5 minutes with GOAWAY too_many_pings).
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
     hub = ControlHub(store, metrics)

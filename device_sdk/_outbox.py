@@ -46,9 +46,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     nbytes INTEGER NOT NULL,
     crc INTEGER NOT NULL,
     payload BLOB NOT NULL,
-    lite BLOB,
-    ev_upto INTEGER NOT NULL
+    lite BLOB
 );
+-- The eviction ranges each queued batch reports; subtracted from `evicted` when it is acked.
+CREATE TABLE IF NOT EXISTS carried (
+    seq INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS carried_seq ON carried (seq);
 CREATE TABLE IF NOT EXISTS evicted (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     first INTEGER NOT NULL,
@@ -112,7 +118,11 @@ class Outbox:
         self._hwm = self._read_hwm()
         self.next_seq = max(self._meta("next_seq", 1), self._max_seq() + 1)
         if self.recovered_from_corruption:
+            # Whatever was queued in the lost file lies below the high-water mark: report it all
+            # (seqs already stored upstream are simply not gaps there).
             self.next_seq = max(self.next_seq, self._hwm)
+            if self._hwm > 1:
+                self._record([Eviction(1, self._hwm - 1, "outbox_corrupt")])
         self._bytes = self._scalar("SELECT coalesce(sum(nbytes), 0) FROM outbox")
         self._depth = self._scalar("SELECT count(*) FROM outbox")
         self.raw_cache = RawCache(self._db, raw_cache_bytes)
@@ -128,13 +138,15 @@ class Outbox:
         return db
 
     def _open(self) -> sqlite3.Connection:
-        db = self._connect()
+        db: sqlite3.Connection | None = None
         try:
+            db = self._connect()
             ok = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         except sqlite3.DatabaseError:
             ok = False
         if not ok:
-            db.close()
+            if db is not None:
+                db.close()
             aside = self.path.with_name(f"outbox.corrupt-{time.time_ns()}.sqlite3")
             log.error("outbox %s is corrupt; moved to %s and starting afresh", self.path, aside)
             for suffix in ("", "-wal", "-shm"):
@@ -208,14 +220,13 @@ class Outbox:
         seq = self.next_seq
         if seq >= self._hwm:
             self._write_hwm(seq + _HWM_STEP)
-        evs = self._db.execute("SELECT id, first, last, reason FROM evicted ORDER BY id").fetchall()
-        payload, lite = build(seq, [Eviction(f, la, r) for _, f, la, r in evs])
-        ev_upto = evs[-1][0] if evs else 0
+        evs = self.unreported_evictions()
+        payload, lite = build(seq, evs)
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             db.execute(
-                "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     seq,
                     time.time_ns(),
@@ -225,8 +236,10 @@ class Outbox:
                     zlib.crc32(payload),
                     payload,
                     lite,
-                    ev_upto,
                 ),
+            )
+            db.executemany(
+                "INSERT INTO carried VALUES (?, ?, ?)", [(seq, e.first, e.last) for e in evs]
             )
             db.execute(
                 "INSERT INTO meta VALUES ('next_seq', ?)"
@@ -280,26 +293,44 @@ class Outbox:
         log.error("outbox row %d failed its checksum; dropped and reported as evicted", seq)
         self.corrupt_rows += 1
         self._delete(seq)
-        self._db.execute(
-            "INSERT INTO evicted (first, last, reason) VALUES (?, ?, 'corrupt')", (seq, seq)
-        )
+        self._record([Eviction(seq, seq, "corrupt")])
 
-    def _delete(self, seq: int) -> int:
+    def _delete(self, seq: int) -> list[tuple[int, int]]:
+        """Forget batch ``seq``; return the eviction ranges it carried."""
         row = self._db.execute(
-            "DELETE FROM outbox WHERE seq = ? RETURNING nbytes, ev_upto", (seq,)
+            "DELETE FROM outbox WHERE seq = ? RETURNING nbytes", (seq,)
         ).fetchone()
         if row is None:
-            return 0
+            return []
+        carried = self._db.execute(
+            "DELETE FROM carried WHERE seq = ? RETURNING first, last", (seq,)
+        ).fetchall()
         self._db.execute("DELETE FROM clock_pending WHERE seq = ?", (seq,))
         self._bytes -= int(row[0])
         self._depth -= 1
-        return int(row[1])
+        return [(int(f), int(la)) for f, la in carried]
+
+    def _record(self, new: Sequence[Eviction], reported: Sequence[tuple[int, int]] = ()) -> None:
+        """Add ``new`` evictions and remove ``reported`` ranges; keep the table merged."""
+        evs = _subtract(_merge([*self.unreported_evictions(), *new]), reported)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM evicted")
+            db.executemany(
+                "INSERT INTO evicted (first, last, reason) VALUES (?, ?, ?)",
+                [(e.first, e.last, e.reason) for e in evs],
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            db.execute("ROLLBACK")
+            raise
 
     def acked(self, seq: int) -> None:
         """The broker has the batch: forget it, and the evictions it reported."""
-        ev_upto = self._delete(seq)
-        if ev_upto:
-            self._db.execute("DELETE FROM evicted WHERE id <= ?", (ev_upto,))
+        carried = self._delete(seq)
+        if carried:
+            self._record([], carried)
 
     def evict(self, inflight: set[int]) -> list[Eviction]:
         """Apply the eviction policy until under ``max_bytes``; return whole-batch evictions."""
@@ -331,11 +362,8 @@ class Outbox:
             self._delete(seq)
             self.evicted_batches += 1
             out.append(Eviction(seq, seq, "outbox_full"))
-        for ev in _merge(out):
-            self._db.execute(
-                "INSERT INTO evicted (first, last, reason) VALUES (?, ?, ?)",
-                (ev.first, ev.last, ev.reason),
-            )
+        if out:
+            self._record(out)
         return out
 
     def _crc_of_lite(self, seq: int) -> int:
@@ -379,12 +407,29 @@ class Outbox:
         self._db.close()
 
 
-def _merge(evs: list[Eviction]) -> list[Eviction]:
-    """Merge single-seq evictions into inclusive ranges (same reason, consecutive seqs)."""
+def _merge(evs: Sequence[Eviction]) -> list[Eviction]:
+    """Merge overlapping or adjacent ranges of the same reason into inclusive ranges."""
     out: list[Eviction] = []
-    for ev in sorted(evs, key=lambda e: e.first):
-        if out and out[-1].reason == ev.reason and out[-1].last + 1 == ev.first:
-            out[-1] = Eviction(out[-1].first, ev.last, ev.reason)
+    for ev in sorted(evs, key=lambda e: (e.reason, e.first)):
+        if out and out[-1].reason == ev.reason and out[-1].last + 1 >= ev.first:
+            out[-1] = Eviction(out[-1].first, max(out[-1].last, ev.last), ev.reason)
         else:
             out.append(ev)
+    return sorted(out, key=lambda e: e.first)
+
+
+def _subtract(evs: Sequence[Eviction], ranges: Sequence[tuple[int, int]]) -> list[Eviction]:
+    """``evs`` less every seq in ``ranges`` (inclusive)."""
+    out = list(evs)
+    for lo, hi in ranges:
+        nxt: list[Eviction] = []
+        for e in out:
+            if e.last < lo or e.first > hi:
+                nxt.append(e)
+                continue
+            if e.first < lo:
+                nxt.append(Eviction(e.first, lo - 1, e.reason))
+            if e.last > hi:
+                nxt.append(Eviction(hi + 1, e.last, e.reason))
+        out = nxt
     return out

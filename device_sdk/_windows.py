@@ -24,18 +24,25 @@ class Windower:
         self.spec = spec
         self._period_ns = NS / spec.rate_hz
         self._pending = np.empty((spec.channels, 0), dtype=np.float32)
-        self._t0_ns: float | None = None  # time of _pending[:, 0]
+        # Times are exact: stream start (int ns) plus a whole sample count, never accumulated.
+        self._start_ns: int | None = None
+        self._offset = 0  # samples between the stream start and _pending[:, 0]
         self.discarded = 0
 
+    def _time_of(self, sample: int) -> int:
+        assert self._start_ns is not None
+        return self._start_ns + round(sample * NS / self.spec.rate_hz)
+
     def expected_next_ns(self) -> float | None:
-        if self._t0_ns is None:
+        if self._start_ns is None:
             return None
-        return self._t0_ns + self._pending.shape[1] * self._period_ns
+        return self._time_of(self._offset + self._pending.shape[1])
 
     def resized(self, spec: SensorSpec) -> Windower:
         """A windower for ``spec`` (same sensor, new window/hop) that keeps the pending samples."""
         new = Windower(spec)
-        new._pending, new._t0_ns, new.discarded = self._pending, self._t0_ns, self.discarded
+        new._pending, new._start_ns = self._pending, self._start_ns
+        new._offset, new.discarded = self._offset, self.discarded
         return new
 
     def push(self, samples: np.ndarray, t0_ns: int | None) -> Iterator[tuple[int, np.ndarray]]:
@@ -50,11 +57,10 @@ class Windower:
             self._pending = self._pending[:, :0]
             expected = None
         if expected is None:
-            self._t0_ns = float(t0_ns)
+            self._start_ns, self._offset = int(t0_ns), 0
         self._pending = np.concatenate([self._pending, samples], axis=1)
         w, hop = self.spec.window, self.spec.hop
         while self._pending.shape[1] >= w:
-            assert self._t0_ns is not None
-            yield round(self._t0_ns), np.ascontiguousarray(self._pending[:, :w])
+            yield self._time_of(self._offset), np.ascontiguousarray(self._pending[:, :w])
             self._pending = self._pending[:, hop:]
-            self._t0_ns += hop * self._period_ns
+            self._offset += hop

@@ -303,13 +303,6 @@ def test_corrupt_pages_move_the_database_aside_and_seq_continues_above_hwm(
         ob.close()
 
 
-@pytest.mark.xfail(
-    reason="BUG: device_sdk/_outbox.py Outbox._open calls self._connect() outside its "
-    "try/except, and _connect runs 'PRAGMA journal_mode=WAL', which raises "
-    "sqlite3.DatabaseError('file is not a database') on a garbage file; __init__ turns that "
-    "into OutboxError instead of moving the file aside and starting afresh",
-    strict=True,
-)
 def test_garbage_database_file_is_moved_aside_and_seq_continues(tmp_path: Path) -> None:
     d = tmp_path / "ob"
     last = fill_and_close(d, 3)
@@ -348,14 +341,6 @@ def test_seq_never_goes_below_a_used_one_after_recovery_past_the_first_hwm_step(
         ob.close()
 
 
-@pytest.mark.xfail(
-    reason="BUG: device_sdk/_outbox.py Outbox.__init__ recovers from a corrupt database "
-    "without recording the seqs that were still queued in it as evicted, so the batches "
-    "lost with the old file leave an unexplained gap upstream (DESIGN: nothing is dropped "
-    "silently; every gap is explained). Expected: an Eviction(reason e.g. 'corrupt') covering "
-    "at least [first unacked, hwm-1] is recorded and attached to the next batch",
-    strict=True,
-)
 def test_batches_lost_with_a_corrupt_database_are_reported(tmp_path: Path) -> None:
     d = tmp_path / "ob"
     last = fill_and_close(d, 20)
@@ -373,16 +358,6 @@ def test_batches_lost_with_a_corrupt_database_are_reported(tmp_path: Path) -> No
         ob.close()
 
 
-@pytest.mark.xfail(
-    reason="BUG: device_sdk/_outbox.py Outbox.evict merges only the seqs evicted in one call "
-    "(_merge(out)) and inserts them as new 'evicted' rows; ranges from earlier calls are never "
-    "merged, so a device offline for long evicts one batch per append and every new batch "
-    "carries one Eviction per evicted seq: the list (and the batch) grows without bound, "
-    "more evictions follow, and past 1 MiB the bridge dead-letters every batch as oversize. "
-    "Fix: merge with adjacent unreported rows (delete them, insert the union with a fresh id "
-    "so ev_upto of batches already built stays correct)",
-    strict=True,
-)
 def test_evicted_ranges_from_separate_evictions_are_merged(tmp_path: Path) -> None:
     ob = Outbox(tmp_path / "ob", max_bytes=250)
     try:

@@ -62,13 +62,6 @@ def test_chunking_does_not_change_windows(sizes: list[int]) -> None:
     assert w.discarded == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: Windower keeps the stream time as a float64 of ns since the epoch and adds "
-    "hop*period per window (device_sdk/_windows.py, self._t0_ns += ...); at ~1.7e18 ns a float "
-    "has 256 ns resolution, so window times drift by milliseconds over long streams at rates "
-    "whose period is not a whole number of ns",
-    strict=True,
-)
 def test_t0_does_not_drift_with_fractional_period() -> None:
     # 3 Hz: the period is not a whole number of ns; window k starts at T0 + k * hop / rate
     spec = SensorSpec("slow", rate_hz=3.0, window=4, hop=1)

@@ -133,20 +133,31 @@ class Outbox:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error:
+            db.close()
+            raise
         return db
 
-    def _open(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = None
+    def _healthy(self) -> sqlite3.Connection | None:
+        """A connection to the existing database if it passes a quick check, else None."""
         try:
             db = self._connect()
-            ok = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         except sqlite3.DatabaseError:
-            ok = False
-        if not ok:
-            if db is not None:
-                db.close()
+            return None
+        try:
+            if db.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                return db
+        except sqlite3.DatabaseError:
+            pass
+        db.close()
+        return None
+
+    def _open(self) -> sqlite3.Connection:
+        db = self._healthy()
+        if db is None:
             aside = self.path.with_name(f"outbox.corrupt-{time.time_ns()}.sqlite3")
             log.error("outbox %s is corrupt; moved to %s and starting afresh", self.path, aside)
             for suffix in ("", "-wal", "-shm"):

@@ -25,9 +25,10 @@ WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.tenant = %(tenant)s
 """
 
 # The same window stored twice (under two seqs) would be a duplicate the (device, seq) key
-# cannot catch; count those.
+# cannot catch; count those. A window re-sent on request (SendRaw) comes back as RAW after a
+# FEATURES original, so the offload mode is part of the identity.
 _DUP_WINDOWS = """
-SELECT count(*) - count(DISTINCT (device_id, sensor, t0))
+SELECT count(*) - count(DISTINCT (device_id, sensor, t0, offload))
 FROM windows WHERE tenant = %(tenant)s
 """
 

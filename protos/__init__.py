@@ -5,6 +5,9 @@ never edited by hand); this module re-exports what the other packages use, plus 
 layout and the Prometheus text exposition the services serve.
 """
 
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from protos._exposition import (
     LATENCY_BUCKETS,
     Exposition,
@@ -26,7 +29,6 @@ from protos._topics import (
     subscription,
     topic_for,
 )
-from protos.binhai.v1 import control_pb2_grpc, ingest_pb2_grpc, query_pb2_grpc
 from protos.binhai.v1.control_pb2 import (
     Command,
     CommandAck,
@@ -58,6 +60,20 @@ from protos.binhai.v1.telemetry_pb2 import (
     TelemetryBatch,
     Window,
 )
+
+if TYPE_CHECKING:
+    from protos.binhai.v1 import control_pb2_grpc, ingest_pb2_grpc, query_pb2_grpc
+
+_GRPC_STUBS = ("control_pb2_grpc", "ingest_pb2_grpc", "query_pb2_grpc")
+
+
+def __getattr__(name: str) -> ModuleType:
+    """The gRPC stubs load on first use, so devices (which need no gRPC) never import grpc."""
+    if name in _GRPC_STUBS:
+        import importlib
+
+        return importlib.import_module(f"protos.binhai.v1.{name}")
+    raise AttributeError(f"module 'protos' has no attribute {name!r}")
 
 __all__ = [
     "KINDS",

@@ -122,12 +122,23 @@ class Stack:
                     "--tenant",
                     self.tenant,
                     "--share-group",
-                    self.share_group or "bridge",
+                    self._share_group(),
                 ],
                 self.bridge_args,
             )
         for name in self.procs:
             self.start_proc(name)
+
+    def _share_group(self) -> str:
+        """The bridges' shared-subscription group; one bridge subscribes plainly ("").
+
+        mosquitto 2.0 does not restore shared subscriptions after a broker restart, so messages
+        published then would reach no bridge; a plain subscription of a persistent session is
+        restored. Shared subscriptions are only needed to split load between bridges.
+        """
+        if self.share_group is not None:
+            return self.share_group
+        return "" if self.bridges == 1 else "bridge"
 
     def _add(self, name: str, args: list[str], extra: tuple[str, ...]) -> None:
         ready = self.workdir / f"{name}.ready"

@@ -89,7 +89,7 @@ def stack(
             dsn=migrated_dsn,
             mqtt_url=mqtt_url,
             tenant=unique_tenant,
-            share_group=f"g{uuid.uuid4().hex[:8]}",
+            share_group=None if kwargs.get("bridges", 1) == 1 else f"g{uuid.uuid4().hex[:8]}",
             **kwargs,
         )
         started.append(s)

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 import protos
 from cloud_core._control import CONTROL_SERVICE, ControlHub, ControlServicer
+from cloud_core._maintenance import Maintenance, MaintenanceConfig
 from cloud_core._metrics import Metrics
 from cloud_core._query_service import QueryServicer
 from cloud_core._store import Outcome, Store
@@ -162,6 +163,8 @@ class CoreConfig:
     pool_size: int = 4
     writer: WriterConfig = field(default_factory=WriterConfig)
     drain_timeout: float = 30.0
+    # Rollup refresh, partitions ahead, retention; None runs none of it in this core.
+    maintenance: MaintenanceConfig | None = field(default_factory=MaintenanceConfig)
 
 
 @dataclass
@@ -177,6 +180,7 @@ class Core:
     ingest: IngestServicer
     control: ControlHub
     metrics_server: asyncio.Server | None = None
+    maintenance: Maintenance | None = None
 
     async def stop(self, grace: float = 30.0) -> bool:
         """Graceful drain: refuse new work, finish and ack what is in flight, close.
@@ -195,7 +199,11 @@ class Core:
         await self.writer.close()
         if self.metrics_server is not None:
             self.metrics_server.close()
-        await self.store.close()
+        try:
+            if self.maintenance is not None:
+                await self.maintenance.close()  # re-raises a failure of the background task
+        finally:
+            await self.store.close()
         return drained
 
 
@@ -236,6 +244,9 @@ async def start_core(config: CoreConfig) -> Core:
     for svc in SERVICES:
         health_servicer.set(svc, health_pb2.HealthCheckResponse.SERVING)
     core = Core(server, port, store, writer, metrics, health_servicer, ingest, hub)
+    if config.maintenance is not None:
+        core.maintenance = Maintenance(config.dsn, config.maintenance)
+        core.maintenance.start()
     if config.metrics_listen:
         core.metrics_server = await protos.serve_exposition(metrics.render, config.metrics_listen)
     caps = store.capabilities

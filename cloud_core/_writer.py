@@ -127,6 +127,7 @@ class Writer:
                 return
         now = loop.time()
         self._metrics.observe_flush(reqs, outcomes, now - t0)
+        self._metrics.conformance_mismatches = self._store.conformance_mismatches
         for (_, fut, submitted), outcome in zip(items, outcomes, strict=True):
             self._metrics.batch_seconds.observe(now - submitted)
             if not fut.done():

@@ -4,6 +4,11 @@ The database "server restart" is emulated by terminating every backend of the te
 repeatedly for a few seconds (connections refused mid-transaction, pool reconnects failing):
 restarting the shared PostgreSQL cluster itself would disturb every other test using it. The
 broker is a private mosquitto (``embedded_broker``), so restarting it is safe.
+
+The broker restart runs against a single bridge with a plain persistent subscription: mosquitto
+2.0 does not restore *shared* subscriptions after a restart, so with several bridges in a share
+group the messages it had accepted but not yet delivered are dropped by the broker itself (see
+docs/ingest.md, "Broker restarts and shared subscriptions").
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ def _terminate_backends(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_every_batch_stored_exactly_once_through_kills_restarts_and_db_outages(
+def test_every_batch_stored_exactly_once_through_kills_and_db_outages(
     tmp_path, embedded_broker, migrated_dsn, unique_tenant
 ):
     with Stack(
@@ -45,7 +50,7 @@ def test_every_batch_stored_exactly_once_through_kills_restarts_and_db_outages(
         share_group=f"g{uuid.uuid4().hex[:8]}",
     ) as st:
         fleet = BackgroundFleet(
-            unique_tenant, embedded_broker.url, tmp_path / "d", devices=20, duration_s=70, speed=2
+            unique_tenant, embedded_broker.url, tmp_path / "d", devices=20, duration_s=60, speed=2
         )
         time.sleep(3)
         st.kill("bridge-0")  # SIGKILL: its unacked messages stay with the broker session
@@ -62,11 +67,29 @@ def test_every_batch_stored_exactly_once_through_kills_restarts_and_db_outages(
         while time.monotonic() < deadline:
             _terminate_backends(migrated_dsn)
             time.sleep(0.05)
-        time.sleep(2)
-        embedded_broker.restart()
         report = fleet.join()
         result = wait_stored(migrated_dsn, unique_tenant, report.seq_ranges, timeout=90)
         alive = {name: p.alive for name, p in st.procs.items()}
     assert all(alive.values()), alive
     assert result["lost"] == 0 and result["duplicates"] == 0, result
     assert result["batches_stored"] == report.batches_sent > 100
+
+
+def test_every_batch_stored_exactly_once_through_broker_restarts(
+    tmp_path, embedded_broker, migrated_dsn, unique_tenant
+):
+    with Stack(
+        tmp_path / "stack", dsn=migrated_dsn, mqtt_url=embedded_broker.url, tenant=unique_tenant
+    ) as st:
+        fleet = BackgroundFleet(
+            unique_tenant, embedded_broker.url, tmp_path / "d", devices=20, duration_s=40, speed=2
+        )
+        for _ in range(2):
+            time.sleep(4)
+            embedded_broker.restart()  # SIGTERM: mosquitto saves sessions and queues first
+        report = fleet.join()
+        result = wait_stored(migrated_dsn, unique_tenant, report.seq_ranges, timeout=90)
+        alive = {name: p.alive for name, p in st.procs.items()}
+    assert all(alive.values()), alive
+    assert result["lost"] == 0 and result["duplicates"] == 0, result
+    assert result["batches_stored"] == report.batches_sent > 50

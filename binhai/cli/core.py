@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -47,6 +48,18 @@ def command() -> None:
     show_default=True,
     help="Seconds to finish in-flight work on SIGTERM.",
 )
+@click.option(
+    "--maintenance-interval",
+    default=10.0,
+    show_default=True,
+    help="Seconds between storage maintenance rounds (rollups, partitions); 0 disables.",
+)
+@click.option(
+    "--retention-days",
+    type=int,
+    default=None,
+    help="Drop windows and health older than this many days (default: keep everything).",
+)
 def serve_cmd(
     dsn: str,
     listen: str,
@@ -55,6 +68,8 @@ def serve_cmd(
     migrate: bool,
     ready_file: Path | None,
     drain_timeout: float,
+    maintenance_interval: float,
+    retention_days: int | None,
 ) -> None:
     """Serve Ingest, Query, grpc.health.v1 and reflection until SIGTERM, then drain.
 
@@ -63,7 +78,7 @@ def serve_cmd(
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
     """
-    from cloud_core import Core, CoreConfig, serve
+    from cloud_core import Core, CoreConfig, MaintenanceConfig, serve
     from cloud_core import migrate as do_migrate
 
     def ready(core: Core) -> None:
@@ -80,6 +95,12 @@ def serve_cmd(
             metrics_listen=metrics_listen,
             pool_size=pool_size,
             drain_timeout=drain_timeout,
+            maintenance=MaintenanceConfig(
+                interval=maintenance_interval,
+                retention=timedelta(days=retention_days) if retention_days else None,
+            )
+            if maintenance_interval > 0
+            else None,
         )
         return await serve(cfg, on_ready=ready)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 import protos
 from cloud_core._capabilities import Capabilities, detect
+from cloud_core._copy import EncodeError, encode_copy
 from cloud_core._errors import RejectedItem, StorageError
 from cloud_core._migrations import MIGRATIONS, current_version
 from cloud_core._rows import (
@@ -28,6 +28,9 @@ from cloud_core._rows import (
 )
 
 log = logging.getLogger(__name__)
+
+# (staging table, its binary COPY payload), in the order they are written.
+Copies = list[tuple[str, bytes]]
 
 _TS = "(timestamptz 'epoch' + ({} / 1000) * interval '1 microsecond')"
 
@@ -232,8 +235,8 @@ def stage(requests: Sequence[protos.IngestRequest]) -> tuple[Staged, list[Outcom
                 if key in seen:
                     outcomes[i] = DUPLICATE
                     continue
-                seen.add(key)
                 stage_batch(staged, b, b.ByteSize())
+                seen.add(key)
             elif kind == "dead_letter":
                 stage_dead_letter(staged, req.dead_letter)
                 outcomes[i] = STORED
@@ -251,13 +254,23 @@ def stage(requests: Sequence[protos.IngestRequest]) -> tuple[Staged, list[Outcom
     return staged, outcomes
 
 
-async def _copy(
-    cur: psycopg.AsyncCursor[Any], table: str, types: list[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    async with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(types)
-        for row in rows:
-            await copy.write_row(row)
+def prepare(
+    requests: Sequence[protos.IngestRequest],
+) -> tuple[Staged, list[Outcome | None], Copies]:
+    """:func:`stage` ``requests`` and encode the staging tables' COPY payloads (CPU only)."""
+    staged, outcomes = stage(requests)
+    copies: Copies = []
+    if staged.batches:
+        for table, types, rows in (
+            ("stage_batches", _BATCH_TYPES, staged.batches),
+            ("stage_windows", _WINDOW_TYPES, staged.windows),
+            ("stage_health", _HEALTH_TYPES, staged.health),
+            ("stage_acks", _ACK_TYPES, staged.acks),
+            ("stage_conformance", _CONFORMANCE_TYPES, staged.conformance),
+        ):
+            if rows:
+                copies.append((table, encode_copy(types, rows)))
+    return staged, outcomes, copies
 
 
 class Store:
@@ -304,10 +317,13 @@ class Store:
 
     async def write(self, requests: Sequence[protos.IngestRequest]) -> list[Outcome]:
         """Store ``requests`` in one transaction; return one outcome each, after commit."""
-        staged, outcomes = stage(requests)
+        try:
+            staged, outcomes, copies = prepare(requests)
+        except EncodeError as exc:
+            raise StorageError(f"write failed: {exc}", sqlstate="22003") from exc
         try:
             async with self.pool.connection() as conn, conn.transaction():
-                new_keys = await self._write_staged(conn, staged)
+                new_keys = await self._write_staged(conn, staged, copies)
         except RETRYABLE:
             raise
         except psycopg.Error as exc:
@@ -324,20 +340,14 @@ class Store:
 
     @staticmethod
     async def _write_staged(
-        conn: psycopg.AsyncConnection, staged: Staged
+        conn: psycopg.AsyncConnection, staged: Staged, copies: Copies
     ) -> set[tuple[str, str, int]]:
         async with conn.cursor() as cur:
             new_keys: set[tuple[str, str, int]] = set()
             if staged.batches:
-                for table, types, rows in (
-                    ("stage_batches", _BATCH_TYPES, staged.batches),
-                    ("stage_windows", _WINDOW_TYPES, staged.windows),
-                    ("stage_health", _HEALTH_TYPES, staged.health),
-                    ("stage_acks", _ACK_TYPES, staged.acks),
-                    ("stage_conformance", _CONFORMANCE_TYPES, staged.conformance),
-                ):
-                    if rows:
-                        await _copy(cur, table, types, rows)
+                for table, payload in copies:
+                    async with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+                        await copy.write(payload)
                 await cur.execute(insert_statement(staged))
                 new_keys = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
             if staged.evictions:

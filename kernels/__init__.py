@@ -28,6 +28,7 @@ from kernels._offload import (
     TokenBucket,
     decide_offload,
 )
+from kernels._warm import warm_up
 
 __all__ = [
     "ALGO_VERSION",
@@ -48,6 +49,7 @@ __all__ = [
     "decide_offload",
     "decode_samples",
     "encode_samples",
+    "warm_up",
     "window_features",
     "window_features_batch",
 ]

@@ -24,6 +24,19 @@ import protos
 from binhai._stack import Stack
 
 T = TypeVar("T")
+_WARM = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile every kernel once up front (a cold Numba cache takes ~15 s), so no test — and no
+    child process sharing the cache — pays it inside a timed wait."""
+    session.config.stash[_WARM] = kernels.warm_up()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seconds = config.stash.get(_WARM, None)
+    return "binhai kernels: " + ("not warmed" if seconds is None else f"warmed in {seconds:.1f}s")
 
 
 @pytest.fixture(scope="session")

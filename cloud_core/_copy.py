@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -69,22 +70,30 @@ _ENCODERS: dict[str, Callable[[Any], bytes]] = {
 SUPPORTED_TYPES = frozenset([*_ENCODERS, "float4[]"])
 
 
-def float4_arrays(values: Sequence[np.ndarray]) -> list[bytes]:
-    """Binary ``float4[]`` fields (length prefix included) of 1-D float32 arrays, in one pass.
+def float4_arrays(values: Sequence[bytes]) -> list[bytes]:
+    """Binary ``float4[]`` fields (length prefix included) of packed little-endian float32
+    values, encoded in one NumPy pass.
 
-    An empty array is encoded as PostgreSQL's empty (zero-dimensional) array.
+    Empty data is PostgreSQL's empty (zero-dimensional) array.
+
+    Raises
+    ------
+    EncodeError
+        Data whose length is not a multiple of 4.
     """
     if not values:
         return []
-    flat = np.concatenate([np.asarray(v, dtype=np.float32).reshape(-1) for v in values])
-    cells = np.empty(flat.shape[0], dtype=_CELL)
+    joined = b"".join(values)
+    if any(len(v) % 4 for v in values):
+        raise EncodeError("float4[] data is not a whole number of float32")
+    cells = np.empty(len(joined) // 4, dtype=_CELL)
     cells["len"] = 4
-    cells["value"] = flat
+    cells["value"] = np.frombuffer(joined, dtype="<f4")
     body = cells.tobytes()
     out: list[bytes] = []
     at = 0
     for v in values:
-        n = len(v)
+        n = len(v) // 4
         if n == 0:
             out.append(_EMPTY_ARRAY)
             continue
@@ -97,34 +106,40 @@ def float4_arrays(values: Sequence[np.ndarray]) -> list[bytes]:
 def encode_copy(types: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     """The binary COPY payload of ``rows``, whose fields have the PostgreSQL ``types``.
 
-    ``float4[]`` values are 1-D float32 arrays (or sequences of floats); ``None`` is NULL in
-    every column.
+    ``float4[]`` values are ``bytes`` of packed little-endian float32 (``arr.astype("<f4")
+    .tobytes()``); ``None`` is NULL in every column. Fields are encoded a column at a time
+    (one C-level ``map`` per column where it has no NULL), then interleaved into tuples.
 
     Raises
     ------
     EncodeError
-        A value out of its type's range, or text that is not encodable as UTF-8.
+        A row of the wrong width, a value out of its type's range, or text that is not
+        encodable as UTF-8.
     """
-    encoders = []
-    for i, t in enumerate(types):
-        if t == "float4[]":
-            # The column's cells, encoded together; taken in row order for the non-NULL values.
-            cells = iter(float4_arrays([row[i] for row in rows if row[i] is not None]))
-            encoders.append(partial(_next_cell, cells))
-        else:
-            encoders.append(_ENCODERS[t])
-    count = struct.pack(">h", len(types))
-    parts = [_SIGNATURE]
+    if any(len(row) != len(types) for row in rows):
+        raise EncodeError(f"rows must have {len(types)} fields")
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in types]
     try:
-        for row in rows:
-            parts.append(count)
-            parts.extend(
-                [_NULL if v is None else enc(v) for enc, v in zip(encoders, row, strict=True)]
-            )
+        fields = [_encode_column(t, col) for t, col in zip(types, columns, strict=True)]
     except (struct.error, OverflowError, UnicodeEncodeError) as exc:
         raise EncodeError(f"cannot encode row for COPY: {exc}") from exc
-    parts.append(_TRAILER)
-    return b"".join(parts)
+    counts = [struct.pack(">h", len(types))] * len(rows)
+    return b"".join([_SIGNATURE, *chain.from_iterable(zip(counts, *fields, strict=True)), _TRAILER])
+
+
+def _encode_column(t: str, col: Sequence[Any]) -> list[bytes]:
+    """The binary fields (length prefix included) of one column's values."""
+    values = [v for v in col if v is not None] if None in col else col
+    enc: Callable[[Any], bytes]
+    if t == "float4[]":
+        enc = partial(_next_cell, iter(float4_arrays(values)))
+    elif t == "text":
+        enc = {v: _text(v) for v in set(values)}.__getitem__  # ids and names repeat
+    else:
+        enc = _ENCODERS[t]
+    if values is col:
+        return list(map(enc, col))
+    return [_NULL if v is None else enc(v) for v in col]
 
 
 def _next_cell(cells: Iterator[bytes], _value: object) -> bytes:

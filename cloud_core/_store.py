@@ -6,6 +6,7 @@ requests and returns one :class:`Outcome` each, after the transaction has commit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from cloud_core._rows import (
     stage_batch,
     stage_dead_letter,
     stage_presence,
+    warm_up,
 )
 
 log = logging.getLogger(__name__)
@@ -303,6 +305,7 @@ class Store:
             await self.pool.open(wait=True, timeout=timeout)
         except Exception as exc:  # psycopg_pool raises PoolTimeout with the cause logged
             raise StorageError(f"cannot connect to the database: {exc}") from exc
+        await asyncio.to_thread(warm_up)
         async with self.pool.connection() as conn:
             self.capabilities = await detect(conn)
             have = await current_version(conn)
@@ -318,7 +321,8 @@ class Store:
     async def write(self, requests: Sequence[protos.IngestRequest]) -> list[Outcome]:
         """Store ``requests`` in one transaction; return one outcome each, after commit."""
         try:
-            staged, outcomes, copies = prepare(requests)
+            # Off the event loop: staging is most of a flush's CPU (the kernels release the GIL).
+            staged, outcomes, copies = await asyncio.to_thread(prepare, requests)
         except EncodeError as exc:
             raise StorageError(f"write failed: {exc}", sqlstate="22003") from exc
         try:

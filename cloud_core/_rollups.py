@@ -192,7 +192,6 @@ class RefreshResult:
     dirty_buckets: int = 0
     minute_rows: int = 0
     hour_rows: int = 0
-    skipped: bool = False
 
 
 _UPSERT_SET = ", ".join(f"{n} = excluded.{n}" for n, _ in rollup_columns())
@@ -248,16 +247,14 @@ async def refresh(conn: psycopg.AsyncConnection, caps: Capabilities) -> RefreshR
     """Bring the rollups up to date with every window committed so far.
 
     ``conn`` must be in autocommit mode (a continuous aggregate refresh cannot run inside a
-    transaction). Only one refresher runs at a time across all cores (an advisory lock); a
-    call that finds it taken returns ``RefreshResult(skipped=True)`` at once.
+    transaction). Only one refresher runs at a time across all cores (an advisory lock); a call
+    that finds it taken waits for it, then refreshes what is still dirty — so when this returns,
+    every window committed before the call is in the rollups.
     """
     if caps.continuous_aggregates:
         return await _refresh_caggs(conn)
     async with conn.transaction():
-        cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        row = await cur.fetchone()
-        if not row or not row[0]:
-            return RefreshResult(skipped=True)
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         cur = await conn.execute(_REFRESH_1M)
         hours = await cur.fetchall()
         if not hours:
@@ -269,10 +266,7 @@ async def refresh(conn: psycopg.AsyncConnection, caps: Capabilities) -> RefreshR
 
 async def _refresh_caggs(conn: psycopg.AsyncConnection) -> RefreshResult:
     async with conn.transaction():
-        cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        row = await cur.fetchone()
-        if not row or not row[0]:
-            return RefreshResult(skipped=True)
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         cur = await conn.execute(_TAKE_RANGE)
         taken = await cur.fetchone()
     if not taken or not taken[0]:

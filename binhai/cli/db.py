@@ -133,7 +133,6 @@ def maintain_cmd(dsn: str, as_json: bool) -> None:
             "dirty_buckets": r.rollups.dirty_buckets,
             "minute_rows": r.rollups.minute_rows,
             "hour_rows": r.rollups.hour_rows,
-            "skipped": r.rollups.skipped,
             "seconds": round(r.seconds, 4),
         }
 

@@ -17,7 +17,9 @@ def as_float_array(x: Any, name: str, ndim: int) -> np.ndarray:
 
     Float32 and float64 arrays are used as they are (made contiguous if needed); anything else
     (ints, lists, complex, object arrays) is rejected rather than silently converted, because a
-    silent conversion on a device is a silent slowdown or a silent loss of precision.
+    silent conversion on a device is a silent slowdown or a silent loss of precision. Read-only
+    arrays (``np.frombuffer``, memory maps) are copied: Numba compiles a separate, slow-to-build
+    specialisation for read-only arrays, which would stall the first such call for seconds.
     """
     if not isinstance(x, np.ndarray):
         raise KernelInputError(name, f"expected a numpy array, got {type(x).__name__}")
@@ -25,7 +27,8 @@ def as_float_array(x: Any, name: str, ndim: int) -> np.ndarray:
         raise KernelInputError(name, f"expected dtype float32 or float64, got {x.dtype}")
     if x.ndim != ndim:
         raise KernelInputError(name, f"expected a {ndim}-D array, got shape {x.shape}")
-    return np.ascontiguousarray(x)
+    a = np.ascontiguousarray(x)
+    return a if a.flags.writeable else a.copy()
 
 
 def check_fs(fs: Any) -> float:

@@ -211,3 +211,19 @@ def test_heart_rate_tracks_ppg(bpm: float) -> None:
     assert abs(out[-1] - bpm) < 2.0
     est2 = kernels.HeartRateEstimator.from_state(est.state())
     assert est2.update(x[:0]) == pytest.approx(out[-1])
+
+
+def test_read_only_input_reuses_the_compiled_kernels() -> None:
+    """np.frombuffer gives read-only arrays; Numba would compile (seconds) a separate version."""
+    from kernels._codec import _encode
+    from kernels._features import features_into
+
+    x = np.random.default_rng(3).normal(size=96).astype(np.float32)
+    kernels.decode_samples(kernels.encode_samples(x))
+    kernels.window_features(x, 50.0)
+    before = (len(_encode.signatures), len(features_into.signatures))
+    ro = np.frombuffer(x.tobytes(), dtype=np.float32)
+    assert not ro.flags.writeable
+    assert kernels.decode_samples(kernels.encode_samples(ro)).tobytes() == x.tobytes()
+    assert np.array_equal(kernels.window_features(ro, 50.0), kernels.window_features(x, 50.0))
+    assert (len(_encode.signatures), len(features_into.signatures)) == before

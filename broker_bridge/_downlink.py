@@ -8,15 +8,14 @@ and gRPC flow control holds the core back. A broken stream is reopened with capp
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
 
 import protos
+from broker_bridge._backoff import Backoff
 from broker_bridge._errors import BrokerError
 
 __all__ = ["DownlinkStats", "forward_downlinks"]
@@ -44,13 +43,13 @@ async def forward_downlinks(
 ) -> None:
     """Keep a Downlinks stream to one core open and publish what it sends, until cancelled."""
     stub = protos.control_pb2_grpc.ControlStub(channel)
-    delay = 0.1
+    backoff = Backoff()
     while True:
         call = stub.Downlinks(protos.ControlSubscribe(bridge=bridge_name))
         try:
             await call.wait_for_connection()
             stats.streams_up += 1
-            delay = 0.1
+            backoff.reset()
             try:
                 async for dl in call:
                     await _publish_one(dl, publish, stats)
@@ -59,8 +58,7 @@ async def forward_downlinks(
             log.info("core %s ended the downlink stream", addr)
         except grpc.aio.AioRpcError as exc:
             log.warning("downlink stream from %s failed: %s", addr, exc.code().name)
-        await asyncio.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 5.0)
+        await backoff.wait()
 
 
 async def _publish_one(dl: protos.Downlink, publish: Publish, stats: DownlinkStats) -> None:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import random
 from collections.abc import Sequence
 
 import grpc
 
 import protos
+from broker_bridge._backoff import Backoff
 
 __all__ = ["CHANNEL_OPTIONS", "CoreLink"]
 
@@ -64,7 +64,7 @@ class _Stream:
 
     async def run(self, channel: grpc.aio.Channel) -> None:
         stub = protos.ingest_pb2_grpc.IngestStub(channel)
-        delay = 0.1
+        backoff = Backoff()
         while True:
             # Everything not yet acked goes again, oldest first, ahead of new requests.
             self.outbox = asyncio.Queue()
@@ -76,7 +76,7 @@ class _Stream:
             try:
                 await call.wait_for_connection()
                 self._set_up(True)
-                delay = 0.1
+                backoff.reset()
                 async for msg in call:
                     for ack in (msg, *msg.more):
                         if self.pending.pop(ack.ref, None) is not None:
@@ -95,8 +95,7 @@ class _Stream:
                 log.error("writing to core %s failed", self.addr, exc_info=failed)
             self.failures += 1
             self._set_up(False)
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 5.0)
+            await backoff.wait()
 
     def _set_up(self, up: bool) -> None:
         if up != self.up:

@@ -20,7 +20,7 @@ from cloud_core._fleet import (
 from cloud_core._maintenance import Maintenance, MaintenanceConfig, MaintenanceReport
 from cloud_core._metrics import Metrics
 from cloud_core._migrations import MIGRATIONS, current_version, migrate
-from cloud_core._queries import Series, Stats, feature_series, series, stats
+from cloud_core._queries import Series, Stats, feature_series, stats
 from cloud_core._retention import RetentionResult, apply_retention, parse_age
 from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, RefreshResult, refresh
 from cloud_core._server import (
@@ -76,7 +76,6 @@ __all__ = [
     "parse_age",
     "raw_window",
     "refresh",
-    "series",
     "serve",
     "start_core",
     "stats",

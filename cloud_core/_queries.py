@@ -18,7 +18,7 @@ import psycopg
 import kernels
 from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, finite_filter
 
-__all__ = ["Series", "Stats", "feature_index", "feature_series", "series", "stats", "to_ns"]
+__all__ = ["Series", "Stats", "feature_index", "feature_series", "stats", "to_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -209,30 +209,3 @@ async def feature_series(
         [int(r[4]) for r in rows],
         table or "windows",
     )
-
-
-async def series(
-    conn: psycopg.AsyncConnection,
-    *,
-    tenant: str,
-    device_id: str,
-    sensor: str,
-    feature: str,
-    channel: int = 0,
-    start_ns: int,
-    end_ns: int,
-    bucket_s: int = 0,
-) -> tuple[list[int], list[float]]:
-    """(times, values) of :func:`feature_series`, any source."""
-    s = await feature_series(
-        conn,
-        tenant=tenant,
-        device_id=device_id,
-        sensor=sensor,
-        feature=feature,
-        channel=channel,
-        start_ns=start_ns,
-        end_ns=end_ns,
-        bucket_s=bucket_s,
-    )
-    return s.t_ns, s.values

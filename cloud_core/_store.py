@@ -216,10 +216,15 @@ RETRYABLE = (
 )
 
 
-def _dead_letter_for(req: protos.IngestRequest, exc: RejectedItem) -> protos.DeadLetter:
+def dead_letter_for(req: protos.IngestRequest, reason: str) -> protos.DeadLetter:
+    """A dead letter keeping ``req`` (its batch, when it is one) under its device's up topic."""
+    if req.WhichOneof("item") != "batch":
+        return protos.DeadLetter(
+            topic=f"{protos.PREFIX}/?/?/up", reason=reason[:500], payload=req.SerializeToString()
+        )
     b = req.batch
     topic = f"{protos.PREFIX}/{b.tenant or '?'}/{b.device_id or '?'}/up"
-    return protos.DeadLetter(topic=topic, reason=exc.reason, payload=b.SerializeToString())
+    return protos.DeadLetter(topic=topic, reason=reason[:500], payload=b.SerializeToString())
 
 
 def stage(requests: Sequence[protos.IngestRequest]) -> tuple[Staged, list[Outcome | None]]:
@@ -250,7 +255,7 @@ def stage(requests: Sequence[protos.IngestRequest]) -> tuple[Staged, list[Outcom
         except (RejectedItem, protos.TopicError) as exc:
             rej = exc if isinstance(exc, RejectedItem) else RejectedItem(str(exc))
             if kind == "batch":
-                stage_dead_letter(staged, _dead_letter_for(req, rej))
+                stage_dead_letter(staged, dead_letter_for(req, rej.reason))
             outcomes[i] = Outcome(protos.IngestAck.Status.STATUS_REJECTED, reason=rej.reason)
     finish_cloud(staged)
     return staged, outcomes

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import protos
 from cloud_core._errors import CoreError, StorageError
 from cloud_core._metrics import Metrics
-from cloud_core._store import RETRYABLE, Outcome, Store
+from cloud_core._store import RETRYABLE, Outcome, Store, dead_letter_for
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +134,7 @@ class Writer:
                 fut.set_result(outcome)
 
     async def _reject(self, req: protos.IngestRequest, reason: str) -> Outcome:
-        dl = protos.DeadLetter(
-            topic="binhai/v1/?/?/up", reason=reason[:500], payload=req.SerializeToString()
-        )
-        if req.WhichOneof("item") == "batch":
-            dl.topic = protos.PREFIX + f"/{req.batch.tenant}/{req.batch.device_id}/up"
+        dl = dead_letter_for(req, reason)
         await self._write_retrying([protos.IngestRequest(dead_letter=dl)])
         return Outcome(protos.IngestAck.Status.STATUS_REJECTED, reason=reason[:500])
 

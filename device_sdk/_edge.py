@@ -14,7 +14,7 @@ import numpy as np
 
 import kernels
 from device_sdk._config import Budget, SensorSpec
-from device_sdk._encode import BOTH, FEATURES, RAW, WindowRecord, encode_raw
+from device_sdk._encode import BOTH, RAW, WindowRecord, encode_raw
 from device_sdk._windows import NS, Windower
 
 _N_FEATURES = len(kernels.FEATURE_NAMES)
@@ -52,8 +52,8 @@ class Edge:
         self.states: dict[str, SensorState] = {}
         self._seed = seed
         self._mono = mono
-        self._tokens = float(budget.burst_bytes)
-        self._tokens_at = mono()
+        self._bucket = kernels.TokenBucket(budget.bytes_per_s, budget.burst_bytes)
+        self._bucket_at = mono()
 
     def state(self, spec: SensorSpec) -> SensorState:
         st = self.states.get(spec.name)
@@ -104,27 +104,23 @@ class Edge:
 
     def _decide(self, novelty: float, raw_bytes: int, feature_bytes: int) -> int:
         now = self._mono()
-        b = self.budget
-        refill = (now - self._tokens_at) / NS * b.bytes_per_s
-        self._tokens = min(b.burst_bytes, self._tokens + refill)
-        self._tokens_at = now
+        self._bucket.advance((now - self._bucket_at) / NS)
+        self._bucket_at = now
         self._seed += 1
-        modes, left = kernels.decide_offload(
+        modes = self._bucket.decide(
             np.array([novelty], dtype=np.float64),
             np.array([raw_bytes], dtype=np.int64),
             np.array([feature_bytes], dtype=np.int64),
-            tokens=self._tokens,
             battery=self.battery,
             policy=self.policy,
             seed=self._seed,
         )
-        self._tokens = float(left)
-        mode = int(modes[0])
-        return mode if mode in (FEATURES, RAW, BOTH) else FEATURES
+        return int(modes[0])
 
     def set_budget(self, budget: Budget) -> None:
         self.budget = budget
-        self._tokens = min(self._tokens, float(budget.burst_bytes))
+        level = min(self._bucket.level, float(budget.burst_bytes))
+        self._bucket = kernels.TokenBucket(budget.bytes_per_s, budget.burst_bytes, level=level)
 
     def set_window(self, spec: SensorSpec) -> SensorSpec:
         """Change the window length of an existing or future stream, keeping pending samples."""

@@ -220,7 +220,7 @@ class TokenBucket:
     rate : float
         Refill rate, bytes per second (>= 0).
     capacity : float
-        Maximum level, bytes (> 0).
+        Maximum level, bytes (>= 0; 0 leaves no room beyond what features spend).
     level : float, optional
         Initial level; defaults to ``capacity``.
     """
@@ -228,8 +228,8 @@ class TokenBucket:
     def __init__(self, rate: float, capacity: float, *, level: float | None = None) -> None:
         if not (math.isfinite(rate) and rate >= 0.0):
             raise KernelInputError("rate", f"must be finite and >= 0, got {rate!r}")
-        if not (math.isfinite(capacity) and capacity > 0.0):
-            raise KernelInputError("capacity", f"must be finite and > 0, got {capacity!r}")
+        if not (math.isfinite(capacity) and capacity >= 0.0):
+            raise KernelInputError("capacity", f"must be finite and >= 0, got {capacity!r}")
         self.rate = float(rate)
         self.capacity = float(capacity)
         self.level = self.capacity if level is None else min(float(level), self.capacity)

@@ -62,6 +62,11 @@ class SimDevice:
         """How many samples of ``sensor`` have been taken (the next one is at taken / rate s)."""
         return self._stream(sensor).taken
 
+    def activity_at(self, t_s: float) -> str:
+        """The wearer's activity at ``t_s`` (idle, walking, running) for wrist devices, else
+        ``""``; falls and tremor are events on top of it."""
+        return self._stream(self.sensors[0].name).model.activity_at(t_s)
+
     def battery_at(self, t_s: float) -> float:
         """Battery level 0..1 at ``t_s``: the kind's drain, ``battery_drain`` faults included."""
         return self._schedule.battery_at(t_s)

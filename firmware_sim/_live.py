@@ -114,8 +114,8 @@ class Member:
 
     def _down(self) -> None:
         assert self.device is not None
-        self._retire(self.device.stats())
         self.device.close(timeout=0.0)  # a restart: the outbox keeps what was not acknowledged
+        self._retire(self.device.stats())
         self.device = None
         self.reboots += 1
 

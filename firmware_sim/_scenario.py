@@ -232,7 +232,9 @@ def _group(r: Reader, base_dir: Path) -> DeviceGroup:
     path = Path(path_text) if Path(path_text).is_absolute() else base_dir / path_text
     try:
         data = read_replay(path, columns)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise r.fail("path", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
         raise r.fail("path", str(exc)) from exc
     return DeviceGroup(
         kind=kind,
@@ -299,7 +301,7 @@ def _entry(
     able = [dk for dk in targets if applies_to(kind, dk)]
     if not able:
         needs = ", ".join(kind.targets)
-        raise r.fail("kind", f"no device here can have {name!r} (it needs {needs})")
+        raise r.fail("kind", f"no device kind in this scenario has {name!r} (it needs {needs})")
     sensor = _sensor(r, name, able)
     magnitude = r.number("magnitude")
     if magnitude is not None:

@@ -53,7 +53,7 @@ def schedule(scenario: Scenario) -> dict[str, list[Injection]]:
     devices = scenario.device_ids()
     sensors = {d: scenario.devices[g].sensors() for d, _, g in devices}
     out: dict[str, list[Injection]] = {d: [] for d, _, _ in devices}
-    busy: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    busy: dict[tuple[str, str], list[tuple[float, float, str]]] = defaultdict(list)
     entries = scenario.events + scenario.faults
     for explicit in (True, False):
         for spec in entries:
@@ -83,7 +83,7 @@ def _draw(
     dev: str,
     dev_kind: str,
     sensors: tuple[SensorInfo, ...],
-    busy: dict[tuple[str, str], list[tuple[float, float]]],
+    busy: dict[tuple[str, str], list[tuple[float, float, str]]],
 ) -> list[Injection]:
     kind = KINDS[spec.kind]
     base_key = (sc.seed, _SECTION[spec.section], spec.index, index)
@@ -104,11 +104,11 @@ def _draw(
         magnitude = _magnitude(spec, rng)
         slot = (dev, sensor or f"#{spec.kind}")
         guard = max(2.0, info.window / info.rate_hz) if info else 0.0
-        t_on = _start(sc, spec, duration, guard, busy[slot], rng, dev)
+        t_on = _start(sc, spec, duration, guard, busy[slot], rng, f"{dev} {sensor}".strip())
         if t_on is None:
             continue
         t_off = min(t_on + duration, sc.duration_s)
-        busy[slot].append((t_on, t_off))
+        busy[slot].append((t_on, t_off, spec.key))
         label = Label(dev, sensor, spec.kind, kind.category, float(t_on), float(t_off))
         out.append(Injection(label, magnitude, (*base_key, occurrence)))
     return out
@@ -160,25 +160,24 @@ def _start(
     spec: InjectionSpec,
     duration: float,
     guard: float,
-    taken: list[tuple[float, float]],
+    taken: list[tuple[float, float, str]],
     rng: np.random.Generator,
-    dev: str,
+    where: str,
 ) -> float | None:
-    def free(t: float) -> bool:
+    def clash(t: float) -> str | None:
         end = t + duration
-        return all(end + guard <= a or t >= b + guard for a, b in taken)
+        return next((k for a, b, k in taken if not (end + guard <= a or t >= b + guard)), None)
 
     if spec.at_s is not None:
-        if not free(spec.at_s):
-            raise ScenarioError(
-                sc.source, spec.key, f"overlaps an earlier entry on {dev} (same sensor)"
-            )
+        other = clash(spec.at_s)
+        if other is not None:
+            raise ScenarioError(sc.source, spec.key, f"overlaps {other} on {where}")
         return spec.at_s
     latest = sc.duration_s - (duration if math.isfinite(duration) else 0.0)
     if latest < 0:  # longer than the (shortened) run
         return None
     for _ in range(_REDRAWS):
         t = float(rng.uniform(0.0, latest))
-        if free(t):
+        if clash(t) is None:
             return t
     return None

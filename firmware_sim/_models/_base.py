@@ -48,6 +48,10 @@ class SensorModel:
     def render(self, i0: int, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
+    def activity_at(self, t_s: float) -> str:
+        """What the wearer does at ``t_s`` (``""``: the device has no wearer)."""
+        return ""
+
 
 def during(
     t: np.ndarray, injections: Iterable[Injection], kind: str

@@ -101,6 +101,9 @@ class WristAccel(SensorModel):
         )
         self.w = wrist
 
+    def activity_at(self, t_s: float) -> str:
+        return self.w.body.activity_at(t_s)
+
     def render(self, i0: int, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         w, body = self.w, self.w.body
         k = body.index(t)

@@ -100,6 +100,8 @@ class WristAccel(SensorModel):
             hi=(full - ACCEL_STEP,) * 3,
         )
         self.w = wrist
+        axes = np.column_stack([G * np.eye(3), _GAIT_AXES, wrist.fidget_axes, wrist.offset])
+        self.mix = axes.astype(np.float32)
 
     def activity_at(self, t_s: float) -> str:
         return self.w.body.activity_at(t_s)
@@ -117,16 +119,14 @@ class WristAccel(SensorModel):
             up[:, sl] = self._fall_gravity(t[sl], up[:, sl], inj)
         phase = body.gait_phase(t, k)
         amp = (body.gait_amp[k] * gate).astype(np.float32)
-        gait = amp * (fsin(phase) + np.float32(0.35) * fsin(2 * phase + 0.6))
-        fidget = (_FIDGET[body.activity[k]] * gate * sines(t, *w.fidget)).astype(np.float32)
-        sd = np.float32(0.05) + np.float32(0.03) * amp
-        xt = rng.standard_normal((3, len(t)), dtype=np.float32)  # channel-major while summing
-        for c in range(3):
-            xc = xt[c]
-            xc *= sd
-            xc += (G * up[c] + w.offset[c]).astype(np.float32)
-            xc += gait * np.float32(_GAIT_AXES[c])
-            xc += fidget * np.float32(w.fidget_axes[c])
+        parts = np.empty((6, len(t)), dtype=np.float32)  # gravity (3 rows), gait, fidget, 1
+        parts[:3] = up
+        parts[3] = amp * (fsin(phase) + np.float32(0.35) * fsin(2 * phase + 0.6))
+        parts[4] = _FIDGET[body.activity[k]] * gate * sines(t, *w.fidget)
+        parts[5] = 1.0
+        xt = rng.standard_normal((3, len(t)), dtype=np.float32)
+        xt *= np.float32(0.05) + np.float32(0.03) * amp
+        xt += self.mix @ parts  # (3, 6): each part's direction and size on the three axes
         x = xt.T
         for sl, inj in falls:
             x[sl] += self._impact(t[sl], inj)

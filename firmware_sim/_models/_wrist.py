@@ -1,8 +1,9 @@
 """A wrist device: 3-axis accelerometer (m/s², ±16 g 16-bit) and a PPG front end (counts).
 
 accel = gravity (1 g along the wrist's orientation, see :mod:`._body`) + gait (fundamental and
-second harmonic, mostly on z) + small fidgeting (0.2-1.5 Hz, 0.1-0.4 m/s²) + per-axis
-calibration offsets (±0.1 m/s²) + white noise (0.05 m/s² + 3 % of the gait amplitude).
+second harmonic, mostly on z) + fidgeting (3 sinusoids of 0.2-1.5 Hz, 0.05-0.15 m/s² each at
+rest, twice that moving) + per-axis calibration offsets (±0.1 m/s²) + white noise (0.05 m/s²
++ 3 % of the gait amplitude).
 
 ppg = DC (18-30 k counts) + pulse (systolic and diastolic Gaussians on the cardiac phase,
 800-2000 counts, amplitude-modulated 8 % by breathing) + respiration baseline (0.2-0.33 Hz,
@@ -29,7 +30,7 @@ from firmware_sim._models._body import Body
 from firmware_sim._schedule import Injection
 
 _GAIT_AXES = np.array([0.3, 0.2, 1.0])
-_FIDGET = np.array([0.0, 0.15, 0.3])  # m/s² of fidgeting by activity (gait takes over arm swing)
+_FIDGET = np.array([0.15, 0.3, 0.3])  # fidgeting scale by activity (idle, walking, running)
 FREE_FALL_S = 0.35
 IMPACT_S = 0.1
 GET_UP_S = 2.0

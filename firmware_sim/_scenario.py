@@ -171,26 +171,24 @@ def parse_scenario(raw: dict[str, object], *, source: str, base_dir: Path) -> Sc
     groups = tuple(_group(r, base_dir) for r in top.tables("devices"))
     if not groups:
         raise top.fail("devices", "at least one [[devices]] group is needed")
-    ids = {d: k for d, k, _ in device_ids(groups)}
-    present = {g.kind for g in groups}
-    head = Scenario(name, top.integer("seed", lo=0), duration, groups)
-    entries = {
-        section: tuple(
-            _entry(r, i, section, head, ids, present) for i, r in enumerate(top.tables(section))
-        )
-        for section in ("events", "faults")
-    }
     scenario = Scenario(
         name=name,
-        seed=head.seed,
+        seed=top.integer("seed", lo=0),
         duration_s=duration,
         devices=groups,
-        events=entries["events"],
-        faults=entries["faults"],
         description=top.string("description", "") or "",
         start_hour=top.number("start_hour", lo=0, below=24, default=8.0) or 0.0,
         source=source,
     )
+    ids = {d: k for d, k, _ in device_ids(groups)}
+    present = {g.kind for g in groups}
+    events, faults = (
+        tuple(
+            _entry(r, i, section, scenario, ids, present) for i, r in enumerate(top.tables(section))
+        )
+        for section in ("events", "faults")
+    )
+    scenario = dataclasses.replace(scenario, events=events, faults=faults)
     schedule(scenario)  # explicit entries that collide are errors too
     return scenario
 

@@ -122,7 +122,8 @@ def _sensor(
     if kind.category == DEVICE_FAULT:
         return ""
     if kind.category == EVENT:
-        return kind.targets[dev_kind]
+        target = kind.targets[dev_kind]
+        return target if spec.sensor in (None, target) else None
     names = [s.name for s in sensors]
     if spec.sensor is not None:
         return spec.sensor if spec.sensor in names else None

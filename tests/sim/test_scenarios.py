@@ -106,6 +106,19 @@ def test_replay_csv_with_header_and_npy(tmp_path: Path) -> None:
     np.testing.assert_array_equal(second[kept], rows[50:60, 1:].astype(np.float32)[kept])
 
 
+def test_an_event_sensor_narrows_the_devices(tmp_path: Path) -> None:
+    sc = load(
+        tmp_path,
+        HEAD
+        + MACHINE
+        + '[[devices]]\nkind = "env"\ncount = 1\n'
+        + '[[events]]\nkind = "overheat"\nat_s = 5\nsensor = "temp"\n',
+    )
+    machine, env = fs.build_fleet(sc)
+    assert [(lab.kind, lab.sensor) for lab in machine.labels] == [("overheat", "temp")]
+    assert env.labels == ()
+
+
 def test_events_cannot_target_a_replay(tmp_path: Path) -> None:
     np.save(tmp_path / "rec.npy", np.zeros(10))
     replay = '[[devices]]\nkind = "replay"\ncount = 1\npath = "rec.npy"\nrate_hz = 1\n'

@@ -41,7 +41,7 @@ __all__ = [
 MAX_CHANNELS = 64
 MAX_SAMPLES = 1 << 20
 _INT64_MAX = (1 << 63) - 1
-_KNOWN_CODECS = frozenset((int(protos.Codec.CODEC_F32LE), int(protos.Codec.CODEC_BINHAI)))
+_KNOWN_CODECS = frozenset(int(c) for c in protos.Codec.values() if c)
 
 BatchRow = tuple[str, str, int, int, int, int, int]
 WindowRow = tuple[Any, ...]

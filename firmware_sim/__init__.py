@@ -27,6 +27,7 @@ from firmware_sim._catalog import (
 from firmware_sim._errors import ScenarioError, SimError
 from firmware_sim._fleet import SENSOR, Fleet, FleetConfig, FleetReport, Progress
 from firmware_sim._fleetspec import SimDevice, build_fleet
+from firmware_sim._policies import BUDGETED, POLICIES, PolicyParams, make_decider
 from firmware_sim._scenario import (
     DeviceGroup,
     InjectionSpec,
@@ -34,19 +35,24 @@ from firmware_sim._scenario import (
     load_scenario,
     shipped_scenarios,
 )
+from firmware_sim._score import AlertRow, Delivery, score
 from firmware_sim._signals import ACTIVITIES, ADC_STEP, AccelModel, Segment
 
 __all__ = [
     "ACTIVITIES",
     "ADC_STEP",
+    "BUDGETED",
     "DEVICE_FAULT_KINDS",
     "DEVICE_KINDS",
     "DEVICE_SENSORS",
     "EVENT_KINDS",
     "NETWORK_PROFILES",
+    "POLICIES",
     "SENSOR",
     "SENSOR_FAULT_KINDS",
     "AccelModel",
+    "AlertRow",
+    "Delivery",
     "DeviceGroup",
     "Fleet",
     "FleetConfig",
@@ -54,6 +60,7 @@ __all__ = [
     "InjectionSpec",
     "Label",
     "NetworkProfile",
+    "PolicyParams",
     "Progress",
     "Scenario",
     "ScenarioError",
@@ -63,5 +70,7 @@ __all__ = [
     "SimError",
     "build_fleet",
     "load_scenario",
+    "make_decider",
+    "score",
     "shipped_scenarios",
 ]

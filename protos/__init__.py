@@ -59,6 +59,7 @@ from protos.binhai.v1.telemetry_pb2 import (
     SeqRange,
     TelemetryBatch,
     Window,
+    WindowFlag,
 )
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ __all__ = [
     "Topic",
     "TopicError",
     "Window",
+    "WindowFlag",
     "check_id",
     "control_pb2_grpc",
     "ingest_pb2_grpc",

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import grpc
 
 import protos
-from broker_bridge._backoff import Backoff
+from protos import Backoff
 
 __all__ = ["CHANNEL_OPTIONS", "CoreLink"]
 

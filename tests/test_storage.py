@@ -308,7 +308,7 @@ def test_undecodable_raw_is_dead_lettered(migrated_dsn, unique_tenant, run):
 
     out = run(go())
     assert [o.stored for o in out] == [False, False]
-    assert "window 1" in out[0].reason and "values for 3 x 64" in out[1].reason
+    assert "window 1" in out[0].reason and "claims 384 samples, expected 192" in out[1].reason
 
 
 def test_health_and_command_acks_are_stored(migrated_dsn, unique_tenant, run):

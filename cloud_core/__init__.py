@@ -17,6 +17,7 @@ from cloud_core._fleet import (
     fleet_summary,
     raw_window,
 )
+from cloud_core._limits import MAX_SEQ, IngestLimits
 from cloud_core._maintenance import Maintenance, MaintenanceConfig, MaintenanceReport
 from cloud_core._metrics import Metrics
 from cloud_core._migrations import MIGRATIONS, current_version, migrate
@@ -38,6 +39,7 @@ __all__ = [
     "ATOL",
     "CONTROL_SERVICE",
     "INGEST_SERVICE",
+    "MAX_SEQ",
     "MIGRATIONS",
     "QUERY_SERVICE",
     "ROLLUP_CHANNELS",
@@ -50,6 +52,7 @@ __all__ = [
     "CoreError",
     "DeviceDetail",
     "FleetSummary",
+    "IngestLimits",
     "Maintenance",
     "MaintenanceConfig",
     "MaintenanceReport",

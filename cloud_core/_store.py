@@ -322,6 +322,9 @@ class Store:
             dsn,
             min_size=min_size,
             max_size=max_size,
+            # A write waits this long for a connection before it counts as a storage failure
+            # (retried; the core reports NOT_SERVING meanwhile).
+            timeout=5.0,
             open=False,
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,

@@ -144,7 +144,7 @@ def _bucketed_sql(feature: str, channel: int, idx: int, table: str | None) -> st
         p = f"{feature}_{channel}"
         return f"""
         SELECT {_GRID.format(col="bucket")} AS b, sum({p}_sum) / sum(n_{channel}),
-               min({p}_lo)::float8, max({p}_hi)::float8, sum(n_{channel})
+               min({p}_lo)::float8, max({p}_hi)::float8, sum(n_{channel})::bigint
         FROM {table} WHERE {_COMMON.format(col="bucket")}
         GROUP BY b HAVING sum(n_{channel}) > 0 ORDER BY b
         """

@@ -160,9 +160,7 @@ def test_writer_survives_then_fails_loudly_and_close_raises(migrated_dsn, unique
         store = _FailingStore(migrated_dsn)
         await store.open()
         failures: list[str] = []
-        writer = Writer(
-            store, Metrics(), WriterConfig(concurrency=1), on_failure=failures.append
-        )
+        writer = Writer(store, Metrics(), WriterConfig(concurrency=1), on_failure=failures.append)
         writer.supervisor.window_s = 60.0
         writer.supervisor._first = writer.supervisor._cap = 0.01
         writer.start()

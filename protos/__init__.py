@@ -43,6 +43,8 @@ from protos.binhai.v1.control_pb2 import (
     SendCommandReply,
     SendCommandRequest,
     SendRaw,
+    SeqSpan,
+    Stored,
     TimeSync,
 )
 from protos.binhai.v1.ingest_pb2 import (
@@ -110,10 +112,12 @@ __all__ = [
     "SendCommandRequest",
     "SendRaw",
     "SeqRange",
+    "SeqSpan",
     "SeriesReply",
     "SeriesRequest",
     "StatsReply",
     "StatsRequest",
+    "Stored",
     "Supervisor",
     "TelemetryBatch",
     "TimeSync",

@@ -19,6 +19,7 @@ from cloud_core._fleet import (
     raw_window,
 )
 from cloud_core._judge import Evidence, Judge, JudgeConfig, Verdict, kind_of
+from cloud_core._limits import MAX_SEQ, IngestLimits
 from cloud_core._maintenance import Maintenance, MaintenanceConfig, MaintenanceReport
 from cloud_core._metrics import Metrics
 from cloud_core._migrations import MIGRATIONS, current_version, migrate
@@ -40,6 +41,7 @@ __all__ = [
     "ATOL",
     "CONTROL_SERVICE",
     "INGEST_SERVICE",
+    "MAX_SEQ",
     "MIGRATIONS",
     "QUERY_SERVICE",
     "ROLLUP_CHANNELS",
@@ -55,6 +57,7 @@ __all__ = [
     "DeviceDetail",
     "Evidence",
     "FleetSummary",
+    "IngestLimits",
     "Judge",
     "JudgeConfig",
     "Maintenance",

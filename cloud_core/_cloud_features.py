@@ -62,7 +62,8 @@ def decode_raw(codec: int, data: bytes, channels: int, n_samples: int) -> np.nda
     Raises
     ------
     ValueError
-        Unknown codec, undecodable bytes, or a sample count other than channels * n_samples.
+        Unknown codec, undecodable bytes, or a sample count other than channels * n_samples
+        (refused from the stream's header or length, before anything is allocated).
     """
     try:
         return kernels.decode_window(codec, data, channels, n_samples)

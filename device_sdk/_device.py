@@ -1,5 +1,6 @@
-"""The Device: the embeddable client. ``push`` samples in; batches reach the broker exactly as
-promised (durably queued, published QoS1, dropped from the outbox only after the PUBACK).
+"""The Device: the embeddable client. ``push`` samples in; batches reach the cloud exactly as
+promised (durably queued, published QoS1, dropped from the outbox only once the cloud confirms
+it has stored them, republished until then).
 
 Threads: the caller's thread only validates and copies samples into a bounded mailbox. One
 worker thread drives the :class:`~device_sdk._engine.Engine` — windows, kernels, offload
@@ -24,6 +25,7 @@ import protos
 from device_sdk._callbacks import CallbackRunner
 from device_sdk._clock import Clock, WallClock
 from device_sdk._config import BatchPolicy, Budget, OutboxLimits, SensorSpec
+from device_sdk._delivery import Confirm
 from device_sdk._engine import Engine, EngineConfig, OnCommand, OnPolicy, Topics
 from device_sdk._errors import CallbackError, ClosedError, ConfigError, WorkerError
 from device_sdk._events import Battery, Close, EventSink, Flush, Message, Samples
@@ -75,6 +77,12 @@ class Device:
     clock_sync_grace_s
         When ``wall_clock`` reads before 2020 (an RTC that lost its time), batches wait up to
         this many seconds of connection for the cloud's clock before they go out unsynced.
+    confirm, confirm_timeout_s
+        When a batch leaves the outbox. ``"stored"`` (default): once the cloud confirms it has
+        stored it (a broker's PUBACK is not durability); a batch not confirmed within
+        ``confirm_timeout_s`` (doubling per attempt, up to 10 minutes) is published again, and
+        everything unconfirmed goes again after a reconnect. ``"puback"``: at the broker's
+        PUBACK, for a cloud that sends no confirmations (bridges before they existed).
     on_command, on_policy
         Optional app callbacks: ``on_command(command, ack)`` after every decodable command,
         ``on_policy(DevicePolicy)`` after a policy is applied. They run on a callback thread of
@@ -103,6 +111,8 @@ class Device:
         firmware: str = "",
         wall_clock: WallClock = time.time_ns,
         clock_sync_grace_s: float = 10.0,
+        confirm: Confirm = "stored",
+        confirm_timeout_s: float = 30.0,
         on_command: OnCommand | None = None,
         on_policy: OnPolicy | None = None,
     ) -> None:
@@ -111,6 +121,10 @@ class Device:
             raise ConfigError(f"overflow must be 'block' or 'drop', not {overflow!r}")
         if not heartbeat_s > 0:
             raise ConfigError(f"heartbeat_s must be > 0, got {heartbeat_s}")
+        if confirm not in ("stored", "puback") or not confirm_timeout_s > 0:
+            raise ConfigError(f"bad confirm={confirm!r} / confirm_timeout_s={confirm_timeout_s}")
+        # Everything that can be wrong in the configuration fails here, before a file or a
+        # thread exists (the transport checks the broker URL and reads the TLS files).
         if transport is None:
             if broker_url is None:
                 raise ConfigError("give broker_url or transport")
@@ -143,6 +157,8 @@ class Device:
                 heartbeat_s=heartbeat_s,
                 firmware=firmware,
                 clock_sync_grace_s=clock_sync_grace_s,
+                confirm=confirm,
+                confirm_timeout_s=confirm_timeout_s,
             ),
             callbacks=self._callbacks,
             on_command=on_command,
@@ -150,12 +166,18 @@ class Device:
         )
         self._worker = threading.Thread(target=self._run, name=f"device-{device_id}", daemon=True)
         self._worker.start()
-        transport.start(
-            EventSink(self._mailbox.put_control, self._post_message),
-            client_id=f"{tenant}:{device_id}",
-            will_topic=self.status_topic,
-            will_payload=protos.STATUS_OFFLINE,
-        )
+        try:
+            transport.start(
+                EventSink(self._mailbox.put_control, self._post_message),
+                client_id=f"{tenant}:{device_id}",
+                will_topic=self.status_topic,
+                will_payload=protos.STATUS_OFFLINE,
+            )
+        except BaseException:
+            self._closed = True
+            self._mailbox.put_control(Close())
+            self._worker.join(timeout=10)
+            raise
 
     def _post_message(self, msg: Message) -> bool:
         return self._mailbox.put_message(msg, _MAX_DOWNLINK_QUEUED)
@@ -228,8 +250,9 @@ class Device:
             self._closed = True
             self._mailbox.put_control(Close())
             self._worker.join(timeout=10)
+            if self._worker.is_alive():  # it closes the outbox itself when it ends
+                log.error("device %s: worker still busy after 10 s", self.device_id)
             self._transport.stop(final_topic=self.status_topic, final_payload=protos.STATUS_OFFLINE)
-            self._outbox.close()
             if self._callbacks is not None:
                 self._callbacks.close()
         self._raise_worker_error()
@@ -274,6 +297,8 @@ class Device:
             log.exception("device %s worker failed", self.device_id)
             self._error = exc
             engine.fail()
+        finally:
+            self._outbox.close()  # the worker owns the outbox: nobody closes it under it
 
 
 def as_channels(samples: Any, spec: SensorSpec) -> np.ndarray:

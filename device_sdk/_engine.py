@@ -3,7 +3,8 @@
 One caller drives it — the threaded :class:`~device_sdk.Device`'s worker, or a simulator in
 virtual time — by handing it events (:mod:`device_sdk._events`) and calling :meth:`Engine.tick`.
 It owns the windows, kernels and offload decisions (:class:`~device_sdk._edge.Edge`), the open
-batch, the outbox, the clock estimate and the in-flight table. Time comes only from the injected
+batch, the outbox, the clock estimate and the delivery state (in flight, awaiting the cloud's
+confirmation, backing off: :mod:`device_sdk._delivery`). Time comes only from the injected
 :class:`~device_sdk.Clock` (its monotonic source), so a virtual clock makes a run reproducible.
 
 ``stats()`` and ``add_sensor()`` may be called from other threads (a lock guards the sensor table
@@ -28,6 +29,7 @@ from device_sdk import _downlink as dl
 from device_sdk._callbacks import CallbackRunner
 from device_sdk._clock import Clock, restamp
 from device_sdk._config import BatchPolicy, Budget, SensorSpec
+from device_sdk._delivery import Confirm, Delivery, Done
 from device_sdk._edge import Decider, Edge
 from device_sdk._encode import RAW, SKIP, WindowRecord, encode_batch, encode_raw
 from device_sdk._errors import ConfigError
@@ -57,6 +59,7 @@ OnPolicy = Callable[[dl.DevicePolicy], object]
 _MAX_ACKS_PER_BATCH = 64
 _RECENT_COMMANDS = 256  # command ids remembered, so a redelivered command is not applied twice
 _MAX_RESEND_WINDOWS = 4096  # raw windows one SendRaw may send
+_MAX_SPANS = 4096  # seq ranges taken from one Stored confirmation
 
 
 @dataclass
@@ -69,7 +72,12 @@ class Counters:
     windows_skipped: int = 0
     batches_created: int = 0
     batches_acked: int = 0
+    batches_republished: int = 0
+    batches_rejected: int = 0
+    batches_refused: int = 0
     publish_refused: int = 0
+    publish_errors: int = 0
+    confirmations: int = 0
     cpu_ns_windows: int = 0
     commands_ok: int = 0
     commands_nacked: int = 0
@@ -106,6 +114,8 @@ class EngineConfig:
     heartbeat_s: float = 30.0
     firmware: str = ""
     clock_sync_grace_s: float = 10.0
+    confirm: Confirm = "stored"
+    confirm_timeout_s: float = 30.0
 
 
 class Engine:
@@ -150,7 +160,10 @@ class Engine:
         self.battery: float | None = None
         self.connected = False
         self._connected_at = 0
-        self.inflight: dict[int, int] = {}  # transport token -> seq
+        self.delivery = Delivery(
+            confirm=config.confirm, confirm_timeout_s=config.confirm_timeout_s
+        )
+        self.inflight = self.delivery.inflight  # transport token -> seq
         self._current: list[WindowRecord] = []
         self._current_raw: list[RawEntry] = []
         self._current_bytes = 0
@@ -216,6 +229,7 @@ class Engine:
         elif isinstance(ev, Connected):
             self.connected = True
             self._connected_at = self.clock.mono_ns()
+            self.delivery.reconnected(self._connected_at)
             self.transport.subscribe(self.topics.down, qos=1)
             self.transport.publish(self.topics.status, protos.STATUS_ONLINE, qos=1, retain=True)
         elif isinstance(ev, Disconnected):
@@ -351,6 +365,7 @@ class Engine:
         self.count(batches_created=1)
         evicted = self.outbox.evict(set(self.inflight.values()))
         if evicted:
+            self.delivery.forget([e.first for e in evicted])
             log.warning("device %s: outbox full, evicted %d batches", self.device_id, len(evicted))
 
     # -- publishing --------------------------------------------------------------------------
@@ -370,20 +385,55 @@ class Engine:
         free = self.config.max_inflight - len(self.inflight)
         if free <= 0:
             return
-        for p in self.outbox.pending(free, set(self.inflight.values())):
-            token = self.transport.publish(self.topics.up, p.payload, qos=1)
-            self.inflight[token] = p.seq
+        now = self.clock.mono_ns()
+        for p in self.outbox.pending(free, self.delivery.held(now)):
+            try:
+                token = self.transport.publish(self.topics.up, p.payload, qos=1)
+            except (OSError, ValueError) as exc:  # the client's refusal: back off this batch
+                self.count(publish_errors=1)
+                log.warning("device %s: publishing batch %d failed: %s", self.device_id, p.seq, exc)
+                self._done(self.delivery.publish_failed(p.seq, f"publish error: {exc}", now))
+                return
+            if self.delivery.published(p.seq, token):
+                self.count(batches_republished=1)
 
     def _on_ack(self, token: int, ok: bool, reason: str) -> None:
-        seq = self.inflight.pop(token, None)
-        if seq is None:
+        done = self.delivery.puback(token, ok, reason, self.clock.mono_ns())
+        if done is None:
             return  # e.g. the status message
-        if ok:
-            self.outbox.acked(seq)
-            self.count(batches_acked=1)
-        else:
+        if not ok:
             self.count(publish_refused=1)
-            log.warning("device %s: broker refused batch %d: %s", self.device_id, seq, reason)
+            log.warning("device %s: broker refused batch %d: %s", self.device_id, done.seq, reason)
+        self._done(done)
+
+    def _done(self, done: Done) -> None:
+        if done.what == "acked":
+            self.outbox.acked(done.seq)
+            self.count(batches_acked=1)
+        elif done.what == "refused":
+            self.outbox.evict_one(done.seq, "refused")
+            self.count(batches_refused=1)
+            log.error(
+                "device %s: batch %d refused for good (%s); evicted and reported",
+                self.device_id,
+                done.seq,
+                done.reason,
+            )
+
+    def _on_stored(self, st: protos.Stored) -> None:
+        """The cloud's end-to-end acknowledgement: forget what it holds (one transaction)."""
+        stored = [(s.first, s.last) for s in st.stored[:_MAX_SPANS]]
+        rejected = [(s.first, s.last) for s in st.rejected[:_MAX_SPANS]]
+        gone = self.outbox.confirm(stored + rejected)
+        self.delivery.confirmed(stored + rejected)
+        n_rej = sum(1 for s in gone if any(a <= s <= b for a, b in rejected))
+        self.count(
+            confirmations=1,
+            batches_acked=len(gone) - n_rej,
+            batches_rejected=n_rej,
+        )
+        if n_rej:
+            log.error("device %s: the cloud refused %d batches", self.device_id, n_rej)
 
     def _release_flush_waiters(self) -> None:
         if not self._flush_waiters:
@@ -419,6 +469,9 @@ class Engine:
             if topic != self.topics.down:
                 raise dl.Rejected(f"not this device's down topic: {topic}")
             cmd = dl.decode(payload)
+            if cmd.WhichOneof("body") == "stored":  # a confirmation: never answered
+                self._on_stored(cmd.stored)
+                return
             self._observe_clock(cmd.issued_at_ns)
             kind = dl.body(cmd)
             seen = self._recent.get(cmd.id)

@@ -363,13 +363,26 @@ def encode_samples(x: np.ndarray, *, resolution: float | None = None) -> bytes:
     return buf[:end].tobytes()
 
 
-def decode_samples(b: bytes | bytearray | memoryview) -> np.ndarray:
+def decode_samples(
+    b: bytes | bytearray | memoryview,
+    *,
+    expected: int | None = None,
+    max_samples: int | None = None,
+) -> np.ndarray:
     """Decompress a byte string made by :func:`encode_samples`.
 
     Parameters
     ----------
     b : bytes-like
-        One encoded stream, complete.
+        One encoded stream, complete (untrusted input is fine: it is validated).
+    expected : int, optional
+        The number of samples the caller knows the stream must hold (e.g. channels x
+        n_samples of its window); a header claiming another count is refused before anything
+        is allocated.
+    max_samples : int, optional
+        Refuse, before allocating, a header claiming more samples than this. Without either
+        bound the header's count (up to 2**32 - 1 samples, 16 GiB) is trusted once it passes
+        the stream-length check below.
 
     Returns
     -------
@@ -379,7 +392,8 @@ def decode_samples(b: bytes | bytearray | memoryview) -> np.ndarray:
     Raises
     ------
     CodecError
-        The stream is truncated, corrupt, of an unknown version, or has trailing bytes.
+        The stream is truncated, corrupt, of an unknown version, has trailing bytes, or its
+        header claims a sample count other than ``expected`` or above ``max_samples``.
     """
     buf = np.frombuffer(b, dtype=np.uint8)
     if buf.shape[0] < 10:
@@ -396,6 +410,10 @@ def decode_samples(b: bytes | bytearray | memoryview) -> np.ndarray:
     # every block costs at least a few bytes; reject lengths the stream cannot hold
     if (n + block - 1) // block > buf.shape[0]:
         raise CodecError(f"header claims {n} samples, more than the stream can hold", offset=4)
+    if expected is not None and n != expected:
+        raise CodecError(f"header claims {n} samples, expected {expected}", offset=4)
+    if max_samples is not None and n > max_samples:
+        raise CodecError(f"header claims {n} samples, limit {max_samples}", offset=4)
     out = np.empty(n, dtype=np.float32)
     status, where = _decode(buf, n, block, pos, out)
     if status != 0:

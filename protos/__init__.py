@@ -2,12 +2,14 @@
 
 The generated code lives in ``protos.binhai.v1`` (made by ``python scripts/gen_protos.py``,
 never edited by hand); this module re-exports what the other packages use, plus the topic
-layout and the Prometheus text exposition the services serve.
+layout, and what the services share at run time: the Prometheus text exposition they serve,
+the task supervisor they run under and its backoff.
 """
 
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from protos._backoff import Backoff
 from protos._exposition import (
     LATENCY_BUCKETS,
     Exposition,
@@ -17,6 +19,7 @@ from protos._exposition import (
     serve_exposition,
 )
 from protos._mqtt_url import MqttUrl
+from protos._supervise import Supervisor
 from protos._topics import (
     KINDS,
     PREFIX,
@@ -40,6 +43,8 @@ from protos.binhai.v1.control_pb2 import (
     SendCommandReply,
     SendCommandRequest,
     SendRaw,
+    SeqSpan,
+    Stored,
     TimeSync,
 )
 from protos.binhai.v1.ingest_pb2 import (
@@ -76,12 +81,14 @@ def __getattr__(name: str) -> ModuleType:
         return importlib.import_module(f"protos.binhai.v1.{name}")
     raise AttributeError(f"module 'protos' has no attribute {name!r}")
 
+
 __all__ = [
     "KINDS",
     "LATENCY_BUCKETS",
     "PREFIX",
     "STATUS_OFFLINE",
     "STATUS_ONLINE",
+    "Backoff",
     "Codec",
     "Command",
     "CommandAck",
@@ -106,10 +113,13 @@ __all__ = [
     "SendCommandRequest",
     "SendRaw",
     "SeqRange",
+    "SeqSpan",
     "SeriesReply",
     "SeriesRequest",
     "StatsReply",
     "StatsRequest",
+    "Stored",
+    "Supervisor",
     "TelemetryBatch",
     "TimeSync",
     "Topic",

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels
-import protos
 
 __all__ = [
     "ATOL",
@@ -66,19 +65,10 @@ def decode_raw(codec: int, data: bytes, channels: int, n_samples: int) -> np.nda
         Unknown codec, undecodable bytes, or a sample count other than channels * n_samples
         (refused from the stream's header or length, before anything is allocated).
     """
-    n = channels * n_samples
-    if codec == protos.Codec.CODEC_BINHAI:
-        try:
-            flat = kernels.decode_samples(data, expected=n)
-        except kernels.KernelError as exc:
-            raise ValueError(f"raw samples undecodable: {exc}") from exc
-    elif codec == protos.Codec.CODEC_F32LE:
-        if len(data) != 4 * n:
-            raise ValueError(f"raw samples: {len(data)} bytes for {channels} x {n_samples} float32")
-        flat = np.frombuffer(data, dtype="<f4").astype(np.float32)
-    else:
-        raise ValueError(f"unknown raw codec {codec}")
-    return flat.reshape(channels, n_samples)
+    try:
+        return kernels.decode_window(codec, data, channels, n_samples)
+    except kernels.KernelError as exc:
+        raise ValueError(f"raw samples undecodable: {exc}") from exc
 
 
 def compute_features(windows: list[RawWindow]) -> list[np.ndarray]:

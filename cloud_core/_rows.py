@@ -43,7 +43,7 @@ __all__ = [
     "warm_up",
 ]
 
-_KNOWN_CODECS = frozenset((int(protos.Codec.CODEC_F32LE), int(protos.Codec.CODEC_BINHAI)))
+_KNOWN_CODECS = frozenset(int(c) for c in protos.Codec.values() if c)
 
 BatchRow = tuple[str, str, int, int, int, int, int]
 WindowRow = tuple[Any, ...]

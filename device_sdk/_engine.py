@@ -30,8 +30,8 @@ from device_sdk._callbacks import CallbackRunner
 from device_sdk._clock import Clock, restamp
 from device_sdk._config import BatchPolicy, Budget, SensorSpec
 from device_sdk._delivery import Confirm, Delivery, Done
-from device_sdk._edge import Edge
-from device_sdk._encode import RAW, WindowRecord, encode_batch, encode_raw
+from device_sdk._edge import Decider, Edge
+from device_sdk._encode import RAW, SKIP, WindowRecord, encode_batch, encode_raw
 from device_sdk._errors import ConfigError
 from device_sdk._events import (
     Battery,
@@ -69,6 +69,7 @@ class Counters:
     windows: int = 0
     windows_raw: int = 0
     windows_both: int = 0
+    windows_skipped: int = 0
     batches_created: int = 0
     batches_acked: int = 0
     batches_republished: int = 0
@@ -130,6 +131,7 @@ class Engine:
         callbacks: CallbackRunner | None = None,
         on_command: OnCommand | None = None,
         on_policy: OnPolicy | None = None,
+        decider: Decider | None = None,
     ) -> None:
         if not config.heartbeat_s > 0:
             raise ConfigError(f"heartbeat_s must be > 0, got {config.heartbeat_s}")
@@ -153,6 +155,7 @@ class Engine:
             budget=config.budget,
             seed=zlib.crc32(f"{tenant}/{device_id}".encode()),
             mono=clock.mono_ns,
+            decider=decider,
         )
         self.battery: float | None = None
         self.connected = False
@@ -283,6 +286,7 @@ class Engine:
                 windows=1,
                 windows_raw=rec.offload == RAW,
                 windows_both=rec.offload == kernels.BOTH,
+                windows_skipped=rec.offload == SKIP,
                 cpu_ns_windows=p.cpu_ns,
             )
             raw = None
@@ -296,6 +300,10 @@ class Engine:
                     rec.n_samples,
                     p.samples.astype("<f4", copy=False).tobytes(),
                 )
+            if rec.offload == SKIP:  # not sent; its samples ride into the cache with the next batch
+                if raw is not None:
+                    self._current_raw.append(raw)
+                continue
             self._add_window(rec, raw)
 
     def _open_batch(self) -> None:

@@ -106,11 +106,18 @@ Rewriter = Callable[[bytes, int, Sequence[int]], bytes]
 
 
 class Outbox:
-    """Owned by one thread at a time (the device worker); not thread-safe by itself."""
+    """Owned by one thread at a time (the device worker); not thread-safe by itself.
 
-    def __init__(self, data_dir: Path, *, max_bytes: int, raw_cache_bytes: int = 0) -> None:
+    ``durable=False`` skips every fsync (SQLite ``synchronous=OFF``, no sync of the high-water
+    mark): a process crash still loses nothing, a power loss may. For simulators only.
+    """
+
+    def __init__(
+        self, data_dir: Path, *, max_bytes: int, raw_cache_bytes: int = 0, durable: bool = True
+    ) -> None:
         self.dir = Path(data_dir)
         self.max_bytes = max_bytes
+        self._durable = durable
         self.path = self.dir / "outbox.sqlite3"
         self._hwm_path = self.dir / "seq.hwm"
         self.corrupt_rows = 0
@@ -143,7 +150,7 @@ class Outbox:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'OFF'}")
         except sqlite3.Error:
             db.close()
             raise
@@ -191,8 +198,12 @@ class Outbox:
         with open(tmp, "w") as fh:
             fh.write(str(value))
             fh.flush()
-            os.fsync(fh.fileno())
+            if self._durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, self._hwm_path)
+        if not self._durable:
+            self._hwm = value
+            return
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
             os.fsync(dfd)

@@ -64,6 +64,7 @@ from protos.binhai.v1.telemetry_pb2 import (
     SeqRange,
     TelemetryBatch,
     Window,
+    WindowFlag,
 )
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ __all__ = [
     "Topic",
     "TopicError",
     "Window",
+    "WindowFlag",
     "check_id",
     "control_pb2_grpc",
     "ingest_pb2_grpc",

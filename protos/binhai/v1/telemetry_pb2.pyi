@@ -13,6 +13,8 @@ class Codec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CODEC_UNSPECIFIED: _ClassVar[Codec]
     CODEC_F32LE: _ClassVar[Codec]
     CODEC_BINHAI: _ClassVar[Codec]
+    CODEC_POINTS_HOLD: _ClassVar[Codec]
+    CODEC_POINTS_LINEAR: _ClassVar[Codec]
 
 class Offload(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -20,13 +22,24 @@ class Offload(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OFFLOAD_FEATURES: _ClassVar[Offload]
     OFFLOAD_RAW: _ClassVar[Offload]
     OFFLOAD_BOTH: _ClassVar[Offload]
+
+class WindowFlag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FLAG_NONE: _ClassVar[WindowFlag]
+    FLAG_NOVEL: _ClassVar[WindowFlag]
+    FLAG_TRUTH: _ClassVar[WindowFlag]
 CODEC_UNSPECIFIED: Codec
 CODEC_F32LE: Codec
 CODEC_BINHAI: Codec
+CODEC_POINTS_HOLD: Codec
+CODEC_POINTS_LINEAR: Codec
 OFFLOAD_UNSPECIFIED: Offload
 OFFLOAD_FEATURES: Offload
 OFFLOAD_RAW: Offload
 OFFLOAD_BOTH: Offload
+FLAG_NONE: WindowFlag
+FLAG_NOVEL: WindowFlag
+FLAG_TRUTH: WindowFlag
 
 class Features(_message.Message):
     __slots__ = ("algo_version", "values")
@@ -45,7 +58,7 @@ class RawSamples(_message.Message):
     def __init__(self, codec: _Optional[_Union[Codec, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Window(_message.Message):
-    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty", "resent")
+    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty", "flags", "resent")
     SENSOR_FIELD_NUMBER: _ClassVar[int]
     T0_NS_FIELD_NUMBER: _ClassVar[int]
     RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +68,7 @@ class Window(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     RAW_FIELD_NUMBER: _ClassVar[int]
     NOVELTY_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
     RESENT_FIELD_NUMBER: _ClassVar[int]
     sensor: str
     t0_ns: int
@@ -65,8 +79,9 @@ class Window(_message.Message):
     features: Features
     raw: RawSamples
     novelty: float
+    flags: int
     resent: bool
-    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ..., resent: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ..., flags: _Optional[int] = ..., resent: _Optional[bool] = ...) -> None: ...
 
 class SeqRange(_message.Message):
     __slots__ = ("first", "last", "reason")

@@ -9,8 +9,15 @@ stored (a ``Stored`` downlink, sent after the core's commit). A broker's PUBACK 
 durability — a broker that crashes before saving its state, or drops a queue, loses messages it
 had PUBACKed — so a PUBACK only starts the confirmation timer: ``confirm_timeout_s``, doubling
 with every attempt up to ``confirm_timeout_max_s``. When it runs out the batch is published
-again, same seq (the database deduplicates). After a reconnect every batch PUBACKed and not yet
-confirmed goes again at once (the broker may have crashed with it). ``confirm="puback"`` is the
+again, same seq (the database deduplicates). Three signals bring that forward:
+
+- after a reconnect, every batch PUBACKed and not yet confirmed goes again at once (the broker
+  may have crashed with it);
+- a confirmation of a later seq makes every earlier batch PUBACKed and still unconfirmed due
+  ``gap_grace_s`` later (confirmations come in publish order, give or take the pipeline's
+  reordering, which the grace absorbs);
+- while someone waits in ``flush()``, a batch PUBACKed ``gap_grace_s`` ago and still
+  unconfirmed goes again. ``confirm="puback"`` is the
 old contract, for a cloud that sends no confirmations: done at the PUBACK.
 
 Refusals: a PUBACK with a failure reason code, or a publish the client refuses, holds the batch
@@ -59,6 +66,7 @@ class _Track:
     refusals: int = 0
     due_ns: int = 0  # not published again before this
     pubacked: bool = False
+    pubacked_ns: int = 0
 
 
 class Delivery:
@@ -71,6 +79,7 @@ class Delivery:
         refusal_backoff_s: float = 1.0,
         refusal_backoff_max_s: float = 60.0,
         max_refusals: int = 3,
+        gap_grace_s: float = 5.0,
     ) -> None:
         if confirm not in ("stored", "puback"):
             raise ValueError(f"confirm must be 'stored' or 'puback', not {confirm!r}")
@@ -78,6 +87,7 @@ class Delivery:
         self._timeout = (round(confirm_timeout_s * NS), round(confirm_timeout_max_s * NS))
         self._backoff = (round(refusal_backoff_s * NS), round(refusal_backoff_max_s * NS))
         self.max_refusals = max_refusals
+        self._grace = round(gap_grace_s * NS)
         self.inflight: dict[int, int] = {}  # transport token -> seq
         self._tracks: dict[int, _Track] = {}  # seq -> published at least once, not done
         self.republished = 0
@@ -86,10 +96,16 @@ class Delivery:
     def __len__(self) -> int:
         return len(self._tracks)
 
-    def held(self, now_ns: int) -> set[int]:
-        """Seqs not to publish now: in flight, waiting for a confirmation or backing off."""
+    def held(self, now_ns: int, *, hurry: bool = False) -> set[int]:
+        """Seqs not to publish now: in flight, waiting for a confirmation or backing off.
+        With ``hurry`` (a flush waits), a confirmation waited for ``gap_grace_s`` is enough."""
         out = set(self.inflight.values())
-        out.update(s for s, t in self._tracks.items() if t.due_ns > now_ns)
+        for s, t in self._tracks.items():
+            if t.due_ns <= now_ns:
+                continue
+            if hurry and t.pubacked and not t.refusals and now_ns - t.pubacked_ns >= self._grace:
+                continue
+            out.add(s)
         return out
 
     def published(self, seq: int, token: int) -> bool:
@@ -121,6 +137,7 @@ class Delivery:
             del self._tracks[seq]
             return Done(seq, "acked")
         t.pubacked = True
+        t.pubacked_ns = now_ns
         base, cap = self._timeout
         t.due_ns = now_ns + min(cap, base << min(t.attempts - 1, 30))
         return Done(seq, "wait")
@@ -136,10 +153,21 @@ class Delivery:
         t.due_ns = now_ns + min(cap, base << min(t.refusals - 1, 30))
         return Done(seq, "wait", reason)
 
-    def confirmed(self, spans: list[tuple[int, int]]) -> None:
-        """The cloud holds these seqs (inclusive spans): stop tracking them."""
+    def awaiting(self) -> set[int]:
+        """Seqs the broker PUBACKed and the cloud has not confirmed yet."""
+        return {s for s, t in self._tracks.items() if t.pubacked}
+
+    def confirmed(self, spans: list[tuple[int, int]], now_ns: int) -> None:
+        """The cloud holds these seqs (inclusive spans): stop tracking them; earlier ones PUBACKed
+        and still unconfirmed become due ``gap_grace_s`` from now."""
         done = [s for s in self._tracks if any(a <= s <= b for a, b in spans)]
         self.forget(done)
+        if not spans:
+            return
+        latest = max(b for _, b in spans)
+        for s, t in self._tracks.items():
+            if s < latest and t.pubacked:
+                t.due_ns = min(t.due_ns, now_ns + self._grace)
 
     def forget(self, seqs: list[int]) -> None:
         for s in seqs:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 Overflow = Literal["block", "drop"]
 
 _MAX_DOWNLINK_QUEUED = 256  # downlink messages waiting for the worker (drop-newest, counted)
+_JOIN_TIMEOUT_S = 10.0  # close() waits this long for the worker, which then closes the outbox
 
 __all__ = ["Device", "OnCommand", "OnPolicy"]
 
@@ -249,7 +250,7 @@ class Device:
         finally:
             self._closed = True
             self._mailbox.put_control(Close())
-            self._worker.join(timeout=10)
+            self._worker.join(timeout=_JOIN_TIMEOUT_S)
             if self._worker.is_alive():  # it closes the outbox itself when it ends
                 log.error("device %s: worker still busy after 10 s", self.device_id)
             self._transport.stop(final_topic=self.status_topic, final_payload=protos.STATUS_OFFLINE)

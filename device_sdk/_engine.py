@@ -160,9 +160,7 @@ class Engine:
         self.battery: float | None = None
         self.connected = False
         self._connected_at = 0
-        self.delivery = Delivery(
-            confirm=config.confirm, confirm_timeout_s=config.confirm_timeout_s
-        )
+        self.delivery = Delivery(confirm=config.confirm, confirm_timeout_s=config.confirm_timeout_s)
         self.inflight = self.delivery.inflight  # transport token -> seq
         self._current: list[WindowRecord] = []
         self._current_raw: list[RawEntry] = []
@@ -363,7 +361,7 @@ class Engine:
             raw_offset_ns=offset,
         )
         self.count(batches_created=1)
-        evicted = self.outbox.evict(set(self.inflight.values()))
+        evicted = self.outbox.evict(set(self.inflight.values()), self.delivery.awaiting())
         if evicted:
             self.delivery.forget([e.first for e in evicted])
             log.warning("device %s: outbox full, evicted %d batches", self.device_id, len(evicted))
@@ -386,14 +384,15 @@ class Engine:
         if free <= 0:
             return
         now = self.clock.mono_ns()
-        for p in self.outbox.pending(free, self.delivery.held(now)):
+        held = self.delivery.held(now, hurry=bool(self._flush_waiters))
+        for p in self.outbox.pending(free, held):
             try:
                 token = self.transport.publish(self.topics.up, p.payload, qos=1)
             except (OSError, ValueError) as exc:  # the client's refusal: back off this batch
                 self.count(publish_errors=1)
                 log.warning("device %s: publishing batch %d failed: %s", self.device_id, p.seq, exc)
                 self._done(self.delivery.publish_failed(p.seq, f"publish error: {exc}", now))
-                return
+                continue
             if self.delivery.published(p.seq, token):
                 self.count(batches_republished=1)
 
@@ -425,7 +424,7 @@ class Engine:
         stored = [(s.first, s.last) for s in st.stored[:_MAX_SPANS]]
         rejected = [(s.first, s.last) for s in st.rejected[:_MAX_SPANS]]
         gone = self.outbox.confirm(stored + rejected)
-        self.delivery.confirmed(stored + rejected)
+        self.delivery.confirmed(stored + rejected, self.clock.mono_ns())
         n_rej = sum(1 for s in gone if any(a <= s <= b for a, b in rejected))
         self.count(
             confirmations=1,

@@ -98,6 +98,17 @@ class FakeTransport:
         body = protos.Stored(rejected=spans) if rejected else protos.Stored(stored=spans)
         self.deliver(down_topic, protos.Command(stored=body).SerializeToString())
 
+    def refuse(self, n: int | None = None, *, reason: str = "0x87 Not authorized") -> int:
+        """Refuse the ``n`` oldest unacked publishes (all when ``None``) as a broker would, with
+        an MQTT 5 reason (code first); return how many."""
+        with self._lock:
+            take = self._unacked if n is None else self._unacked[:n]
+            self._unacked = self._unacked[len(take) :]
+        assert self._events is not None
+        for token in take:
+            self._events.on_published(token, False, reason)
+        return len(take)
+
     def subscribe(self, topic: str, qos: int = 1) -> None:
         self.subscriptions.append(topic)
 

@@ -10,7 +10,9 @@ row that fails it is never sent, it is dropped and reported as an evicted seq.
 Bounded by bytes. Over the bound it evicts, in this order (the stated policy):
 1. RAW before FEATURES: batches with raw samples are replaced by their features-only version
    (same seq, so no gap; counted as ``raw_dropped``);
-2. whole batches, those without anomalies first, lowest novelty first, then oldest.
+2. whole batches: first those the broker has PUBACKed and the cloud not yet confirmed (most
+   likely stored already: evicting them most likely loses nothing, and if they were lost the
+   eviction explains the gap), then those without anomalies, lowest novelty, oldest;
 3. a batch the broker refuses for good (e.g. not authorised, too large) is evicted on its own
    with reason ``refused`` (:meth:`Outbox.evict_one`).
 Evicted seqs are recorded and attached to every new batch until one carrying them is confirmed.
@@ -29,7 +31,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,9 +404,10 @@ class Outbox:
             self.evicted_batches += 1
         return bool(gone)
 
-    def evict(self, inflight: set[int]) -> list[Eviction]:
+    def evict(self, inflight: set[int], delivered: Collection[int] = ()) -> list[Eviction]:
         """Apply the eviction policy until under ``max_bytes`` (one transaction); return the
-        whole-batch evictions."""
+        whole-batch evictions. ``inflight`` are never evicted, ``delivered`` (PUBACKed, not
+        confirmed) go first."""
         out: list[Eviction] = []
         if self._bytes <= self.max_bytes:
             return out
@@ -429,6 +432,7 @@ class Outbox:
             rows = self._db.execute(
                 "SELECT seq FROM outbox ORDER BY anomaly, priority, seq"
             ).fetchall()
+            rows.sort(key=lambda r: r[0] not in delivered)  # stable: policy order otherwise
             for (seq,) in rows:
                 if nbytes <= self.max_bytes:
                     break

@@ -60,12 +60,14 @@ class AlertTracker:
         length_ns: int,
         verdict: Verdict,
         now_ns: int,
+        window_ns: int | None = None,
     ) -> Alert | None:
-        """Account one judged window; return the alert it opened or extended (None if ordinary)."""
+        """Account one judged window (or a run of windows: ``length_ns`` long, windows of
+        ``window_ns``); return the alert it opened or extended (None if ordinary)."""
         if not verdict.anomalous:
             return None
         end = t0_ns + length_ns
-        gap = round(self.gap_windows * length_ns)
+        gap = round(self.gap_windows * (window_ns or length_ns))
         episodes = self._open.setdefault(key, [])
         for a in episodes:
             if t0_ns <= a.end_ns + gap and end >= a.start_ns - gap:

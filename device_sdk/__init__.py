@@ -29,10 +29,12 @@ from device_sdk._errors import (
 from device_sdk._fake import FakeTransport, Published
 from device_sdk._mqtt import MqttOptions, MqttTransport
 from device_sdk._outbox import Eviction, Outbox
+from device_sdk._synergy import DEFAULT_FEATURE_SET, SynergyConfig
 from device_sdk._transport import Transport, TransportEvents
 from device_sdk._windows import Windower
 
 __all__ = [
+    "DEFAULT_FEATURE_SET",
     "PLAUSIBLE_FLOOR_NS",
     "BatchPolicy",
     "Budget",
@@ -54,6 +56,7 @@ __all__ = [
     "OutboxLimits",
     "Published",
     "SensorSpec",
+    "SynergyConfig",
     "Transport",
     "TransportEvents",
     "WindowRecord",

@@ -92,11 +92,17 @@ class Clock:
 
 
 def restamp(payload: bytes, delta_ns: int, indices: Sequence[int], synced: bool) -> bytes:
-    """Shift the SDK-timed windows (``indices``) and ``sent_at_ns`` of an encoded batch."""
+    """Shift the SDK-timed windows (``indices`` >= 0), summaries (index ``i`` given as
+    ``-1 - i``) and ``sent_at_ns`` of an encoded batch."""
     batch = protos.TelemetryBatch()
     batch.ParseFromString(payload)
     for i in indices:
-        batch.windows[i].t0_ns += delta_ns
+        if i >= 0:
+            batch.windows[i].t0_ns += delta_ns
+        else:
+            s = batch.summaries[-1 - i]
+            s.t0_ns += delta_ns
+            s.t1_ns += delta_ns
     batch.sent_at_ns += delta_ns
     batch.clock_synced = synced
     return batch.SerializeToString()

@@ -26,12 +26,13 @@ from device_sdk._callbacks import CallbackRunner
 from device_sdk._clock import Clock, WallClock
 from device_sdk._config import BatchPolicy, Budget, OutboxLimits, SensorSpec
 from device_sdk._delivery import Confirm
-from device_sdk._engine import Engine, EngineConfig, OnCommand, OnPolicy, Topics
+from device_sdk._engine import Engine, EngineConfig, OnCommand, OnPolicy, Topics, Uplink
 from device_sdk._errors import CallbackError, ClosedError, ConfigError, WorkerError
 from device_sdk._events import Battery, Close, EventSink, Flush, Message, Samples
 from device_sdk._mailbox import Mailbox
 from device_sdk._mqtt import MqttOptions, MqttTransport
 from device_sdk._outbox import Outbox
+from device_sdk._synergy import SynergyConfig
 from device_sdk._transport import Transport
 from device_sdk._windows import NS
 
@@ -89,6 +90,11 @@ class Device:
         ``on_policy(DevicePolicy)`` after a policy is applied. They run on a callback thread of
         their own (never on the MQTT I/O thread or the worker), so they may block; an exception
         they raise is re-raised as :class:`CallbackError` by the next call.
+    uplink, synergy
+        ``"windows"`` (default): every window's features go up, RAW when novel as the offload
+        policy and budget allow. ``"synergy"``: ordinary windows are summarised, unusual ones
+        sent RAW or COMPACT under a hard uplink budget (``synergy`` holds its settings; see
+        docs/device.md, "Synergy uplink").
     """
 
     def __init__(
@@ -116,6 +122,8 @@ class Device:
         confirm_timeout_s: float = 30.0,
         on_command: OnCommand | None = None,
         on_policy: OnPolicy | None = None,
+        uplink: Uplink = "windows",
+        synergy: SynergyConfig = SynergyConfig(),
     ) -> None:
         topics = Topics.of(tenant, device_id)
         if overflow not in ("block", "drop"):
@@ -160,6 +168,8 @@ class Device:
                 clock_sync_grace_s=clock_sync_grace_s,
                 confirm=confirm,
                 confirm_timeout_s=confirm_timeout_s,
+                uplink=uplink,
+                synergy=synergy,
             ),
             callbacks=self._callbacks,
             on_command=on_command,

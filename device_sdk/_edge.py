@@ -20,7 +20,7 @@ import numpy as np
 import kernels
 import protos
 from device_sdk._config import Budget, SensorSpec
-from device_sdk._encode import BOTH, RAW, WindowRecord, encode_raw
+from device_sdk._encode import BOTH, COMPACT, RAW, WindowRecord, encode_raw
 from device_sdk._windows import NS, Windower
 
 _N_FEATURES = len(kernels.FEATURE_NAMES)
@@ -38,6 +38,7 @@ class WindowView:
     novelty: float
     now_ns: int
     battery: float
+    sdk_timed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,10 @@ class Choice:
     raw: bytes | None = None
     codec: int = kernels.CODEC_BINHAI
     flags: int = 0
+    #: Publish the window's batch at once (the first window of an episode).
+    urgent: bool = False
+    #: COMPACT windows: carry the compact feature subset (False: flags and novelty only).
+    compact: bool = True
 
 
 Decider = Callable[[WindowView], Choice]
@@ -69,6 +74,7 @@ class Processed:
     record: WindowRecord
     samples: np.ndarray
     cpu_ns: int
+    urgent: bool = False
 
 
 class Edge:
@@ -83,6 +89,8 @@ class Edge:
     ) -> None:
         self.policy = policy
         self.decider = decider
+        #: Feature positions sent in COMPACT records (the synergy uplink sets it).
+        self.feature_set: tuple[int, ...] = ()
         self.budget = budget
         self.battery = 1.0
         self.states: dict[str, SensorState] = {}
@@ -114,7 +122,9 @@ class Edge:
             started = time.thread_time_ns()
             feats = self._features(data, spec)
             novelty = float(st.scorer.update(feats))
-            view = WindowView(spec, w_t0, data, feats, novelty, self._mono(), self.battery)
+            view = WindowView(
+                spec, w_t0, data, feats, novelty, self._mono(), self.battery, st.sdk_timed
+            )
             choice = (self.decider or self.budgeted)(view)
             mode = choice.mode
             raw = choice.raw
@@ -133,8 +143,9 @@ class Edge:
                 sdk_timed=st.sdk_timed,
                 codec=choice.codec,
                 flags=choice.flags,
+                compact=self.feature_set if mode == COMPACT and choice.compact else (),
             )
-            yield Processed(rec, data, time.thread_time_ns() - started)
+            yield Processed(rec, data, time.thread_time_ns() - started, choice.urgent)
 
     @staticmethod
     def _features(data: np.ndarray, spec: SensorSpec) -> np.ndarray:

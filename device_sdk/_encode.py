@@ -16,6 +16,7 @@ SKIP = 0
 FEATURES = int(protos.Offload.OFFLOAD_FEATURES)
 RAW = int(protos.Offload.OFFLOAD_RAW)
 BOTH = int(protos.Offload.OFFLOAD_BOTH)
+COMPACT = int(protos.Offload.OFFLOAD_COMPACT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class WindowRecord:
     resent: bool = False
     codec: int = kernels.CODEC_BINHAI
     flags: int = 0
+    compact: tuple[int, ...] = ()  # COMPACT: feature positions to send (float16)
+    repeat: int = 0  # COMPACT: the record stands for this many consecutive windows
 
     def to_proto(self, *, features_only: bool = False, offset_ns: int = 0) -> protos.Window:
         mode = FEATURES if features_only else self.offload
@@ -57,6 +60,13 @@ class WindowRecord:
         if mode in (FEATURES, BOTH):
             w.features.algo_version = kernels.ALGO_VERSION
             w.features.values.extend(self.features.tolist())
+        if mode == COMPACT and self.compact:
+            idx = list(self.compact)
+            sel = self.features.reshape(self.channels, -1)[:, idx]
+            w.compact.index.extend(idx)
+            w.compact.half = sel.astype("<f2").tobytes()
+        if self.repeat > 1:
+            w.repeat = self.repeat
         if mode in (RAW, BOTH):
             assert self.raw is not None
             w.raw.codec = self.codec  # type: ignore[assignment]
@@ -87,6 +97,7 @@ def encode_batch(
     clock_synced: bool = False,
     health: protos.Health | None = None,
     acks: Sequence[protos.CommandAck] = (),
+    summaries: Sequence[protos.Summary] = (),
 ) -> bytes:
     """Encode a batch; SDK-timed windows get ``offset_ns`` (wall - monotonic) added."""
     batch = protos.TelemetryBatch(
@@ -104,4 +115,5 @@ def encode_batch(
     if health is not None:
         batch.health.CopyFrom(health)
     batch.acks.extend(acks)
+    batch.summaries.extend(summaries)
     return batch.SerializeToString()

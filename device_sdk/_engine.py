@@ -19,7 +19,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -48,15 +48,19 @@ from device_sdk._events import (
 from device_sdk._health import build_health
 from device_sdk._outbox import ClockMark, Eviction, Outbox
 from device_sdk._rawcache import RawEntry
-from device_sdk._transport import Transport
+from device_sdk._synergy import Synergy, SynergyConfig
+from device_sdk._transport import Transport, publish_size
 from device_sdk._windows import NS
 
 log = logging.getLogger(__name__)
 
 OnCommand = Callable[[protos.Command, protos.CommandAck], object]
 OnPolicy = Callable[[dl.DevicePolicy], object]
+Uplink = Literal["windows", "synergy"]
 
 _MAX_ACKS_PER_BATCH = 64
+#: What a heartbeat with the summaries of a few sensors costs on the wire, about (bytes).
+HEARTBEAT_COST = 400
 _RECENT_COMMANDS = 256  # command ids remembered, so a redelivered command is not applied twice
 _MAX_RESEND_WINDOWS = 4096  # raw windows one SendRaw may send
 _MAX_SPANS = 4096  # seq ranges taken from one Stored confirmation
@@ -84,6 +88,7 @@ class Counters:
     commands_duplicate: int = 0
     downlink_dropped: int = 0
     heartbeats: int = 0
+    heartbeats_deferred: int = 0
     raw_windows_resent: int = 0
     batches_restamped: int = 0
 
@@ -116,6 +121,11 @@ class EngineConfig:
     clock_sync_grace_s: float = 10.0
     confirm: Confirm = "stored"
     confirm_timeout_s: float = 30.0
+    #: "windows": every window's features go up (RAW when novel, as the offload policy and the
+    #: budget allow). "synergy": ordinary windows are summarised, unusual ones go RAW or
+    #: COMPACT, and the budget is a hard limit on every publish (see device_sdk/_synergy.py).
+    uplink: Uplink = "windows"
+    synergy: SynergyConfig = SynergyConfig()
 
 
 class Engine:
@@ -135,6 +145,8 @@ class Engine:
     ) -> None:
         if not config.heartbeat_s > 0:
             raise ConfigError(f"heartbeat_s must be > 0, got {config.heartbeat_s}")
+        if config.uplink not in ("windows", "synergy"):
+            raise ConfigError(f"uplink must be 'windows' or 'synergy', not {config.uplink!r}")
         self.device_id, self.tenant = device_id, tenant
         self.topics = Topics.of(tenant, device_id)
         self.outbox = outbox
@@ -158,6 +170,23 @@ class Engine:
             decider=decider,
         )
         self.battery: float | None = None
+        # the synergy uplink: its decisions, and the budget that every publish pays
+        self.bucket = kernels.TokenBucket(config.budget.bytes_per_s, config.budget.burst_bytes)
+        self._bucket_at = clock.mono_ns()
+        self._unpaid = 0  # bytes appended to the outbox and not published yet
+        self._summaries: list[tuple[protos.Summary, bool]] = []  # (summary, SDK-timed)
+        self.synergy: Synergy | None = None
+        if config.uplink == "synergy":
+            self.synergy = Synergy(
+                config.synergy,
+                seed=zlib.crc32(f"{tenant}/{device_id}".encode()),
+                available=self._available,
+                capacity=lambda: self.bucket.capacity,
+                battery=lambda: 1.0 if self.battery is None else self.battery,
+            )
+            self.edge.feature_set = tuple(config.synergy.feature_set)
+            if decider is None:
+                self.edge.decider = self.synergy.decide
         self.connected = False
         self._connected_at = 0
         self.delivery = Delivery(confirm=config.confirm, confirm_timeout_s=config.confirm_timeout_s)
@@ -275,7 +304,7 @@ class Engine:
     # -- windows and batches -----------------------------------------------------------------
 
     def _batch_open(self) -> bool:
-        return bool(self._current or self._acks)
+        return bool(self._current or self._acks or self._summaries)
 
     def _process(self, sensor: str, samples: np.ndarray, t0_ns: int | None) -> None:
         self.count(samples_pushed=samples.shape[1])
@@ -305,6 +334,16 @@ class Engine:
                     self._current_raw.append(raw)
                 continue
             self._add_window(rec, raw)
+            if p.urgent:
+                self.close_batch()
+                self._pump()
+        self._take_runs()
+
+    def _take_runs(self) -> None:
+        if self.synergy is not None and self.synergy.ready:
+            runs, self.synergy.ready = self.synergy.ready, []
+            for rec in runs:
+                self._add_window(rec)
 
     def _open_batch(self) -> None:
         if not self._batch_open():
@@ -324,11 +363,14 @@ class Engine:
         """Encode the open batch (with ``health``, if given) into the outbox."""
         if not self._batch_open() and health is None:
             return
+        offset = self.clock.offset_ns()
         windows, raw, acks = self._current, self._current_raw, self._acks
+        timed = [t for _, t in self._summaries]
+        summaries = [_shifted(sm, offset if t else 0) for sm, t in self._summaries]
         self._current, self._current_raw, self._acks, self._current_bytes = [], [], [], 0
+        self._summaries = []
         has_raw = any(w.raw is not None for w in windows)
         synced = self.clock.synced
-        offset = self.clock.offset_ns()
         sent_at = self.clock.mono_ns() + offset
 
         def build(seq: int, evs: list[Eviction]) -> tuple[bytes, bytes | None]:
@@ -343,6 +385,7 @@ class Engine:
                 clock_synced=synced,
                 health=health,
                 acks=acks,
+                summaries=summaries,
             )
             full = encode_batch(**args)
             return full, (encode_batch(**args, features_only=True) if has_raw else None)
@@ -350,8 +393,10 @@ class Engine:
         mark = None
         if not synced:
             indices = tuple(i for i, w in enumerate(windows) if w.sdk_timed)
+            indices += tuple(-1 - i for i, t in enumerate(timed) if t)
             mark = ClockMark(self.clock.boot, offset, indices)
         novelty = [w.novelty for w in windows]
+        before = self.outbox.nbytes
         self.outbox.append(
             build,
             priority=max(novelty, default=0.0),
@@ -360,8 +405,10 @@ class Engine:
             raw=raw,
             raw_offset_ns=offset,
         )
+        self._unpaid += self.outbox.nbytes - before
         self.count(batches_created=1)
         evicted = self.outbox.evict(set(self.inflight.values()), self.delivery.awaiting())
+        self._unpaid = min(self._unpaid, self.outbox.nbytes)
         if evicted:
             self.delivery.forget([e.first for e in evicted])
             log.warning("device %s: outbox full, evicted %d batches", self.device_id, len(evicted))
@@ -386,6 +433,11 @@ class Engine:
         now = self.clock.mono_ns()
         held = self.delivery.held(now, hurry=bool(self._flush_waiters))
         for p in self.outbox.pending(free, held):
+            if self.synergy is not None:  # the budget is a hard limit: pay first, or wait
+                cost = publish_size(self.topics.up, len(p.payload))
+                if self._tokens(now) < cost:
+                    return
+                self.bucket.spend(cost)
             try:
                 token = self.transport.publish(self.topics.up, p.payload, qos=1)
             except (OSError, ValueError) as exc:  # the client's refusal: back off this batch
@@ -395,6 +447,17 @@ class Engine:
                 continue
             if self.delivery.published(p.seq, token):
                 self.count(batches_republished=1)
+            else:
+                self._unpaid = max(0, self._unpaid - len(p.payload))
+
+    def _tokens(self, now: int) -> float:
+        self.bucket.advance(max(0, now - self._bucket_at) / NS)
+        self._bucket_at = now
+        return self.bucket.level
+
+    def _available(self) -> float:
+        """Budget bytes not yet promised: the bucket less what waits to be published."""
+        return self._tokens(self.clock.mono_ns()) - self._unpaid - self._current_bytes
 
     def _on_ack(self, token: int, ok: bool, reason: str) -> None:
         done = self.delivery.puback(token, ok, reason, self.clock.mono_ns())
@@ -448,6 +511,11 @@ class Engine:
 
     def _heartbeat(self, now: int) -> None:
         self._next_heartbeat = max(self._next_heartbeat + self._heartbeat_ns, now)
+        if self.synergy is not None and self._available() < HEARTBEAT_COST:
+            # the budget cannot pay for it without delaying what matters: the next one will
+            # carry the summaries (they keep counting) — unless the device is closing
+            self.count(heartbeats_deferred=1)
+            return
         c = self.counters
         cpu, n = c.cpu_ns_windows - self._hb_cpu[0], c.windows - self._hb_cpu[1]
         self._hb_cpu = (c.cpu_ns_windows, c.windows)
@@ -458,6 +526,12 @@ class Engine:
             cpu_us_per_window=cpu / n / 1000 if n > 0 else 0.0,
         )
         self.count(heartbeats=1)
+        if self.synergy is not None:
+            self.synergy.close_runs()
+            self._take_runs()
+            for sm in self.synergy.take_summaries():
+                st = self.edge.states.get(sm.sensor)
+                self._summaries.append((sm, bool(st and st.sdk_timed)))
         self.close_batch(health)
 
     # -- downlink ----------------------------------------------------------------------------
@@ -559,3 +633,14 @@ class Engine:
             )  # fmt: skip
             self._add_window(rec)
         self.count(raw_windows_resent=len(held))
+
+
+def _shifted(summary: protos.Summary, delta_ns: int) -> protos.Summary:
+    """``summary`` with its times moved by ``delta_ns`` (monotonic -> wall time)."""
+    if not delta_ns:
+        return summary
+    out = protos.Summary()
+    out.CopyFrom(summary)
+    out.t0_ns += delta_ns
+    out.t1_ns += delta_ns
+    return out

@@ -38,3 +38,14 @@ class Transport(Protocol):
 
     def stop(self, *, final_topic: str | None = None, final_payload: bytes = b"") -> None:
         """Disconnect cleanly (publishing ``final_payload`` retained on ``final_topic`` first)."""
+
+
+def publish_size(topic: str, payload_len: int, qos: int = 1) -> int:
+    """Bytes of an MQTT 5 PUBLISH of ``payload_len`` bytes on ``topic`` (no properties): what a
+    publish costs on the wire, and what an uplink budget pays."""
+    remaining = 2 + len(topic.encode()) + (2 if qos else 0) + 1 + payload_len
+    size, n = 1, remaining
+    while n >= 128:
+        n >>= 7
+        size += 1
+    return 1 + size + remaining

@@ -3,10 +3,13 @@
 Definitions (times in seconds from the scenario start; ``w`` is the window length of the
 label's sensor):
 
-* a **true event** is a label of category ``event`` or ``sensor_fault``; an alert *matches* it
-  when it is on the same device and sensor, its span overlaps ``[t_on, t_off + 2 w]``, and it
-  began no earlier than ``t_on - 2 w`` (an alert that was already running — a stream alarmed
-  for an hour — does not detect the events that happen under it);
+* a **true event** is a label of category ``event`` or ``sensor_fault``; its *span* is
+  ``[t_on, t_off + 2 w]`` and its *extent* ``[t_on - w, t_off + 2 w]`` (from the start of the
+  window that holds the onset). An alert is *true* when it is on the same device and sensor as
+  some true event, overlaps its span, and at least half of the alert's own duration lies within
+  the extents of that stream's true events (an alert that stays on for an hour does not detect
+  the events that happen under it, while one alert over two adjacent events detects both); a
+  true alert *matches* every true event whose span it overlaps;
 * ``event_recall``: share of true events matched by at least one alert;
 * ``alert_precision``: share of alerts that match a true event (1.0 when there are no alerts);
 * ``latency_windows``: for each matched event, ``max(0, raised - t_on) / w`` of the first alert
@@ -15,8 +18,9 @@ label's sensor):
   or rebuilt from points) reached the cloud;
 * ``rho``: uplink wire bytes ÷ the all-cloud baseline's uplink wire bytes on the same signals;
 * delivery: ``lost`` = batches a device created that the cloud neither stored nor was told were
-  evicted; ``duplicates`` = batches received again after they were stored (absorbed, not
-  stored twice).
+  evicted, and that are not still queued on the device at the end (``queued``: a budget or a
+  partition held them); ``duplicates`` = batches received again after they were stored
+  (absorbed, not stored twice).
 """
 
 from __future__ import annotations
@@ -54,10 +58,11 @@ class Delivery:
     batches_stored: int
     duplicates: int
     evicted: int
+    queued: int = 0  # still in device outboxes at the end (a budget or a partition held them)
 
     @property
     def lost(self) -> int:
-        return max(0, self.batches_created - self.batches_stored - self.evicted)
+        return max(0, self.batches_created - self.batches_stored - self.evicted - self.queued)
 
 
 def _pct(values: Sequence[float], q: float) -> float | None:
@@ -80,6 +85,12 @@ def score(
     for a in alerts:
         by_stream[(a.device, a.sensor)].append(a)
     true = [lb for lb in labels if lb.category in (EVENT, SENSOR_FAULT)]
+    spans: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for lb in true:
+        w = window_s.get((lb.device, lb.sensor), 1.0)
+        # from the start of the window that holds the onset to two windows after the end
+        spans[(lb.device, lb.sensor)].append((lb.t_on - w, lb.t_off + TOLERANCE_WINDOWS * w))
+    genuine = {id(a) for a in alerts if _inside(a, spans.get((a.device, a.sensor), [])) >= 0.5}
     matched_alerts: set[int] = set()
     kinds: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"hit": [], "lat": []})
     latencies: list[float] = []
@@ -89,7 +100,7 @@ def score(
         hi = lb.t_off + TOLERANCE_WINDOWS * w
         first: float | None = None
         for a in by_stream.get((lb.device, lb.sensor), ()):
-            if lb.t_on - TOLERANCE_WINDOWS * w <= a.start_s <= hi and a.end_s >= lb.t_on:
+            if id(a) in genuine and a.start_s <= hi and a.end_s >= lb.t_on:
                 matched_alerts.add(id(a))
                 lat = max(0.0, a.raised_s - lb.t_on) / w
                 first = lat if first is None else min(first, lat)
@@ -131,8 +142,24 @@ def score(
         "batches_created": delivery.batches_created,
         "batches_stored": delivery.batches_stored,
         "evicted": delivery.evicted,
+        "queued": delivery.queued,
         "per_kind": per_kind,
     }
+
+
+def _inside(a: AlertRow, spans: Sequence[tuple[float, float]]) -> float:
+    """Share of the alert's duration within the union of ``spans``."""
+    length = a.end_s - a.start_s
+    if length <= 0:
+        return 1.0 if any(x <= a.start_s <= y for x, y in spans) else 0.0
+    covered = 0.0
+    at = a.start_s
+    for x, y in sorted(spans):
+        lo, hi = max(x, at), min(y, a.end_s)
+        if hi > lo:
+            covered += hi - lo
+            at = hi
+    return covered / length
 
 
 def _ratio(flags: Sequence[bool]) -> float | None:

@@ -49,6 +49,7 @@ from kernels._screen import (
     SensorProfile,
     profile_for,
 )
+from kernels._screening import RATE, DeviceScreen, ScreenConfig, Screened
 from kernels._warm import warm_up
 
 __all__ = [
@@ -65,8 +66,10 @@ __all__ = [
     "HOLD",
     "LINEAR",
     "PROFILES",
+    "RATE",
     "RAW",
     "CodecError",
+    "DeviceScreen",
     "HeartRateEstimator",
     "KernelError",
     "KernelInputError",
@@ -74,6 +77,8 @@ __all__ = [
     "NoveltyScorer",
     "OffloadPolicy",
     "Screen",
+    "ScreenConfig",
+    "Screened",
     "SensorProfile",
     "StateError",
     "StepCounter",

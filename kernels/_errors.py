@@ -33,6 +33,10 @@ class KernelInputError(KernelError):
     def __init__(self, argument: str, message: str) -> None:
         super().__init__(f"{argument}: {message}")
         self.argument = argument
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[KernelInputError], tuple[str, str]]:
+        return (type(self), (self.argument, self.message))  # picklable across processes
 
 
 class CodecError(KernelError):
@@ -46,7 +50,15 @@ class CodecError(KernelError):
 
     def __init__(self, message: str, *, offset: int = -1) -> None:
         super().__init__(message if offset < 0 else f"{message} (at byte {offset})")
+        self.message = message
         self.offset = offset
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_codec_error, (self.message, self.offset))
+
+
+def _codec_error(message: str, offset: int) -> CodecError:
+    return CodecError(message, offset=offset)
 
 
 class StateError(KernelError):

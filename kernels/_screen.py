@@ -24,7 +24,8 @@ LEVEL      the level moves: accelerometers (``profile.gravity`` > 0) when the no
            mean vector differs from 1 g by > 0.2 g; other sensors when a channel's mean is
            off its slow reference by > ``profile.level_sigmas`` x its usual distance from
            it, or its std is > ``profile.std_ratio`` x its usual std (a ramp within the
-           window), either by more than ``profile.level_floor`` in the sensor's unit; or
+           window), either by more than ``profile.level_floor`` in the sensor's unit (a
+           quarter of it for the std); or
            channel 0's mean is above ``profile.high_limit`` (temperatures: an absolute limit)
 NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy threshold
            (set by the caller)
@@ -33,8 +34,9 @@ NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy
 Baselines (per stream and channel: a slow reference of the mean and the usual distance from it,
 the std, the high-band amplitude) learn only from windows with no flag, by exponential averaging
 (``alpha``, a fifth of it for the reference) — the reference also skips windows already three
-usual distances off, so a slow drift is not learnt before it is flagged; NOISE waits for
-``warmup`` windows, LEVEL (whose usual distance takes longer to know) for three times as many.
+usual distances off, so a slow drift is not learnt before it is flagged; NOISE and the std
+check of LEVEL wait for ``warmup`` windows, its reference check (whose usual distance takes
+longer to know) for three times as many.
 """
 
 from __future__ import annotations
@@ -250,7 +252,7 @@ class Screen:
         if self.warm and not flags & CONSTANT:
             if (hf > p.noise_ratio * np.maximum(self.hf, 1e-12)).any():
                 flags |= NOISE
-            if self.n >= 3 * self.warmup and self._level(mean, std):
+            if self._level(mean, std):
                 flags |= LEVEL
         if not flags:
             self._learn(mean, std, hf)
@@ -262,7 +264,9 @@ class Screen:
             return abs(math.sqrt(float((mean**2).sum())) - p.gravity) > 0.2 * p.gravity
         off = np.abs(mean - self.ref)
         self.level_delta = float(mean[0] - self.ref[0])
-        moved = (off > p.level_sigmas * self.dev) & (off > p.level_floor)
+        moved = np.zeros(mean.shape, dtype=bool)
+        if self.n >= 3 * self.warmup:  # the usual distance takes longer to know
+            moved |= (off > p.level_sigmas * self.dev) & (off > p.level_floor)
         if p.std_ratio > 0:
             moved |= (std > p.std_ratio * self.std) & (std > p.level_floor / 4)
         return bool(moved.any())

@@ -23,6 +23,7 @@ from broker_bridge import Confirmations
 from cloud_core import AlertTracker, Evidence, Judge, JudgeConfig
 
 _RAW_MODES = (int(protos.Offload.OFFLOAD_RAW), int(protos.Offload.OFFLOAD_BOTH))
+_COMPACT = int(protos.Offload.OFFLOAD_COMPACT)
 
 Downlink = Callable[[str, str, bytes, int], bool]  # (device, topic, payload, qos) -> delivered
 
@@ -40,6 +41,7 @@ class DeviceLedger:
     last_health: protos.Health | None = None
     acks: int = 0
     last_t0: dict[str, int] = field(default_factory=dict)  # sensor -> latest window t0 (ns)
+    summarised: int = 0  # windows the device's summaries stand for
 
 
 class SimCloud:
@@ -94,6 +96,7 @@ class SimCloud:
             led.last_health = batch.health
         for w in batch.windows:
             self._window(t.tenant, t.device_id, w, led)
+        led.summarised += sum(sm.windows for sm in batch.summaries)
 
     def _window(self, tenant: str, device: str, w: protos.Window, led: DeviceLedger) -> None:
         led.windows += 1
@@ -115,7 +118,7 @@ class SimCloud:
             features: np.ndarray | None = np.concatenate(
                 [kernels.window_features(ch, w.rate_hz) for ch in samples]
             )
-        elif w.HasField("features") and len(w.features.values):
+        elif w.offload != _COMPACT and w.HasField("features") and len(w.features.values):
             features = np.asarray(w.features.values, dtype=np.float32)
         else:
             features = None
@@ -124,7 +127,8 @@ class SimCloud:
             Evidence(key, w.t0_ns, w.rate_hz, w.n_samples, features, samples, w.novelty, w.flags)
         )
         length = round(w.n_samples * 1e9 / w.rate_hz)
-        self.tracker.observe(key, w.t0_ns, length, verdict, self._now())
+        span = length * max(1, w.repeat)  # a COMPACT record may stand for a run of windows
+        self.tracker.observe(key, w.t0_ns, span, verdict, self._now(), length)
 
     def flush(self) -> None:
         """Publish the coalesced stored confirmations (as the bridge does every 0.25 s)."""

@@ -122,6 +122,7 @@ class Evaluation:
             sum(d.batches_stored for d in r.devices),
             sum(d.duplicates for d in r.devices),
             sum(d.evicted for d in r.devices),
+            sum(d.queued for d in r.devices),
         )
         figures = score(
             labels=self._labels,

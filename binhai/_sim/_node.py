@@ -24,7 +24,7 @@ from device_sdk._edge import Choice, Decider, WindowView
 from device_sdk._engine import Engine, EngineConfig
 from device_sdk._events import Battery, Samples
 from device_sdk._outbox import Outbox
-from firmware_sim import PolicyParams, SimDevice, make_decider
+from firmware_sim import PolicyParams, SensorInfo, SimDevice, make_decider
 
 NS = 1_000_000_000
 #: Virtual time 0 on the wall clock: 2026-01-01T00:00:00Z.
@@ -69,6 +69,7 @@ class SimNode:
         self.log = WindowLog()
         self.boots = 0
         self.batches_created = 0
+        self.queued_at_end = 0
         self._taken = {s.name: 0 for s in dev.sensors}
         self._labels = {
             s.name: [
@@ -106,10 +107,12 @@ class SimNode:
             config=self.config,
         )
         policy = make_decider(self.params, device=self.dev.device_id, truth=self._truth)
-        engine.edge.decider = self._observed(policy or engine.edge.budgeted)
+        # the SDK's own decision: the synergy uplink's when the engine runs it
+        engine.edge.decider = self._observed(policy or engine.edge.decider or engine.edge.budgeted)
         for s in self.dev.sensors:
             engine.add_sensor(SensorSpec(s.name, s.rate_hz, s.channels, s.window, s.window))
         self._fresh = {s.name: True for s in self.dev.sensors}
+        self._start = dict(self._taken)  # the first sample of each stream since this boot
         self.engine = engine
         self._first_seq = outbox.next_seq
         self.transport.start(
@@ -134,6 +137,7 @@ class SimNode:
 
     def close(self) -> None:
         if self.engine is not None:
+            self.queued_at_end = self.engine.outbox.depth
             self.batches_created += self.engine.outbox.next_seq - self._first_seq
             self.engine.outbox.close()
             self.engine = None
@@ -148,29 +152,56 @@ class SimNode:
             self._down_until = off
         if self.engine is None and self._down_until is not None and t_s >= self._down_until:
             self._down_until = None
+            self.vt.t_ns = round(t_s * NS)
+            for s in self.dev.sensors:
+                self._push(s, t_s)  # off until now: these samples were never measured
             self._boot(t_s)
         self.transport.set_online(self.engine is not None and self.dev.online_at(t_s))
-        for s in self.dev.sensors:
-            due = math.floor(t_s * s.rate_hz + 1e-9)
-            n = due - self._taken[s.name]
-            if n <= 0:
-                continue
-            t0_s = self._taken[s.name] / s.rate_hz
-            chunk = self.dev.take(s.name, n)
-            self._taken[s.name] = due
-            if self.engine is None:
-                continue  # the device is off: these samples were never measured
-            t0_ns = None
-            if self._fresh[s.name]:
-                self._fresh[s.name] = False
-                t0_ns = EPOCH_NS + round(t0_s * NS) + self._skew_ns
-            self.engine.handle(Samples(s.name, chunk.T.copy(), t0_ns))
         if self.engine is not None:
             battery = round(self.dev.battery_at(t_s), 3)
             if battery != self._battery:
                 self._battery = battery
                 self.engine.handle(Battery(battery))
+        # Samples go in at every window boundary before t_s, in time order across sensors, so
+        # a window is decided (and an urgent one published) when it completes, not at the step.
+        for b, sensor in self._boundaries(t_s):
+            self.vt.t_ns = round(b * NS)
+            self._push(sensor, b)
+            if self.engine is not None:
+                self._settle()
+        self.vt.t_ns = round(t_s * NS)
+        for s in self.dev.sensors:
+            self._push(s, t_s)
+        if self.engine is not None:
             self._settle()
+
+    def _boundaries(self, t_s: float) -> list[tuple[float, SensorInfo]]:
+        """(time, sensor) of every window end before ``t_s`` (windows count from the boot)."""
+        out = []
+        for s in self.dev.sensors:
+            start = self._start[s.name]
+            k = (self._taken[s.name] - start) // s.window + 1
+            while (b := (start + k * s.window) / s.rate_hz) < t_s - 1e-9:
+                out.append((b, s))
+                k += 1
+        out.sort(key=lambda bs: bs[0])
+        return out
+
+    def _push(self, s: SensorInfo, t_s: float) -> None:
+        due = math.floor(t_s * s.rate_hz + 1e-9)
+        n = due - self._taken[s.name]
+        if n <= 0:
+            return
+        t0_s = self._taken[s.name] / s.rate_hz
+        chunk = self.dev.take(s.name, n)
+        self._taken[s.name] = due
+        if self.engine is None:
+            return  # the device is off: these samples were never measured
+        t0_ns = None
+        if self._fresh[s.name]:
+            self._fresh[s.name] = False
+            t0_ns = EPOCH_NS + round(t0_s * NS) + self._skew_ns
+        self.engine.handle(Samples(s.name, chunk.T.copy(), t0_ns))
 
     def _settle(self) -> None:
         engine = self.engine

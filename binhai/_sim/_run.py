@@ -14,17 +14,25 @@ import multiprocessing as mp
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from binhai._sim._cloud import SimCloud
 from binhai._sim._node import EPOCH_NS, NS, SimNode, VirtualTime
-from device_sdk._config import Budget
+from device_sdk._config import BatchPolicy, Budget
 from device_sdk._engine import EngineConfig
 from firmware_sim import AlertRow, PolicyParams, Scenario, build_fleet
 
-#: A device's uplink budget is ``budget`` x its all-cloud byte rate; the bucket holds this long.
-BURST_S = 60.0
+#: A device's uplink budget is ``budget`` x its all-cloud byte rate; its bucket holds this many
+#: seconds of it, and at least MIN_BURST bytes (one raw window and its framing, so that a device
+#: with a tiny budget can still send evidence now and then).
+BURST_S = 600.0
+MIN_BURST = 1500.0
+#: Heartbeats (with the summaries of ordinary windows) of synergy devices, and how long their
+#: non-urgent records wait in an open batch.
+SYNERGY_HEARTBEAT_S = 300.0
+SYNERGY_BATCH_AGE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,7 @@ class DeviceRow:
     boots: int = 0
     last_t0_s: dict[str, float] = field(default_factory=dict)
     battery: float = -1.0
+    queued: int = 0
 
 
 @dataclass
@@ -77,11 +86,18 @@ class RunResult(ShardResult):
 
 
 def engine_config(spec: RunSpec, device: str) -> EngineConfig:
+    if spec.params.name != "binhai":
+        return EngineConfig(heartbeat_s=30.0)
     budget = Budget()
-    if spec.params.name == "binhai" and spec.params.budget is not None and spec.all_cloud_bps:
+    if spec.params.budget is not None and spec.all_cloud_bps:
         rate = spec.params.budget * spec.all_cloud_bps.get(device, 0.0)
-        budget = Budget(bytes_per_s=rate, burst_bytes=rate * BURST_S)
-    return EngineConfig(budget=budget, heartbeat_s=30.0)
+        budget = Budget(bytes_per_s=rate, burst_bytes=max(rate * BURST_S, MIN_BURST))
+    return EngineConfig(
+        budget=budget,
+        heartbeat_s=SYNERGY_HEARTBEAT_S,
+        batch=BatchPolicy(max_age_s=SYNERGY_BATCH_AGE_S),
+        uplink="synergy",
+    )
 
 
 def run_shard(
@@ -148,6 +164,7 @@ def _collect(cloud: SimCloud, nodes: dict[str, SimNode], cpu_s: float) -> ShardR
                 node.boots,
                 {s: (t - EPOCH_NS) / NS for s, t in led.last_t0.items()},
                 led.last_health.battery if led.last_health is not None else -1.0,
+                node.queued_at_end,
             )
         )
         out.device_windows += node.log.windows
@@ -189,9 +206,10 @@ def run(spec: RunSpec, *, workers: int = 1) -> RunResult:
         shards = [run_shard(spec, indices)]
     else:
         parts = [indices[i::workers] for i in range(workers)]
+        # spawn (no fork after Numba's threads); a worker that dies raises BrokenProcessPool
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers) as pool:
-            shards = pool.map(_shard_main, [(spec, p) for p in parts])
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            shards = list(pool.map(_shard_main, [(spec, p) for p in parts]))
     result = RunResult(
         params=spec.params,
         duration_s=spec.duration_s or spec.scenario.duration_s,

@@ -16,29 +16,16 @@ from collections import deque
 from collections.abc import Callable
 
 from device_sdk._events import Connected, Disconnected, Event, Message, PubAck
+from device_sdk._transport import publish_size
 
 #: CONNECT with a ~20-byte client id, clean start off, session expiry and will (status topic).
 CONNECT_BYTES = 110
 PUBACK_BYTES = 4
 
 
-def _remaining_length_size(n: int) -> int:
-    size = 1
-    while n >= 128:
-        n >>= 7
-        size += 1
-    return size
-
-
-def publish_size(topic: str, payload_len: int, qos: int = 1) -> int:
-    """Bytes of an MQTT 5 PUBLISH carrying ``payload_len`` bytes on ``topic`` (no properties)."""
-    remaining = 2 + len(topic.encode()) + (2 if qos else 0) + 1 + payload_len
-    return 1 + _remaining_length_size(remaining) + remaining
-
-
 def subscribe_size(topic: str) -> int:
     remaining = 2 + 1 + 2 + len(topic.encode()) + 1
-    return 1 + _remaining_length_size(remaining) + remaining
+    return 1 + (1 if remaining < 128 else 2) + remaining
 
 
 Deliver = Callable[[str, bytes], None]

@@ -27,7 +27,7 @@ def _score(alerts: list[AlertRow], **kw: object) -> dict[str, object]:
         window_s={("d1", "accel"): 2.0, ("d1", "ppg"): 5.0, ("d2", "accel"): 2.0},
         bytes_up=50,
         all_cloud_bytes=1000,
-        delivery=Delivery(10, 8, 3, 1),
+        delivery=Delivery(10, 7, 3, 1, 1),
         device_hours=2.0,
     )
     args.update(kw)
@@ -60,10 +60,23 @@ def test_an_alert_outside_the_tolerance_does_not_count() -> None:
     assert s["event_recall"] == 0.0 and s["alert_precision"] == 0.0
 
 
-def test_an_alert_already_running_does_not_detect_what_happens_under_it() -> None:
+def test_an_alert_on_all_the_time_detects_nothing() -> None:
     # one alert over the whole stream would otherwise "detect" every event on it
     s = _score([_alert("d1", "accel", 0.0, 3600.0, 0.0)])
     assert s["event_recall"] == 0.0 and s["alert_precision"] == 0.0
+
+
+def test_one_alert_over_two_adjacent_events_detects_both() -> None:
+    labels = [
+        Label("d1", "temp", "overheat", "event", 100.0, 400.0),
+        Label("d1", "temp", "drift", "sensor_fault", 450.0, 600.0),
+    ]
+    s = _score(
+        [_alert("d1", "temp", 120.0, 650.0, 130.0)],
+        labels=labels,
+        window_s={("d1", "temp"): 64.0},
+    )
+    assert s["event_recall"] == 1.0 and s["alert_precision"] == 1.0
 
 
 def test_no_alerts_is_precision_one_and_recall_zero() -> None:

@@ -72,7 +72,7 @@ class CompactFeatures(_message.Message):
     def __init__(self, index: _Optional[_Iterable[int]] = ..., half: _Optional[bytes] = ...) -> None: ...
 
 class Summary(_message.Message):
-    __slots__ = ("sensor", "t0_ns", "t1_ns", "windows", "channels", "rate_hz", "n_samples", "index", "mean", "min", "max", "novelty_max", "sent")
+    __slots__ = ("sensor", "t0_ns", "t1_ns", "windows", "channels", "rate_hz", "n_samples", "index", "mean", "min", "max", "novelty_max", "sent", "novel")
     SENSOR_FIELD_NUMBER: _ClassVar[int]
     T0_NS_FIELD_NUMBER: _ClassVar[int]
     T1_NS_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class Summary(_message.Message):
     MAX_FIELD_NUMBER: _ClassVar[int]
     NOVELTY_MAX_FIELD_NUMBER: _ClassVar[int]
     SENT_FIELD_NUMBER: _ClassVar[int]
+    NOVEL_FIELD_NUMBER: _ClassVar[int]
     sensor: str
     t0_ns: int
     t1_ns: int
@@ -99,7 +100,8 @@ class Summary(_message.Message):
     max: bytes
     novelty_max: float
     sent: int
-    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., t1_ns: _Optional[int] = ..., windows: _Optional[int] = ..., channels: _Optional[int] = ..., rate_hz: _Optional[float] = ..., n_samples: _Optional[int] = ..., index: _Optional[_Iterable[int]] = ..., mean: _Optional[bytes] = ..., min: _Optional[bytes] = ..., max: _Optional[bytes] = ..., novelty_max: _Optional[float] = ..., sent: _Optional[int] = ...) -> None: ...
+    novel: int
+    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., t1_ns: _Optional[int] = ..., windows: _Optional[int] = ..., channels: _Optional[int] = ..., rate_hz: _Optional[float] = ..., n_samples: _Optional[int] = ..., index: _Optional[_Iterable[int]] = ..., mean: _Optional[bytes] = ..., min: _Optional[bytes] = ..., max: _Optional[bytes] = ..., novelty_max: _Optional[float] = ..., sent: _Optional[int] = ..., novel: _Optional[int] = ...) -> None: ...
 
 class Features(_message.Message):
     __slots__ = ("algo_version", "values")
@@ -118,7 +120,7 @@ class RawSamples(_message.Message):
     def __init__(self, codec: _Optional[_Union[Codec, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Window(_message.Message):
-    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty", "flags", "compact", "resent")
+    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty", "flags", "compact", "repeat", "resent")
     SENSOR_FIELD_NUMBER: _ClassVar[int]
     T0_NS_FIELD_NUMBER: _ClassVar[int]
     RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +132,7 @@ class Window(_message.Message):
     NOVELTY_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     COMPACT_FIELD_NUMBER: _ClassVar[int]
+    REPEAT_FIELD_NUMBER: _ClassVar[int]
     RESENT_FIELD_NUMBER: _ClassVar[int]
     sensor: str
     t0_ns: int
@@ -142,8 +145,9 @@ class Window(_message.Message):
     novelty: float
     flags: int
     compact: CompactFeatures
+    repeat: int
     resent: bool
-    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ..., flags: _Optional[int] = ..., compact: _Optional[_Union[CompactFeatures, _Mapping]] = ..., resent: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ..., flags: _Optional[int] = ..., compact: _Optional[_Union[CompactFeatures, _Mapping]] = ..., repeat: _Optional[int] = ..., resent: _Optional[bool] = ...) -> None: ...
 
 class SeqRange(_message.Message):
     __slots__ = ("first", "last", "reason")

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from device_sdk import BatchPolicy, Device, MqttOptions, Transport
 from firmware_sim._catalog import Label
@@ -54,6 +54,8 @@ class FleetConfig:
     flush_timeout_s: float = 30.0
     heartbeat_s: float = 30.0
     reconnect_spread_s: float = 10.0
+    # "stored": devices keep a batch until the cloud confirms it; "puback": a broker alone.
+    confirm: Literal["stored", "puback"] = "stored"
 
 
 @dataclass
@@ -137,6 +139,7 @@ class Fleet:
             mqtt=MqttOptions(backoff_max_s=10.0, reconnect_spread_s=cfg.reconnect_spread_s),
             heartbeat_s=cfg.heartbeat_s,
             firmware="firmware_sim",
+            confirm=cfg.confirm,
         )
         for s in source.sensors:
             dev.add_sensor(s.name, rate_hz=s.rate_hz, channels=s.channels, window=s.window)

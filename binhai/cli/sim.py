@@ -6,7 +6,7 @@ import dataclasses
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -125,6 +125,14 @@ def scenarios_cmd(as_json: bool) -> None:
     "--heartbeat", default=30.0, show_default=True, help="Seconds between health heartbeats."
 )
 @click.option(
+    "--confirm",
+    type=click.Choice(["stored", "puback"]),
+    default="stored",
+    show_default=True,
+    help="When a device drops a batch: once the cloud confirms it stored it, or at the broker's"
+    " PUBACK (a broker with no bridge and core behind it).",
+)
+@click.option(
     "--dsn",
     envvar="BINHAI_DSN",
     default=None,
@@ -145,6 +153,7 @@ def run_cmd(
     scenario: str | None,
     truth: Path | None,
     heartbeat: float,
+    confirm: Literal["stored", "puback"],
     dsn: str | None,
     as_json: bool,
 ) -> None:
@@ -205,6 +214,7 @@ def run_cmd(
         id_offset=id_offset,
         seed=1 if seed is None else seed,
         heartbeat_s=heartbeat,
+        confirm=confirm,
     )
     fleet = Fleet(cfg, scenario=sc)
     with fleet_progress(fleet.duration_s, len(fleet.members)) as progress:

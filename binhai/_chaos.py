@@ -21,7 +21,16 @@ import psycopg
 from binhai._embedded import EmbeddedBroker
 from binhai._stack import Stack
 
-__all__ = ["Chaos", "Fault", "FaultKind", "default_schedule", "terminate_backends"]
+__all__ = [
+    "Chaos",
+    "Fault",
+    "FaultKind",
+    "default_schedule",
+    "gaps_unexplained",
+    "report_chaos",
+    "start_chaos",
+    "terminate_backends",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,19 @@ def terminate_backends(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(_TERMINATE).fetchone()
     return int(row[0]) if row else 0
+
+
+def gaps_unexplained(dsn: str, tenant: str) -> int:
+    """Seqs missing below a stored one of ``tenant`` that no reported eviction explains."""
+    import asyncio
+
+    from cloud_core import stats
+
+    async def go() -> int:
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            return (await stats(conn, tenant)).gaps_unexplained
+
+    return asyncio.run(go())
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +159,15 @@ class Chaos:
             while time.monotonic() < deadline:  # every reconnect is cut again
                 terminate_backends(self.stack.dsn)
                 time.sleep(0.05)
+
+
+def start_chaos(stack: Stack, wall_s: float) -> Chaos:
+    """``binhai up --chaos``: the default schedule over ``wall_s`` seconds of streaming, the
+    broker crashed too when it is embedded."""
+    sched = default_schedule(stack, wall_s, broker=stack.broker is not None)
+    return Chaos(stack, sched, broker=stack.broker).start()
+
+
+def report_chaos(chaos: Chaos) -> list[str]:
+    """Wait for the faults to end; return them as lines (``t s: what``)."""
+    return [f"{t:.1f} s: {what}" for t, what in chaos.join()]

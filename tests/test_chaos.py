@@ -15,6 +15,10 @@ them again (docs/ingest.md, "End-to-end acknowledgement").
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -23,6 +27,7 @@ import pytest
 
 from binhai._audit import wait_stored
 from binhai._chaos import Chaos, default_schedule, terminate_backends
+from binhai._embedded import find_mosquitto
 from binhai._stack import Stack
 from cloud_core import stats
 from tests.fleet_bg import BackgroundFleet
@@ -129,3 +134,23 @@ def test_every_batch_stored_exactly_once_through_broker_crashes(
     assert result["lost"] == 0 and result["duplicates"] == 0, (result, done)
     assert result["batches_stored"] + result["evicted"] == report.batches_sent > 100
     assert st_after.gaps_unexplained == 0, st_after
+
+
+def test_binhai_up_chaos_reports_the_audit(tmp_path, migrated_dsn):
+    """``binhai up --chaos``: the embedded stack (two cores, two bridges, mosquitto when
+    installed) faulted while a fleet streams; exits 0 with nothing lost, duplicated or
+    unexplained, and lists the faults it injected."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINHAI_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "binhai", "up", "--chaos", "--dsn", migrated_dsn, "--devices",
+         "10", "--duration", "30", "--speed", "2", "--workdir", str(tmp_path / "up"), "--json"],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["lost"] == out["duplicates"] == out["gaps_unexplained"] == 0, out
+    assert out["batches_stored"] == out["batches_sent"] > 50
+    crashes = sum("broker SIGKILLed" in f for f in out["faults"])
+    assert crashes == 3, out["faults"]  # mosquitto: SIGKILL; the in-process broker: stopped
+    assert find_mosquitto() is None or "mosquitto" in proc.stderr
+    assert any("core-1 SIGKILLed" in f for f in out["faults"])

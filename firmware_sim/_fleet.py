@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from device_sdk import BatchPolicy, Device, MqttOptions, Transport
 from firmware_sim._catalog import Label
@@ -54,8 +54,8 @@ class FleetConfig:
     flush_timeout_s: float = 30.0
     heartbeat_s: float = 30.0
     reconnect_spread_s: float = 10.0
-    # "stored": devices keep a batch until the cloud confirms it; "puback": a broker alone.
-    confirm: Literal["stored", "puback"] = "stored"
+    #: When devices drop a batch: "stored" (the cloud's confirmation) or "puback" (broker only).
+    confirm: str = "stored"
 
 
 @dataclass
@@ -139,10 +139,13 @@ class Fleet:
             mqtt=MqttOptions(backoff_max_s=10.0, reconnect_spread_s=cfg.reconnect_spread_s),
             heartbeat_s=cfg.heartbeat_s,
             firmware="firmware_sim",
-            confirm=cfg.confirm,
+            confirm="puback" if cfg.confirm == "puback" else "stored",
         )
         for s in source.sensors:
-            dev.add_sensor(s.name, rate_hz=s.rate_hz, channels=s.channels, window=s.window)
+            # windows do not overlap in the simulator: every sample is sent once (as in eval)
+            dev.add_sensor(
+                s.name, rate_hz=s.rate_hz, channels=s.channels, window=s.window, hop=s.window
+            )
         return dev
 
     def run(

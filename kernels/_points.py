@@ -254,7 +254,7 @@ def decode_points(
             idx[j] = at
         idxs.append(idx)
         total += k
-    values = decode_samples(b[pos:], expected=total)  # checked before it allocates
+    values = decode_samples(b[pos:], expected=total)
     if values.shape[0] != total:
         raise CodecError(f"{values.shape[0]} point values for {total} points", offset=pos)
     out = np.empty((c, n), dtype=np.float32)
@@ -283,11 +283,12 @@ def decode_window(
     """
     if channels < 1 or n_samples < 1 or channels * n_samples > max_samples:
         raise CodecError(f"window of {channels} x {n_samples} samples is out of bounds", offset=0)
+    n = channels * n_samples
     if codec == CODEC_BINHAI:
-        flat = decode_samples(data, expected=channels * n_samples)  # before it allocates
+        flat = decode_samples(data, expected=n)
     elif codec == CODEC_F32LE:
-        if len(data) % 4:
-            raise CodecError(f"{len(data)} bytes is not a whole number of float32", offset=0)
+        if len(data) != 4 * n:
+            raise CodecError(f"{len(data)} bytes for {channels} x {n_samples} float32", offset=0)
         flat = np.frombuffer(data, dtype="<f4").astype(np.float32)
     elif codec in (CODEC_POINTS_HOLD, CODEC_POINTS_LINEAR):
         mode = HOLD if codec == CODEC_POINTS_HOLD else LINEAR

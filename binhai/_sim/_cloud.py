@@ -1,7 +1,9 @@
 """The cloud side of a simulation, in process: what the core does with what devices publish.
 
 It decodes every batch, stores it once per (device, seq) (a redelivered batch is counted, not
-stored twice), judges every window with the core's own :class:`cloud_core.Judge` and groups the
+stored twice) and confirms it to its device end to end — coalesced per device with the bridge's
+own :class:`broker_bridge.Confirmations`, published QoS0 at every :meth:`SimCloud.flush` —
+judges every window with the core's own :class:`cloud_core.Judge` and groups the
 anomalous ones into alerts with :class:`cloud_core.AlertTracker` — the same code the core runs
 on ingest — and answers a device that comes online with a TimeSync, as the core does. Time is
 the simulation's virtual clock.
@@ -17,11 +19,12 @@ from google.protobuf.message import DecodeError
 
 import kernels
 import protos
+from broker_bridge import Confirmations
 from cloud_core import AlertTracker, Evidence, Judge, JudgeConfig
 
 _RAW_MODES = (int(protos.Offload.OFFLOAD_RAW), int(protos.Offload.OFFLOAD_BOTH))
 
-Downlink = Callable[[str, str, bytes], bool]  # (device, topic, payload) -> delivered
+Downlink = Callable[[str, str, bytes, int], bool]  # (device, topic, payload, qos) -> delivered
 
 
 @dataclass
@@ -58,6 +61,7 @@ class SimCloud:
         self.evidence: set[tuple[str, str, int]] = set()
         self.undecodable = 0
         self._commands = 0
+        self.confirmations = Confirmations()
 
     def ledger(self, device: str) -> DeviceLedger:
         led = self.ledgers.get(device)
@@ -78,6 +82,7 @@ class SimCloud:
             self.undecodable += 1
             return
         led = self.ledger(t.device_id)
+        self.confirmations.add(t.tenant, t.device_id, batch.seq)
         if batch.seq in led.seqs:
             led.duplicates += 1
             return
@@ -121,8 +126,14 @@ class SimCloud:
         length = round(w.n_samples * 1e9 / w.rate_hz)
         self.tracker.observe(key, w.t0_ns, length, verdict, self._now())
 
+    def flush(self) -> None:
+        """Publish the coalesced stored confirmations (as the bridge does every 0.25 s)."""
+        for topic, payload in self.confirmations.take():
+            self._downlink(protos.parse_topic(topic).device_id, topic, payload, 0)
+
     def _time_sync(self, tenant: str, device: str) -> None:
         self._commands += 1
         cmd = protos.Command(id=f"sync-{self._commands:010d}", issued_at_ns=self._now())
         cmd.time_sync.SetInParent()
-        self._downlink(device, protos.topic_for(tenant, device, "down"), cmd.SerializeToString())
+        topic = protos.topic_for(tenant, device, "down")
+        self._downlink(device, topic, cmd.SerializeToString(), 1)

@@ -183,9 +183,14 @@ class SimNode:
             while events:
                 engine.handle(events.popleft())
 
-    def deliver_downlink(self, topic: str, payload: bytes) -> bool:
+    def deliver_downlink(self, topic: str, payload: bytes, qos: int = 1) -> bool:
         """Queue a downlink message (handled at the engine's next settle); False if offline."""
-        return self.engine is not None and self.transport.downlink(topic, payload)
+        return self.engine is not None and self.transport.downlink(topic, payload, qos)
+
+    def settle(self) -> None:
+        """Let the engine handle what arrived (confirmations) and publish what is due."""
+        if self.engine is not None:
+            self._settle()
 
     # -- ground truth ------------------------------------------------------------------------
 

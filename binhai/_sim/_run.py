@@ -93,8 +93,8 @@ def run_shard(
     vt = VirtualTime()
     nodes: dict[str, SimNode] = {}
 
-    def downlink(device: str, topic: str, payload: bytes) -> bool:
-        return nodes[device].deliver_downlink(topic, payload)
+    def downlink(device: str, topic: str, payload: bytes, qos: int) -> bool:
+        return nodes[device].deliver_downlink(topic, payload, qos)
 
     cloud = SimCloud(now_ns=lambda: EPOCH_NS + vt.t_ns, downlink=downlink, judging=spec.judge)
     with tempfile.TemporaryDirectory(prefix="binhai-eval-") as tmp:
@@ -115,10 +115,15 @@ def run_shard(
             vt.t_ns = round(t * NS)
             for node in nodes.values():
                 node.advance(t)
+            cloud.flush()
+            for node in nodes.values():
+                node.settle()
             if progress is not None:
                 progress(t)
         for node in nodes.values():
             node.finish()
+            cloud.flush()
+            node.settle()
     return _collect(cloud, nodes, time.process_time() - started)
 
 

@@ -4,9 +4,10 @@
 delivered to the in-process cloud at once (``deliver``) and acknowledged by posting a
 :class:`PubAck` to the engine's event queue; nothing goes over a socket. It counts every byte the
 device sends upstream as MQTT 5 would frame it: PUBLISH packets (fixed header, remaining length,
-topic, packet id, empty properties, payload), a PUBACK per downlink message, and CONNECT and
-SUBSCRIBE at every (re)connection. Keep-alive pings are not counted (a device that publishes at
-least once per keep-alive interval sends none).
+topic, packet id, empty properties, payload), a PUBACK per QoS1 downlink message, and CONNECT
+and SUBSCRIBE at every (re)connection; QoS0 downlinks (the stored confirmations) cost nothing.
+Keep-alive pings are not counted (a device that publishes at least once per keep-alive interval
+sends none).
 """
 
 from __future__ import annotations
@@ -105,11 +106,13 @@ class CountingTransport:
             self._connected = False
             self.events.append(Disconnected("network partition"))
 
-    def downlink(self, topic: str, payload: bytes) -> bool:
-        """A downlink message for the device; False (not delivered) while it is offline."""
+    def downlink(self, topic: str, payload: bytes, qos: int = 1) -> bool:
+        """A downlink message for the device (a QoS1 one costs it a PUBACK upstream); False
+        (not delivered) while it is offline."""
         if not self._connected:
             return False
-        self.bytes_up += PUBACK_BYTES
+        if qos:
+            self.bytes_up += PUBACK_BYTES
         self.events.append(Message(topic, payload))
         return True
 

@@ -45,8 +45,7 @@ def test_sim_run_a_scenario_streams_and_writes_the_truth(
     result = invoke(
         "sim", "run", "--scenario", "mixed", "--duration", "5", "--speed", "2.5",
         "--truth", str(truth), "--mqtt-url", mqtt_url, "--tenant", unique_tenant,
-        "--data-dir", str(tmp_path / "devices"), "--json",
-        "--confirm", "puback",  # a broker alone: no cloud behind it to confirm
+        "--data-dir", str(tmp_path / "devices"), "--confirm", "puback", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.splitlines()[-1])

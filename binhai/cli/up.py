@@ -52,7 +52,8 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
     is_flag=True,
     help="Two cores and two bridges, and while the fleet streams: the broker SIGKILLed three"
     " times (when embedded), a bridge and a core SIGKILLed, the database's connections cut."
-    " The audit must still find nothing lost or duplicated and every gap explained.",
+    " The audit must still find nothing lost or duplicated and every gap explained. With --dsn,"
+    " every connection to that database is cut: never point it at a database others use.",
 )
 @json_option
 def command(

@@ -129,6 +129,7 @@ def test_every_batch_stored_exactly_once_through_broker_crashes(
             return await stats(conn, unique_tenant)
 
     st_after = run(gaps())
+    print(json.dumps({"bridges": bridges, **result, "gaps_unexplained": st_after.gaps_unexplained}))
     assert sum("broker SIGKILLed" in what for _, what in done) == 3, done
     assert all(alive.values()), alive
     assert result["lost"] == 0 and result["duplicates"] == 0, (result, done)

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,13 @@ from binhai._embedded import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _limit_memory(limit: int) -> None:
+    """In the child before exec: cap its address space at ``limit`` bytes."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 class StackError(RuntimeError):
@@ -67,6 +75,8 @@ class Stack:
     # Extra command-line options for every core / bridge, e.g. ("--max-inflight", "200").
     core_args: tuple[str, ...] = ()
     bridge_args: tuple[str, ...] = ()
+    # Address-space limit (RLIMIT_AS, bytes) for every core process; None: the default.
+    core_memory_limit: int | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
     core_addrs: list[str] = field(default_factory=list)
     # Process name -> its Prometheus endpoint (host:port).
@@ -159,6 +169,7 @@ class Stack:
         p = self.procs[name]
         p.ready_path.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "binhai", *(["-v"] if self.verbose else []), *p.args]
+        limit = self.core_memory_limit if name.startswith("core") else None
         with open(p.log_path, "ab") as fh:
             p.popen = subprocess.Popen(
                 cmd,
@@ -166,6 +177,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ},
+                preexec_fn=None if limit is None else partial(_limit_memory, limit),
             )
         if wait:
             self.wait_ready(name)

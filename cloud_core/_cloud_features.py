@@ -56,8 +56,11 @@ class RawWindow:
     rate_hz: float
 
 
-def decode_raw(codec: int, data: bytes, channels: int, n_samples: int) -> np.ndarray:
-    """Decode stored raw samples into a float32 array of shape (channels, n_samples).
+def decode_raw(
+    codec: int, data: bytes, channels: int, n_samples: int, *, max_samples: int = 1 << 20
+) -> np.ndarray:
+    """Decode stored raw samples into a float32 array of shape (channels, n_samples);
+    ``channels * n_samples`` at most ``max_samples`` (the core's ``IngestLimits``).
 
     Raises
     ------
@@ -66,7 +69,7 @@ def decode_raw(codec: int, data: bytes, channels: int, n_samples: int) -> np.nda
         (refused from the stream's header or length, before anything is allocated).
     """
     try:
-        return kernels.decode_window(codec, data, channels, n_samples)
+        return kernels.decode_window(codec, data, channels, n_samples, max_samples=max_samples)
     except kernels.KernelError as exc:
         raise ValueError(f"raw samples undecodable: {exc}") from exc
 

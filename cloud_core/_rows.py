@@ -268,7 +268,9 @@ def stage_batch(
         samples += row[7] * row[8]
         if row[14] is not None:
             try:
-                x = decode_raw(row[13], row[14], row[7], row[8])
+                x = decode_raw(
+                    row[13], row[14], row[7], row[8], max_samples=limits.max_window_samples
+                )
             except ValueError as exc:
                 raise RejectedItem(f"window {row[3]}: {exc}", device_id=key[1], seq=key[2]) from exc
             if row[9] != _FEATURES:

@@ -39,6 +39,7 @@ __all__ = ["PERMANENT_REFUSALS", "Confirm", "Delivery", "Done", "is_permanent"]
 Confirm = Literal["stored", "puback"]
 
 NS = 1_000_000_000
+_NEVER = 1 << 62
 #: MQTT 5 PUBACK reason codes a retry cannot change.
 PERMANENT_REFUSALS = frozenset((0x87, 0x90, 0x95, 0x99))
 _CODE = re.compile(r"^0x([0-9a-fA-F]{2})\b")
@@ -115,6 +116,7 @@ class Delivery:
         self.republished += again
         t.attempts += 1
         t.pubacked = False
+        t.due_ns = _NEVER  # until its PUBACK (or refusal) sets the next time
         self.inflight[token] = seq
         return again
 
@@ -152,6 +154,15 @@ class Delivery:
         base, cap = self._backoff
         t.due_ns = now_ns + min(cap, base << min(t.refusals - 1, 30))
         return Done(seq, "wait", reason)
+
+    def due(self, now_ns: int, *, hurry: bool = False) -> bool:
+        """Whether a tracked batch may go out now (cheap: no set is built)."""
+        for t in self._tracks.values():
+            if t.due_ns <= now_ns:
+                return True
+            if hurry and t.pubacked and not t.refusals and now_ns - t.pubacked_ns >= self._grace:
+                return True
+        return False
 
     def awaiting(self) -> set[int]:
         """Seqs the broker PUBACKed and the cloud has not confirmed yet."""

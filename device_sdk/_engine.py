@@ -431,7 +431,11 @@ class Engine:
         if free <= 0:
             return
         now = self.clock.mono_ns()
-        held = self.delivery.held(now, hurry=bool(self._flush_waiters))
+        hurry = bool(self._flush_waiters)
+        fresh = self.outbox.depth > len(self.delivery)  # some batch never went out
+        if not fresh and not self.delivery.due(now, hurry=hurry):
+            return  # everything queued is in flight, awaiting confirmation or backing off
+        held = self.delivery.held(now, hurry=hurry)
         for p in self.outbox.pending(free, held):
             if self.synergy is not None:  # the budget is a hard limit: pay first, or wait
                 cost = publish_size(self.topics.up, len(p.payload))

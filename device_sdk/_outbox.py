@@ -297,26 +297,31 @@ class Outbox:
         return None if row is None or row[0] is None else int(row[0])
 
     def pending(self, limit: int, exclude: set[int]) -> list[Pending]:
-        """Up to ``limit`` batches to send, oldest first, skipping ``exclude`` (in flight)."""
+        """Up to ``limit`` batches to send, oldest first, skipping ``exclude`` (in flight,
+        awaiting confirmation, backing off). Only the chosen rows' payloads are read."""
         out: list[Pending] = []
         after = 0
         while len(out) < limit:
-            rows = self._db.execute(
-                "SELECT seq, crc, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit + len(exclude)),
-            ).fetchall()
-            if not rows:
+            seqs = [
+                int(r[0])
+                for r in self._db.execute(
+                    "SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after, limit + len(exclude)),
+                )
+            ]
+            if not seqs:
                 break
-            for seq, crc, payload in rows:
-                after = seq
-                if seq in exclude:
+            after = seqs[-1]
+            for seq in [s for s in seqs if s not in exclude][: limit - len(out)]:
+                row = self._db.execute(
+                    "SELECT crc, payload FROM outbox WHERE seq = ?", (seq,)
+                ).fetchone()
+                if row is None:
                     continue
-                if zlib.crc32(payload) != crc:
+                if zlib.crc32(row[1]) != row[0]:
                     self._drop_corrupt(seq)
                     continue
-                out.append(Pending(seq, payload))
-                if len(out) == limit:
-                    break
+                out.append(Pending(seq, row[1]))
         return out
 
     @contextmanager

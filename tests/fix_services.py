@@ -188,40 +188,39 @@ def pg_server_dsn(
         yield server.dsn
 
 
-@pytest.fixture(scope="session")
-def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
-    """DSN of a database created for this session, dropped (connections terminated) at the end."""
-    name = f"binhai_test_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+@contextlib.contextmanager
+def scratch_database(server_dsn: str, prefix: str) -> Iterator[str]:
+    """A new database ``{prefix}<hex>`` on the server; dropped afterwards, its connections
+    terminated (and allowed again first, for a test that forbade them)."""
+    name = f"{prefix}{secrets.token_hex(6)}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield with_dbname(pg_server_dsn, name)
+        yield with_dbname(server_dsn, name)
     finally:
-        with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            ident = sql.Identifier(name)
+            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident))
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
             )
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
+    """DSN of a database created for this session, dropped at the end."""
+    with scratch_database(pg_server_dsn, "binhai_test_") as dsn:
+        yield dsn
 
 
 @pytest.fixture
 def private_dsn(pg_server_dsn: str) -> Iterator[str]:
-    """A database of its own, dropped (connections terminated) after the test."""
-    name = f"binhai_test_st_{secrets.token_hex(4)}"
-    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_dbname(pg_server_dsn, name)
-    finally:
-        with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
-            )
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    """A database of its own, dropped after the test."""
+    with scratch_database(pg_server_dsn, "binhai_test_st_") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

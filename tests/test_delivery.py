@@ -67,3 +67,12 @@ def test_puback_mode_is_the_old_contract() -> None:
     assert d.puback(1, True, "", now_ns=0).what == "acked" and len(d) == 0
     with pytest.raises(ValueError):
         Delivery(confirm="never")  # type: ignore[arg-type]
+
+
+def test_due_says_cheaply_whether_anything_tracked_may_go_out() -> None:
+    d = Delivery(confirm_timeout_s=30, gap_grace_s=5)
+    d.published(1, token=1)
+    assert not d.due(0)  # in flight: its PUBACK decides
+    d.puback(1, True, "", now_ns=0)
+    assert not d.due(29 * S) and d.due(30 * S)
+    assert not d.due(4 * S, hurry=True) and d.due(5 * S, hurry=True)

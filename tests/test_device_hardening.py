@@ -18,6 +18,7 @@ from device_sdk._clock import Clock
 from device_sdk._engine import Engine, EngineConfig
 from device_sdk._events import Event, EventSink
 from device_sdk._outbox import Outbox
+from tests.test_device import BlockingTransport
 
 S = 1_000_000_000
 
@@ -172,26 +173,11 @@ def test_configuration_errors_raise_before_any_file_or_thread(tmp_path: Path) ->
     assert not (tmp_path / "dev").exists() and threading.active_count() == threads
 
 
-class _StuckTransport(FakeTransport):
-    """Its first batch publish blocks until released (a network call that hangs)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        if topic.endswith("/up") and not self.release.is_set():
-            self.entered.set()
-            self.release.wait(30)
-        return super().publish(topic, payload, qos=qos, retain=retain)
-
-
 def test_close_never_closes_the_outbox_under_a_running_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(device_module, "_JOIN_TIMEOUT_S", 0.2, raising=False)
-    fake = _StuckTransport()
+    fake = BlockingTransport()
     dev = Device("d1", tenant="t", data_dir=tmp_path / "dev", transport=fake, heartbeat_s=0.05)
     assert fake.entered.wait(10)
     closer = threading.Thread(target=dev.close, kwargs={"timeout": 0.1})

@@ -75,6 +75,10 @@ class AmqttThread:
                 self.kind, f"cannot listen on {self.host}:{self.port}: {exc}"
             ) from exc
 
+    def kill(self) -> None:
+        """No process to kill in-process: stop (amqtt keeps no state across a restart)."""
+        self.stop()
+
     def stop(self) -> None:
         """Shut the broker down and join its thread; raise EmbeddedError if it had failed."""
         thread, self._thread = self._thread, None

@@ -32,6 +32,8 @@ class _Backend(Protocol):
 
     def stop(self) -> None: ...
 
+    def kill(self) -> None: ...
+
 
 class EmbeddedBroker:
     """A local MQTT broker on ``127.0.0.1``, owned by this process; made by :func:`start_broker`.
@@ -73,6 +75,11 @@ class EmbeddedBroker:
     def start(self) -> None:
         """Start the broker again on the same port after :meth:`stop`."""
         self._backend.start(timeout=self._timeout)
+
+    def kill(self) -> None:
+        """Crash the broker (mosquitto: SIGKILL, state kept only as of its last autosave; the
+        in-process broker: stopped, which forgets everything anyway). ``start`` brings it back."""
+        self._backend.kill()
 
     def restart(self) -> None:
         """Stop, then start on the same port with the same persistence."""

@@ -18,6 +18,7 @@ __all__ = ["MosquittoProcess", "find_mosquitto"]
 # Where distributions and Homebrew put the broker; sbin is often missing from a user's PATH.
 _EXTRA_DIRS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin", "/opt/homebrew/bin")
 _STOP_TIMEOUT = 10.0
+AUTOSAVE_INTERVAL_S = 5
 
 
 def find_mosquitto() -> Path | None:
@@ -36,6 +37,10 @@ def render_config(workdir: Path, host: str, port: int) -> str:
         "persistence true",
         f"persistence_location {workdir}/",
         "persistence_file mosquitto.db",
+        # Save every few seconds, not only at a graceful stop (default 1800 s): after a crash
+        # sessions and plain subscriptions come back from at most this long ago (devices resend
+        # what the broker lost since: docs/ingest.md).
+        f"autosave_interval {AUTOSAVE_INTERVAL_S}",
         f"log_dest file {workdir / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",
@@ -127,6 +132,14 @@ class MosquittoProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        self._close_output()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash. Nothing is saved beyond the last autosave."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
         self._close_output()
 
     def _close_output(self) -> None:

@@ -6,13 +6,14 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 
 from binhai.cli._options import emit, json_option
 
 SUMMARY_KEYS = ("devices", "batches_sent", "batches_stored", "samples_stored", "duplicates", "lost")
+CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
 
 
 @click.command("up")
@@ -46,6 +47,14 @@ SUMMARY_KEYS = ("devices", "batches_sent", "batches_stored", "samples_stored", "
     help="Embedded broker: mosquitto when installed (auto), or the in-process amqtt.",
 )
 @click.option("--keep", is_flag=True, help="Keep the work directory (logs, data) afterwards.")
+@click.option(
+    "--chaos",
+    is_flag=True,
+    help="Two cores and two bridges, and while the fleet streams: the broker SIGKILLed three"
+    " times (when embedded), a bridge and a core SIGKILLed, the database's connections cut."
+    " The audit must still find nothing lost or duplicated and every gap explained. With --dsn,"
+    " every connection to that database is cut: never point it at a database others use.",
+)
 @json_option
 def command(
     devices: int,
@@ -56,6 +65,7 @@ def command(
     speed: float,
     broker_prefer: Literal["auto", "mosquitto", "amqtt"],
     keep: bool,
+    chaos: bool,
     as_json: bool,
 ) -> None:
     """Start a broker, PostgreSQL, the core, a bridge and a simulated fleet; report the result.
@@ -67,8 +77,10 @@ def command(
     Examples:
       binhai up --devices 20 --duration 15
       binhai up --devices 100 --duration 60 --dsn postgresql://127.0.0.1:5432/binhai --json
+      binhai up --chaos --devices 20 --duration 60
     """
     from binhai._audit import wait_stored
+    from binhai._chaos import gaps_unexplained, report_chaos, start_chaos
     from binhai._stack import Stack
     from binhai.cli._progress import fleet_progress
     from firmware_sim import Fleet, FleetConfig
@@ -77,7 +89,10 @@ def command(
     root = Path(tempfile.mkdtemp(prefix="binhai-up-")) if workdir is None else workdir
     try:
         click.echo(f"starting services in {root} ...", err=True)
-        with Stack(root, dsn=dsn, mqtt_url=mqtt_url, broker_prefer=broker_prefer) as stack:
+        n = 2 if chaos else 1
+        with Stack(
+            root, dsn=dsn, mqtt_url=mqtt_url, broker_prefer=broker_prefer, cores=n, bridges=n
+        ) as stack:
             assert stack.dsn is not None and stack.mqtt_url is not None
             broker = stack.broker.kind if stack.broker else stack.mqtt_url
             db = "embedded PostgreSQL" if stack.postgres else "--dsn"
@@ -93,14 +108,23 @@ def command(
                     speed=speed,
                 )
             )
+            faults = start_chaos(stack, duration / speed) if chaos else None
             with fleet_progress(duration, devices) as progress:
                 report = fleet.run(progress=progress)
             result = wait_stored(stack.dsn, tenant, report.seq_ranges, timeout=60)
+            extra: dict[str, Any] = {}
+            if faults is not None:
+                lines = report_chaos(faults)
+                extra["faults"] = lines if as_json else "\n".join(lines)
+                extra["gaps_unexplained"] = gaps_unexplained(stack.dsn, tenant)
     finally:
         if tmp and not keep:
             shutil.rmtree(root, ignore_errors=True)
-    summary = {"devices": report.devices, **result}
-    summary = {k: summary[k] for k in SUMMARY_KEYS}
-    emit(summary, as_json, "binhai up")
+    summary: dict[str, Any] = {"devices": report.devices, **result, **extra}
+    keys = (*SUMMARY_KEYS, *CHAOS_KEYS) if chaos else SUMMARY_KEYS
+    summary = {k: summary[k] for k in keys}
+    emit(summary, as_json, "binhai up --chaos" if chaos else "binhai up")
     if summary["lost"] != 0:
         raise click.ClickException(f"{summary['lost']} batches lost")
+    if chaos and (summary["duplicates"] or summary["gaps_unexplained"]):
+        raise click.ClickException("duplicates or unexplained gaps after the faults")

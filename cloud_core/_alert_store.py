@@ -74,8 +74,21 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int8
 """
 
 
-def _kinds_json(a: Alert) -> str:
-    return json.dumps(dict(sorted(a.kinds.items())))
+# Alert attributes in the order of the unnest() arrays of _UPDATE and _INSERT ("kinds": JSON).
+_UPDATED = ("id", "start_ns", "end_ns", "score", "windows", "raw_windows", "kind", "kinds")
+_OPENED = ("tenant", "device", "sensor", "kind", "kinds", "start_ns", "end_ns", "score",
+           "windows", "raw_windows")  # fmt: skip
+
+
+def _arrays(alerts: list[Alert], fields: tuple[str, ...]) -> list[list[Any]]:
+    """One array per field of ``alerts``, for a statement over unnest()."""
+    return [
+        [
+            json.dumps(dict(sorted(a.kinds.items()))) if f == "kinds" else getattr(a, f)
+            for a in alerts
+        ]
+        for f in fields
+    ]
 
 
 async def record(
@@ -120,36 +133,9 @@ async def record(
         elif alert.id:
             changed[alert.id] = alert
     if changed:
-        rows = list(changed.values())
-        await cur.execute(
-            _UPDATE,
-            (
-                [a.id for a in rows],
-                [a.start_ns for a in rows],
-                [a.end_ns for a in rows],
-                [a.score for a in rows],
-                [a.windows for a in rows],
-                [a.raw_windows for a in rows],
-                [a.kind for a in rows],
-                [_kinds_json(a) for a in rows],
-            ),
-        )
+        await cur.execute(_UPDATE, _arrays(list(changed.values()), _UPDATED))
     if opened:
-        await cur.execute(
-            _INSERT,
-            (
-                [a.tenant for a in opened],
-                [a.device for a in opened],
-                [a.sensor for a in opened],
-                [a.kind for a in opened],
-                [_kinds_json(a) for a in opened],
-                [a.start_ns for a in opened],
-                [a.end_ns for a in opened],
-                [a.score for a in opened],
-                [a.windows for a in opened],
-                [a.raw_windows for a in opened],
-            ),
-        )
+        await cur.execute(_INSERT, _arrays(opened, _OPENED))
     return [a.kind or "unknown" for a in opened]
 
 

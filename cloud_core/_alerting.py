@@ -102,13 +102,14 @@ def join_episode(
 @dataclass(slots=True)
 class JudgeItem:
     """A window of a staged batch as the Judge will see it, should the batch be new:
-    ``samples`` decoded where it brought them, ``features`` the cloud's of them or the
-    device's (see :func:`window_evidence`)."""
+    ``samples`` decoded where it brought them and ``features`` the cloud's of them, or the
+    device's features as packed little-endian float32 (see :func:`window_evidence`)."""
 
     batch: BatchKey
     window: protos.Window
     samples: np.ndarray | None = None
     features: np.ndarray | None = None
+    device_features: bytes | None = None
 
     @property
     def length_ns(self) -> int:
@@ -116,7 +117,10 @@ class JudgeItem:
 
     def evidence(self) -> Evidence:
         key = (self.batch[0], self.batch[1], self.window.sensor)
-        return window_evidence(key, self.window, self.samples, self.features)
+        features = self.features
+        if features is None and self.device_features:
+            features = np.frombuffer(self.device_features, dtype="<f4")
+        return window_evidence(key, self.window, self.samples, features)
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,9 +133,10 @@ def _check_stream(
     n_samples: int,
     t0: int,
     limits: IngestLimits,
-    now_ns: int,
+    latest_ns: int,
 ) -> None:
-    """Sensor name, rate, shape and start time of a window or summary (``what``)."""
+    """Sensor name, rate, shape and start time (at most ``latest_ns``) of a window or summary
+    (``what``)."""
     dev, seq = key[1], key[2]
     if not sensor or len(sensor) > 64 or not sensor.isprintable():
         raise RejectedItem(f"bad sensor name in {what} {sensor[:40]!r}", device_id=dev, seq=seq)
@@ -152,7 +153,7 @@ def _check_stream(
             device_id=dev,
             seq=seq,
         )
-    if not 0 <= t0 <= now_ns + limits.max_future_ns:
+    if not 0 <= t0 <= latest_ns:
         raise RejectedItem(
             f"{what}: t0 {t0} ns before 1970 or more than {limits.max_future} ahead",
             device_id=dev,
@@ -174,10 +175,10 @@ def _subset(
 
 
 def _window_row(
-    key: BatchKey, idx: int, w: protos.Window, limits: IngestLimits, now_ns: int, algo: int
+    key: BatchKey, idx: int, w: protos.Window, limits: IngestLimits, latest_ns: int, algo: int
 ) -> WindowRow:
     """The staging row of window ``idx``; raises :class:`RejectedItem` if it is not storable.
-    ``algo`` is the algo_version assumed for a COMPACT window's features."""
+    ``latest_ns`` bounds its t0; ``algo`` is the algo_version assumed for a COMPACT window."""
     dev, seq = key[1], key[2]
     what = f"window {idx}"
     sensor, rate, channels, n_samples, offload = (
@@ -187,7 +188,7 @@ def _window_row(
         w.n_samples,
         w.offload,
     )
-    _check_stream(key, what, sensor, rate, channels, n_samples, w.t0_ns, limits, now_ns)
+    _check_stream(key, what, sensor, rate, channels, n_samples, w.t0_ns, limits, latest_ns)
     if offload not in _OFFLOADS:
         raise RejectedItem(f"{what}: offload mode unset", device_id=dev, seq=seq)
     algo_version = features = codec = raw = source = None
@@ -236,16 +237,16 @@ def _window_row(
 
 
 def _summary_row(
-    key: BatchKey, idx: int, s: protos.Summary, limits: IngestLimits, now_ns: int, algo: int
+    key: BatchKey, idx: int, s: protos.Summary, limits: IngestLimits, latest_ns: int, algo: int
 ) -> SummaryRow:
     """The staging row of summary ``idx``; raises :class:`RejectedItem` if it is not storable."""
     what = f"summary {idx}"
     channels, n_samples, rate = s.channels, s.n_samples, s.rate_hz
-    _check_stream(key, what, s.sensor, rate, channels, n_samples, s.t0_ns, limits, now_ns)
+    _check_stream(key, what, s.sensor, rate, channels, n_samples, s.t0_ns, limits, latest_ns)
     span = s.t1_ns - s.t0_ns
     # a window starts at most once per sample period
     most = 1 + span * rate / 1e9 if span >= 0 else 0.0
-    if not (span >= 0 and s.t1_ns <= now_ns + limits.max_future_ns and 1 <= s.windows <= most):
+    if not (span >= 0 and s.t1_ns <= latest_ns and 1 <= s.windows <= most):
         raise RejectedItem(
             f"{what}: {s.windows} windows in t0..t1 = {s.t0_ns}..{s.t1_ns} ns",
             device_id=key[1],
@@ -365,9 +366,10 @@ def stage_batch(
     key = (batch.tenant, batch.device_id, batch.seq)
     windows = batch.windows
     algo = _batch_algo(batch)
-    rows = [_window_row(key, idx, w, limits, now_ns, algo) for idx, w in enumerate(windows)]
+    latest = now_ns + limits.max_future_ns
+    rows = [_window_row(key, idx, w, limits, latest, algo) for idx, w in enumerate(windows)]
     summaries = [
-        _summary_row(key, idx, s, limits, now_ns, algo) for idx, s in enumerate(batch.summaries)
+        _summary_row(key, idx, s, limits, latest, algo) for idx, s in enumerate(batch.summaries)
     ]
     decoded = sum(4 * r.channels * r.n_samples for r in rows if r.raw is not None)
     if decoded > limits.max_batch_decoded_bytes:
@@ -394,8 +396,8 @@ def stage_batch(
                 at = len(staged.windows) + row.idx
                 cloud.append(_CloudWork(at, RawWindow(x, row.rate_hz), row.offload, item))
                 item.samples = x
-        if item.samples is None and row.features is not None and row.offload != _COMPACT:
-            item.features = np.frombuffer(row.features, dtype="<f4")
+        if item.samples is None and row.offload != _COMPACT:
+            item.device_features = row.features
     summarized = sum(r.windows for r in summaries)
     samples += sum(r.windows * r.channels * r.n_samples for r in summaries)
     staged.windows.extend(rows)

@@ -4,8 +4,8 @@
 :class:`~cloud_core.Judge`'s :class:`~cloud_core.Evidence`: the features are the cloud's own,
 computed from the decoded samples, when the window brought samples (RAW, BOTH,
 point-compressed), else the device's; a window with neither (COMPACT, flag-only) is judged on
-its flags and novelty. The core's ingest and the simulator's in-process cloud build evidence
-with it.
+its flags and novelty. The core's ingest builds evidence with it, and so should every other
+judge of windows (the simulator's in-process cloud), so that they judge the same thing.
 
 :func:`join_episode` puts one anomalous window into the episodes of its stream with the rule of
 :class:`~cloud_core.AlertTracker`: two anomalous windows are one episode when the gap between

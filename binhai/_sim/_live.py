@@ -8,16 +8,15 @@ store the batches in PostgreSQL, judge every window and write the alerts. The fi
 computed from what the database holds — alerts from ``alerts``, windows, raw evidence, batches
 and evictions from their tables — and scored by the same code as the in-process evaluation.
 
-Uplink bytes are counted on the device side: :class:`CountingMqtt` wraps each device's
-:class:`device_sdk.MqttTransport` and counts what it is asked to send with the formulas of the
-in-process :class:`binhai._sim._wire.CountingTransport` (MQTT 5 PUBLISH framing per message, a
-CONNECT and a SUBSCRIBE per connection, a PUBACK per QoS1 downlink; keep-alive pings and the
-final offline status at close are not counted, in either path). What remains different between
-the two paths is timing, not framing: the device engine closes a batch after ``max_age_s`` and
-sends a heartbeat every ``heartbeat_s`` of its monotonic clock, which is the wall clock live and
-the virtual clock in process. Live, both are divided by ``speed`` so that they span the same
-simulated time, but a batch's composition still follows thread scheduling; the number of
-batches (and so their envelope and framing, ~70 bytes each) and of heartbeats may differ.
+Uplink bytes are counted on the device side (:mod:`binhai._sim._live_wire`), with the formulas
+of the in-process path. The device engine closes a batch after ``max_age_s`` and sends a
+heartbeat every ``heartbeat_s`` of its monotonic clock — the wall clock live, the virtual clock
+in process — so live both are divided by ``speed``; samples are pushed every ``step_s`` of
+simulated time as in process; the kernels are warmed and every device connected before the clock
+starts, and all devices flush at once at the end. The windows' bytes are then the same in both
+paths; what still differs is timing and real values: a heartbeat that falls due between two
+window batches on the wall clock goes as a batch of its own, health reports carry real CPU times
+and clock offsets, and the core's command ids are longer than the in-process cloud's.
 
 The decider of the policy (``firmware_sim.make_decider``) is set on each Device's engine, and a
 budget's token bucket refills ``speed`` times faster, as the in-process engine's does in
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,10 +42,11 @@ import psycopg
 import kernels
 import protos
 from binhai._embedded import start_broker, start_postgres
+from binhai._sim._agreement import LiveRun, agreement
 from binhai._sim._eval import Evaluation, _rates
+from binhai._sim._live_wire import CountingMqtt, Tally
 from binhai._sim._node import NS
 from binhai._sim._run import DeviceRow, RunResult, RunSpec, engine_config, run
-from binhai._sim._wire import CONNECT_BYTES, PUBACK_BYTES, publish_size, subscribe_size
 from binhai._stack import Stack
 from device_sdk import (
     BatchPolicy,
@@ -55,8 +54,6 @@ from device_sdk import (
     Device,
     MqttOptions,
     MqttTransport,
-    Transport,
-    TransportEvents,
 )
 from device_sdk._edge import Choice, Decider, WindowView
 from firmware_sim import (
@@ -73,7 +70,7 @@ from firmware_sim._live import Member, Source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CountingMqtt", "LiveConfig", "LiveRun", "agreement", "evaluate_live", "run_live"]
+__all__ = ["LiveConfig", "LiveRun", "evaluate_live", "run_live"]
 
 Say = Callable[[str], None]
 
@@ -103,87 +100,11 @@ class LiveConfig:
     flush_timeout_s: float = 60.0
 
 
-class _Tally:
-    """Uplink bytes of one device, over all its boots (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.bytes_up = 0
-        self.publishes = 0
-        self.connects = 0
-
-    def add(self, nbytes: int, *, publish: bool = False, connect: bool = False) -> None:
-        with self._lock:
-            self.bytes_up += nbytes
-            self.publishes += publish
-            self.connects += connect
-
-
-class _CountingEvents:
-    def __init__(self, inner: TransportEvents, tally: _Tally) -> None:
-        self._inner = inner
-        self._tally = tally
-
-    def on_connected(self) -> None:
-        self._tally.add(CONNECT_BYTES, connect=True)
-        self._inner.on_connected()
-
-    def on_disconnected(self, reason: str) -> None:
-        self._inner.on_disconnected(reason)
-
-    def on_published(self, token: int, ok: bool, reason: str) -> None:
-        self._inner.on_published(token, ok, reason)
-
-    def on_message(self, topic: str, payload: bytes) -> None:
-        cmd = protos.Command()
-        try:
-            cmd.ParseFromString(payload)
-            qos1 = cmd.WhichOneof("body") != "stored"  # confirmations come QoS0
-        except Exception:  # not a command: the device NACKs it; the broker delivered it QoS1
-            qos1 = True
-        if qos1:
-            self._tally.add(PUBACK_BYTES)
-        self._inner.on_message(topic, payload)
-
-
-class CountingMqtt:
-    """A :class:`device_sdk.Transport` around another that counts uplink wire bytes."""
-
-    def __init__(self, inner: Transport, tally: _Tally) -> None:
-        self._inner = inner
-        self._tally = tally
-
-    @property
-    def connected(self) -> bool:
-        return self._inner.connected
-
-    def start(
-        self, events: TransportEvents, *, client_id: str, will_topic: str, will_payload: bytes
-    ) -> None:
-        self._inner.start(
-            _CountingEvents(events, self._tally),
-            client_id=client_id,
-            will_topic=will_topic,
-            will_payload=will_payload,
-        )
-
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        self._tally.add(publish_size(topic, len(payload), qos), publish=True)
-        return self._inner.publish(topic, payload, qos=qos, retain=retain)
-
-    def subscribe(self, topic: str, qos: int = 1) -> None:
-        self._tally.add(subscribe_size(topic))
-        self._inner.subscribe(topic, qos)
-
-    def stop(self, *, final_topic: str | None = None, final_payload: bytes = b"") -> None:
-        self._inner.stop(final_topic=final_topic, final_payload=final_payload)
-
-
 @dataclass
 class _Ledger:
     """What one live device decided, for scoring: its windows and the truly anomalous ones."""
 
-    tally: _Tally = field(default_factory=_Tally)
+    tally: Tally = field(default_factory=Tally)
     windows: int = 0
     skipped: int = 0
     anomalous: list[tuple[str, int]] = field(default_factory=list)  # (sensor, t0_ns)
@@ -309,22 +230,6 @@ class _LiveFleet:
 def _flush(member: Member, *, deadline: float) -> bool:
     assert member.device is not None
     return member.device.flush(max(0.1, deadline - time.monotonic()))
-
-
-@dataclass
-class LiveRun:
-    """A live run: the scored-run shape of the in-process runner, plus the database's view."""
-
-    result: RunResult
-    tenant: str
-    #: windows the database holds per device, and those that carry raw samples
-    stored_windows: dict[str, int]
-    #: payload bytes of the stored batches (what the core received, without MQTT framing)
-    stored_payload_bytes: int
-    #: whether every device's final flush was confirmed in time
-    flushed: bool
-    skipped: dict[str, int]
-    t0_ns: int
 
 
 _DB_WINDOWS = """
@@ -499,61 +404,3 @@ def evaluate_live(
                 row["live"] = agreement(live, sim)
                 rows.append(row)
     return rows
-
-
-def agreement(live: LiveRun, sim: RunResult) -> dict[str, Any]:
-    """How far the live run and the in-process run of the same spec agree.
-
-    Alerts match on device, sensor and kind with starts within one window; windows are the
-    windows each device decided on (both paths) and those the database holds (live: the
-    decided ones it did not skip); bytes are the device-side wire bytes of each path.
-    """
-    window = {(d.device, s): w for d in sim.devices for s, w in d.window_s.items()}
-    unmatched = list(live.result.alerts)
-    matched = 0
-    missing = []
-    for a in sim.alerts:
-        w = window.get((a.device, a.sensor), 1.0)
-        hit = next(
-            (
-                b
-                for b in unmatched
-                if (b.device, b.sensor, b.kind) == (a.device, a.sensor, a.kind)
-                and abs(b.start_s - a.start_s) <= w
-            ),
-            None,
-        )
-        if hit is None:
-            missing.append(a)
-        else:
-            unmatched.remove(hit)
-            matched += 1
-    live_windows = {d.device: d.windows for d in live.result.devices}
-    sim_windows = {d.device: d.windows for d in sim.devices}
-    expected_stored = {d: n - live.skipped.get(d, 0) for d, n in live_windows.items()}
-    live_bytes = sum(d.bytes_up for d in live.result.devices)
-    sim_bytes = sum(d.bytes_up for d in sim.devices)
-    return {
-        "alerts_in_process": len(sim.alerts),
-        "alerts_live": len(live.result.alerts),
-        "alerts_matched": matched,
-        "alerts_only_in_process": [_brief(a) for a in missing],
-        "alerts_only_live": [_brief(a) for a in unmatched],
-        "windows_in_process": sum(sim_windows.values()),
-        "windows_live": sum(live_windows.values()),
-        "windows_equal": live_windows == sim_windows,
-        "windows_stored": sum(live.stored_windows.values()),
-        "windows_stored_equal": {d: live.stored_windows.get(d, 0) for d in expected_stored}
-        == expected_stored,
-        "bytes_in_process": sim_bytes,
-        "bytes_live": live_bytes,
-        "bytes_ratio": round(live_bytes / sim_bytes, 5) if sim_bytes else None,
-        "batches_in_process": sum(d.batches_stored for d in sim.devices),
-        "batches_live": sum(d.batches_stored for d in live.result.devices),
-        "publishes_in_process": sum(d.publishes for d in sim.devices),
-        "publishes_live": sum(d.publishes for d in live.result.devices),
-    }
-
-
-def _brief(a: AlertRow) -> dict[str, Any]:
-    return {"device": a.device, "sensor": a.sensor, "kind": a.kind, "start_s": round(a.start_s, 2)}

@@ -49,9 +49,9 @@ from cloud_core._columns import (
     SummaryRow,
     WindowRow,
 )
-from cloud_core._compact import check_index, expand
+from cloud_core._compact import batch_algo, subset, summary_row
 from cloud_core._errors import RejectedItem
-from cloud_core._limits import INT32_MAX, INT64_MAX, MAX_SEQ, IngestLimits
+from cloud_core._limits import INT32_MAX, INT64_MAX, MAX_SEQ, IngestLimits, check_stream
 
 BatchKey = tuple[str, str, int]
 
@@ -124,56 +124,6 @@ def declared_decoded_bytes(req: protos.IngestRequest) -> int:
     return sum(4 * w.channels * w.n_samples for w in req.batch.windows if w.HasField("raw"))
 
 
-def _check_stream(
-    key: BatchKey,
-    what: str,
-    sensor: str,
-    rate: float,
-    channels: int,
-    n_samples: int,
-    t0: int,
-    limits: IngestLimits,
-    latest_ns: int,
-) -> None:
-    """Sensor name, rate, shape and start time (at most ``latest_ns``) of a window or summary
-    (``what``)."""
-    dev, seq = key[1], key[2]
-    if not sensor or len(sensor) > 64 or not sensor.isprintable():
-        raise RejectedItem(f"bad sensor name in {what} {sensor[:40]!r}", device_id=dev, seq=seq)
-    if not (math.isfinite(rate) and rate > 0):
-        raise RejectedItem(f"{what}: bad rate_hz {rate}", device_id=dev, seq=seq)
-    if (
-        not 1 <= channels <= limits.max_channels
-        or n_samples < 1
-        or channels * n_samples > limits.max_window_samples
-    ):
-        raise RejectedItem(
-            f"{what}: bad shape {channels}x{n_samples} (limits: {limits.max_channels}"
-            f" channels, {limits.max_window_samples} samples)",
-            device_id=dev,
-            seq=seq,
-        )
-    if not 0 <= t0 <= latest_ns:
-        raise RejectedItem(
-            f"{what}: t0 {t0} ns before 1970 or more than {limits.max_future} ahead",
-            device_id=dev,
-            seq=seq,
-        )
-
-
-def _subset(
-    key: BatchKey, what: str, index: Any, halves: dict[str, bytes], channels: int
-) -> list[bytes]:
-    """The float16 feature subsets ``halves`` at ``index``, expanded to packed float32 of the
-    full layout; :class:`RejectedItem` when index or lengths are wrong."""
-    try:
-        idx = check_index(index)
-        return [expand(idx, half, channels).astype("<f4").tobytes() for half in halves.values()]
-    except ValueError as exc:
-        part = "/".join(halves)
-        raise RejectedItem(f"{what} {part}: {exc}", device_id=key[1], seq=key[2]) from exc
-
-
 def _window_row(
     key: BatchKey, idx: int, w: protos.Window, limits: IngestLimits, latest_ns: int, algo: int
 ) -> WindowRow:
@@ -188,7 +138,7 @@ def _window_row(
         w.n_samples,
         w.offload,
     )
-    _check_stream(key, what, sensor, rate, channels, n_samples, w.t0_ns, limits, latest_ns)
+    check_stream(key, what, sensor, rate, channels, n_samples, w.t0_ns, limits, latest_ns)
     if offload not in _OFFLOADS:
         raise RejectedItem(f"{what}: offload mode unset", device_id=dev, seq=seq)
     algo_version = features = codec = raw = source = None
@@ -199,7 +149,7 @@ def _window_row(
             )
         if w.HasField("raw"):
             raise RejectedItem(f"{what}: COMPACT window with raw samples", device_id=dev, seq=seq)
-        (features,) = _subset(key, what, w.compact.index, {"compact": w.compact.half}, channels)
+        (features,) = subset(key, what, w.compact.index, {"compact": w.compact.half}, channels)
         algo_version, source = algo, DEVICE
     elif w.HasField("features"):
         f = w.features
@@ -234,55 +184,6 @@ def _window_row(
         source,
         w.flags,
     )
-
-
-def _summary_row(
-    key: BatchKey, idx: int, s: protos.Summary, limits: IngestLimits, latest_ns: int, algo: int
-) -> SummaryRow:
-    """The staging row of summary ``idx``; raises :class:`RejectedItem` if it is not storable."""
-    what = f"summary {idx}"
-    channels, n_samples, rate = s.channels, s.n_samples, s.rate_hz
-    _check_stream(key, what, s.sensor, rate, channels, n_samples, s.t0_ns, limits, latest_ns)
-    span = s.t1_ns - s.t0_ns
-    # a window starts at most once per sample period
-    most = 1 + span * rate / 1e9 if span >= 0 else 0.0
-    if not (span >= 0 and s.t1_ns <= latest_ns and 1 <= s.windows <= most):
-        raise RejectedItem(
-            f"{what}: {s.windows} windows in t0..t1 = {s.t0_ns}..{s.t1_ns} ns",
-            device_id=key[1],
-            seq=key[2],
-        )
-    mean, lo, hi = _subset(
-        key, what, s.index, {"mean": s.mean, "min": s.min, "max": s.max}, channels
-    )
-    novelty = s.novelty_max
-    return SummaryRow(
-        *key,
-        idx,
-        s.sensor,
-        s.t0_ns,
-        s.t1_ns,
-        s.windows,
-        s.sent,
-        channels,
-        rate,
-        n_samples,
-        novelty if math.isfinite(novelty) else 0.0,
-        algo,
-        mean,
-        lo,
-        hi,
-    )
-
-
-def _batch_algo(batch: protos.TelemetryBatch) -> int:
-    """The algo_version of a batch's COMPACT windows and summaries (see the module docstring)."""
-    if batch.HasField("health") and 0 < batch.health.algo_version <= INT32_MAX:
-        return int(batch.health.algo_version)
-    for w in batch.windows:
-        if w.HasField("features") and 0 < w.features.algo_version <= INT32_MAX:
-            return int(w.features.algo_version)
-    return kernels.ALGO_VERSION
 
 
 def _float_values(f: protos.Features) -> bytes:
@@ -365,11 +266,11 @@ def stage_batch(
     """
     key = (batch.tenant, batch.device_id, batch.seq)
     windows = batch.windows
-    algo = _batch_algo(batch)
+    algo = batch_algo(batch)
     latest = now_ns + limits.max_future_ns
     rows = [_window_row(key, idx, w, limits, latest, algo) for idx, w in enumerate(windows)]
     summaries = [
-        _summary_row(key, idx, s, limits, latest, algo) for idx, s in enumerate(batch.summaries)
+        summary_row(key, idx, s, limits, latest, algo) for idx, s in enumerate(batch.summaries)
     ]
     decoded = sum(4 * r.channels * r.n_samples for r in rows if r.raw is not None)
     if decoded > limits.max_batch_decoded_bytes:

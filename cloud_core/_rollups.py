@@ -69,6 +69,7 @@ __all__ = [
     "RefreshResult",
     "RefreshWindow",
     "Source",
+    "cagg_queries",
     "cagg_windows",
     "create_rollups",
     "create_source_rollups",
@@ -258,17 +259,23 @@ async def create_source_rollups(
         await conn.execute(_table_ddl(src.minute, counts))
         await conn.execute(_table_ddl(src.hour, counts))
         return
-    await conn.execute(
-        f"""
-        CREATE MATERIALIZED VIEW {src.minute}
-        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+    queries = cagg_queries(src, caps, counts=counts)
+    for view, query in zip((src.minute, src.hour), queries, strict=True):
+        await conn.execute(
+            f"CREATE MATERIALIZED VIEW {view}"
+            " WITH (timescaledb.continuous, timescaledb.materialized_only = false)"
+            f" AS {query} WITH NO DATA"
+        )
+
+
+def cagg_queries(src: Source, caps: Capabilities, *, counts: bool = True) -> tuple[str, str]:
+    """The queries of ``src``'s 1-minute and 1-hour continuous aggregates (the hour built on
+    the minute one where TimescaleDB allows, else on ``src``'s table again)."""
+    minute = f"""
         SELECT {_KEY}, time_bucket(interval '1 minute', t0) AS bucket,
             {window_aggregates(src, counts=counts)}
         FROM {src.table} WHERE {src.where}
-        GROUP BY {_KEY}, bucket
-        WITH NO DATA
-        """
-    )
+        GROUP BY {_KEY}, bucket"""
     if hierarchical(caps):
         source, aggs = src.minute, rollup_aggregates(counts=counts)
         bucket = "time_bucket(interval '1 hour', bucket)"
@@ -276,17 +283,12 @@ async def create_source_rollups(
     else:
         source, aggs = src.table, window_aggregates(src, counts=counts)
         bucket, where = "time_bucket(interval '1 hour', t0)", src.where
-    await conn.execute(
-        f"""
-        CREATE MATERIALIZED VIEW {src.hour}
-        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+    hour = f"""
         SELECT {_KEY}, {bucket} AS bucket,
             {aggs}
         FROM {source} WHERE {where}
-        GROUP BY {_KEY}, {bucket}
-        WITH NO DATA
-        """
-    )
+        GROUP BY {_KEY}, {bucket}"""
+    return minute, hour
 
 
 _SCHEDULE = {timedelta(minutes=1): timedelta(minutes=1), timedelta(hours=1): timedelta(minutes=10)}

@@ -4,6 +4,7 @@ by one give the same figures), on the plain path; migration 3 -> 4."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -14,6 +15,7 @@ import kernels
 import protos
 from cloud_core import (
     MIGRATIONS,
+    Capabilities,
     Maintenance,
     Store,
     current_version,
@@ -23,7 +25,13 @@ from cloud_core import (
     migrate,
     stats,
 )
-from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, rollup_columns
+from cloud_core._rollups import (
+    ROLLUP_CHANNELS,
+    ROLLUP_FEATURES,
+    SOURCES,
+    cagg_queries,
+    rollup_columns,
+)
 from tests.fix_stack import build_batch
 from tests.test_alerts import IMPACT, add_compact
 
@@ -386,3 +394,62 @@ def test_upgrade_from_v3_counts_every_rolled_up_window(private_dsn, run):
     assert [m.version for m in applied] == [4] and version == MIGRATIONS[-1].version
     assert tuple(counts) == (4, 4, 4) and flags == (None,) and tables == (4,)
     assert (s.resolution, s.values, s.counts) == ("rollup_1m", [2.0], [4])
+
+
+def _time_bucket_as_date_bin(sql: str) -> str:
+    """TimescaleDB's ``time_bucket(width, t)`` as plain PostgreSQL (same epoch-aligned buckets)."""
+    return re.sub(
+        r"time_bucket\((interval '[^']+'), (\w+)\)", r"date_bin(\1, \2, timestamptz 'epoch')", sql
+    )
+
+
+@pytest.mark.parametrize("version", ["2.28.0", "2.8.0"], ids=["hierarchical", "flat"])
+def test_continuous_aggregate_queries_compute_what_the_refresh_does(
+    migrated_dsn, unique_tenant, run, version
+):
+    """Both families' aggregate queries (run here with time_bucket as date_bin) give the rows the
+    plain path's refresh wrote: one definition of the rollups for both paths."""
+    t0 = (time.time_ns() - 2 * 3600 * S) // (60 * S) * 60 * S + 50 * S  # spans two minutes
+    batches = [
+        _single(unique_tenant, "d", i + 1, t0 + i * W_NS, i, compact=i % 2 == 1) for i in range(6)
+    ]
+    summed = protos.TelemetryBatch(tenant=unique_tenant, device_id="d", seq=10, sent_at_ns=t0)
+    add_summary(summed, t0 + 70 * S, [_features(i) for i in range(3)], index=(0, 1, 3))
+    caps = Capabilities(150000, version, "timescale", True, True)
+
+    async def go():
+        store = Store(migrated_dsn)
+        await store.open()
+        m = Maintenance(migrated_dsn)
+        try:
+            await store.write([_req(b) for b in [*batches, summed]])
+            await m.run_once()
+            out = []
+            async with store.pool.connection() as conn:
+                for src in SOURCES:
+                    for table, query in zip(
+                        (src.minute, src.hour), cagg_queries(src, caps), strict=True
+                    ):
+                        order = "ORDER BY device_id, sensor, bucket, source, algo_version"
+                        cur = await conn.execute(
+                            f"SELECT * FROM ({_time_bucket_as_date_bin(query)}) AS q"
+                            f" WHERE tenant = %s {order}",
+                            (unique_tenant,),
+                        )
+                        got = await cur.fetchall()
+                        cur = await conn.execute(
+                            f"SELECT * FROM {table} WHERE tenant = %s {order}", (unique_tenant,)
+                        )
+                        out.append((table, got, await cur.fetchall()))
+            return out
+        finally:
+            await m.close()
+            await store.close()
+
+    for table, got, want in run(go()):
+        assert len(want) == (2 if table.endswith("_1m") and table.startswith("rollup") else 1)
+        assert [r[:6] for r in got] == [r[:6] for r in want], table
+        for g, w in zip(got, want, strict=True):
+            nan = float("nan")
+            g_, w_ = ([nan if v is None else v for v in r[6:]] for r in (g, w))
+            assert g_ == pytest.approx(w_, rel=1e-12, nan_ok=True), table

@@ -4,6 +4,8 @@ Public API: :func:`start_core` / :func:`serve` run the service, :func:`migrate` 
 schema, :class:`Store` is the storage layer, and the errors in :mod:`cloud_core._errors`.
 """
 
+from cloud_core._alert_store import list_alerts
+from cloud_core._alerting import window_evidence
 from cloud_core._alerts import Alert, AlertTracker
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._cloud_features import ATOL, RTOL
@@ -84,6 +86,7 @@ __all__ = [
     "feature_series",
     "fleet_summary",
     "kind_of",
+    "list_alerts",
     "migrate",
     "parse_age",
     "raw_window",
@@ -91,4 +94,5 @@ __all__ = [
     "serve",
     "start_core",
     "stats",
+    "window_evidence",
 ]

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from cloud_core._cloud_features import decode_raw
 from cloud_core._queries import _GAPS, to_ns
@@ -41,7 +42,7 @@ SELECT
       WHERE {_TENANT} AND received_at > now() - interval '1 hour'),
     (SELECT coalesce(sum(mismatches), 0) FROM conformance WHERE {_TENANT})
 FROM (
-    SELECT count(*) AS n, coalesce(sum(n_windows), 0) AS windows,
+    SELECT count(*) AS n, coalesce(sum(n_windows + n_summarized), 0) AS windows,
            coalesce(sum(n_samples), 0) AS samples
     FROM batches WHERE {_TENANT} AND received_at > now() - interval '1 minute'
 ) b
@@ -56,7 +57,7 @@ GROUP BY device_id ORDER BY count(*) DESC, device_id
 _DEVICE = f"""
 SELECT first_seen, last_seen, online, {_ONLINE}, last_seq,
     (SELECT count(*) FROM batches b WHERE b.tenant = d.tenant AND b.device_id = d.device_id),
-    (SELECT coalesce(sum(n_windows), 0) FROM batches b
+    (SELECT coalesce(sum(n_windows + n_summarized), 0) FROM batches b
       WHERE b.tenant = d.tenant AND b.device_id = d.device_id),
     (SELECT count(*) FILTER (WHERE acked_at IS NULL) FROM commands c
       WHERE c.tenant = d.tenant AND c.device_id = d.device_id),
@@ -265,26 +266,28 @@ async def raw_window(
 ) -> RawWindow | None:
     """Window ``idx`` of batch ``seq``, raw samples decoded on demand; None when not stored."""
     params = {"tenant": tenant, "device": device_id, "seq": seq, "idx": idx}
-    cur = await conn.execute(_RAW, params)
-    r = await cur.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_RAW, params)
+        r = await cur.fetchone()
     if r is None:
         return None
-    raw = bytes(r[8]) if r[8] is not None else b""
+    raw = bytes(r["raw"]) if r["raw"] is not None else b""
+    codec, channels, n = r["raw_codec"], int(r["channels"]), int(r["n_samples"])
     samples: list[float] = []
-    if r[7] is not None:
-        samples = decode_raw(int(r[7]), raw, int(r[3]), int(r[4])).reshape(-1).tolist()
+    if codec is not None:
+        samples = decode_raw(int(codec), raw, channels, n).reshape(-1).tolist()
     return RawWindow(
-        sensor=r[0],
-        t0_ns=to_ns(r[1]),
-        rate_hz=float(r[2]),
-        channels=int(r[3]),
-        n_samples=int(r[4]),
-        offload=int(r[5]),
-        novelty=float(r[6]),
+        sensor=r["sensor"],
+        t0_ns=to_ns(r["t0"]),
+        rate_hz=float(r["rate_hz"]),
+        channels=channels,
+        n_samples=n,
+        offload=int(r["offload"]),
+        novelty=float(r["novelty"]),
         samples=samples,
-        codec=int(r[7] or 0),
+        codec=int(codec or 0),
         stored_bytes=len(raw),
-        algo_version=int(r[9] or 0),
-        features=[float(v) for v in r[10]] if r[10] is not None else [],
-        source=int(r[11] or 0),
+        algo_version=int(r["algo_version"] or 0),
+        features=[float(v) for v in r["features"]] if r["features"] is not None else [],
+        source=int(r["source"] or 0),
     )

@@ -12,15 +12,19 @@ seq and time bounds keep every later query bounded and every rollup honest: a se
 there) is refused, an evicted range must lie below the seq of the batch that reports it, and a
 window whose ``t0`` is before the Unix epoch or more than ``max_future`` ahead of the core's
 clock is refused (a future-dated window would otherwise pull the rollups' refresh window, and a
-continuous aggregate's watermark, into the future).
+continuous aggregate's watermark, into the future). :func:`check_stream` applies the shape,
+rate, name and time bounds to a window or a summary.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["INT32_MAX", "INT64_MAX", "MAX_SEQ", "IngestLimits"]
+from cloud_core._errors import RejectedItem
+
+__all__ = ["INT32_MAX", "INT64_MAX", "MAX_SEQ", "IngestLimits", "check_stream"]
 
 INT32_MAX = (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
@@ -68,3 +72,40 @@ class IngestLimits:
     @property
     def max_future_ns(self) -> int:
         return self.max_future // timedelta(microseconds=1) * 1000
+
+
+def check_stream(
+    key: tuple[str, str, int],
+    what: str,
+    sensor: str,
+    rate: float,
+    channels: int,
+    n_samples: int,
+    t0: int,
+    limits: IngestLimits,
+    latest_ns: int,
+) -> None:
+    """Sensor name, rate, shape and start time (at most ``latest_ns``) of a window or summary
+    (``what``)."""
+    dev, seq = key[1], key[2]
+    if not sensor or len(sensor) > 64 or not sensor.isprintable():
+        raise RejectedItem(f"bad sensor name in {what} {sensor[:40]!r}", device_id=dev, seq=seq)
+    if not (math.isfinite(rate) and rate > 0):
+        raise RejectedItem(f"{what}: bad rate_hz {rate}", device_id=dev, seq=seq)
+    if (
+        not 1 <= channels <= limits.max_channels
+        or n_samples < 1
+        or channels * n_samples > limits.max_window_samples
+    ):
+        raise RejectedItem(
+            f"{what}: bad shape {channels}x{n_samples} (limits: {limits.max_channels}"
+            f" channels, {limits.max_window_samples} samples)",
+            device_id=dev,
+            seq=seq,
+        )
+    if not 0 <= t0 <= latest_ns:
+        raise RejectedItem(
+            f"{what}: t0 {t0} ns before 1970 or more than {limits.max_future} ahead",
+            device_id=dev,
+            seq=seq,
+        )

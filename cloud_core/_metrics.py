@@ -1,13 +1,14 @@
 """Prometheus metrics of the core (text exposition from :mod:`protos`, no client library).
 
 One :class:`Metrics` per core, mutated on the event loop only (no locks). Other parts of the
-core count into it directly: the writer (items, flushes, retries, queue depth), the ingest
-servicer (streams), the Control service (bridges, commands) and the cloud-side kernels
-(``conformance_mismatches``).
+core count into it directly: the writer (items, flushes, retries, queue depth, and after each
+flush the store's conformance and alerting counters), the ingest servicer (streams) and the
+Control service (bridges, commands).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,9 @@ class Metrics:
         # Incremented by the cloud-side kernels when device and cloud features of a BOTH
         # window disagree.
         self.conformance_mismatches = 0
+        # Windows of new batches the Judge found anomalous, and alerts opened per kind.
+        self.windows_anomalous = 0
+        self.alerts_opened: Counter[str] = Counter()
         self.flush_seconds = protos.Histogram()
         self.batch_seconds = protos.Histogram()
 
@@ -65,12 +69,22 @@ class Metrics:
                 self.duplicates += 1
             else:
                 self.batches_stored += 1
-                self.samples_stored += sum(w.channels * w.n_samples for w in req.batch.windows)
+                b = req.batch
+                self.samples_stored += sum(w.channels * w.n_samples for w in b.windows)
+                self.samples_stored += sum(
+                    s.windows * s.channels * s.n_samples for s in b.summaries
+                )
 
     def render(self) -> str:
         out = protos.Exposition()
         for name, kind, help_, attr in _FAMILIES:
             out.family(f"binhai_core_{name}", kind, help_, [({}, getattr(self, attr))])
+        out.family(
+            "binhai_core_alerts_opened_total",
+            "counter",
+            "Alerts (episodes of anomalous windows) opened, by kind.",
+            [({"kind": k}, n) for k, n in sorted(self.alerts_opened.items())],
+        )
         out.histogram("binhai_core_flush_seconds", "Write transaction latency.", self.flush_seconds)
         out.histogram(
             "binhai_core_batch_seconds",
@@ -95,6 +109,12 @@ _FAMILIES = (
         "counter",
         "BOTH windows whose device and cloud features disagree.",
         "conformance_mismatches",
+    ),
+    (
+        "windows_anomalous_total",
+        "counter",
+        "Windows of new batches the core judged anomalous.",
+        "windows_anomalous",
     ),
     ("commands_sent_total", "counter", "Commands handed to a bridge.", "commands_sent"),
     (

@@ -16,7 +16,8 @@ import psycopg
 from cloud_core._capabilities import Capabilities, migration_capabilities
 from cloud_core._errors import MigrationError
 from cloud_core._migrate_v2 import v2_storage
-from cloud_core._rollups import REFRESH_LOOKBACK, set_cagg_policies
+from cloud_core._migrate_v4 import v4_alerts_summaries
+from cloud_core._rollups import CAGGS, REFRESH_LOOKBACK, set_cagg_policies
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +111,15 @@ async def _v3_retention_horizon(conn: psycopg.AsyncConnection, caps: Capabilitie
         "CREATE TABLE retention_horizon ("
         " relation text PRIMARY KEY, dropped_before timestamptz NOT NULL)"
     )
-    if caps.continuous_aggregates:
-        await set_cagg_policies(conn, REFRESH_LOOKBACK)
+    if caps.continuous_aggregates:  # the window rollups (the summaries' came with v4)
+        await set_cagg_policies(conn, REFRESH_LOOKBACK, views=CAGGS[:2])
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _v1_core_tables),
     Migration(2, "partitions, rollups, health, commands, conformance", v2_storage),
     Migration(3, "retention horizon, bounded rollup refresh policies", _v3_retention_horizon),
+    Migration(4, "alerts, window flags, summaries, per-feature rollup counts", v4_alerts_summaries),
 )
 
 

@@ -32,7 +32,11 @@ __all__ = [
 ]
 
 #: Partitioned tables and their partition key column.
-PARTITIONED: dict[str, str] = {"windows": "t0", "device_health": "received_at"}
+PARTITIONED: dict[str, str] = {
+    "windows": "t0",
+    "device_health": "received_at",
+    "summaries": "t0",
+}
 
 _NAME = re.compile(r"^(?P<table>[a-z_]+)_p(?P<day>\d{8})$")
 

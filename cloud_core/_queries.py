@@ -2,9 +2,13 @@
 
 A bucketed series is answered from the rollups when the feature and channel are rolled up and the
 bucket width is a multiple of a rollup's (1 h, else 1 min), and from the windows otherwise; both
-give the mean, min and max of the per-window values over the windows whose channel is finite.
-Bucketed ranges are widened to whole buckets (start floored, end ceiled to the bucket width,
-buckets aligned to the Unix epoch), so the two sources cover the same windows.
+give the mean, min and max of the per-window values over the windows whose value is known.
+Summaries count as the windows they stand for in both (their mean weighs that many windows,
+their min and max bound the bucket's): the rollups of windows and of summaries are added bucket
+by bucket, as are the windows and summaries themselves. A per-window series lists windows only
+(a COMPACT window where it carried the feature). Bucketed ranges are widened to whole buckets
+(start floored, end ceiled to the bucket width, buckets aligned to the Unix epoch), so the two
+sources cover the same windows. Window counts (:func:`stats`) include summarised windows.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import Any
 import psycopg
 
 import kernels
-from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, finite_filter
+import protos
+from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, SUMMARIES, WINDOWS, known
 
 __all__ = ["Series", "Stats", "feature_index", "feature_series", "stats", "to_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_COMPACT = int(protos.Offload.OFFLOAD_COMPACT)
 _US = timedelta(microseconds=1)
 
 # Seq gaps per device (seq starts at 1) and how much of them reported evictions explain, as
@@ -57,7 +63,8 @@ _COUNTS = """
 SELECT
     (SELECT count(*) FROM devices WHERE %(tenant)s = '' OR tenant = %(tenant)s),
     (SELECT count(*) FROM batches WHERE %(tenant)s = '' OR tenant = %(tenant)s),
-    (SELECT coalesce(sum(n_windows), 0) FROM batches WHERE %(tenant)s = '' OR tenant = %(tenant)s),
+    (SELECT coalesce(sum(n_windows + n_summarized), 0) FROM batches
+      WHERE %(tenant)s = '' OR tenant = %(tenant)s),
     (SELECT coalesce(sum(n_samples), 0) FROM batches WHERE %(tenant)s = '' OR tenant = %(tenant)s),
     (SELECT count(*) FROM dead_letters WHERE %(tenant)s = '' OR tenant = %(tenant)s)
 """
@@ -129,32 +136,41 @@ _COMMON = f"""
 _GRID = "date_bin(make_interval(secs => %(bucket)s), {col}, timestamptz 'epoch')"
 
 
-def _rollup_for(feature: str, channel: int, bucket_s: int) -> str | None:
+def _rollup_for(feature: str, channel: int, bucket_s: int) -> tuple[str, str] | None:
+    """The (window, summary) rollups that answer, or None: from the windows themselves."""
     if feature not in ROLLUP_FEATURES or channel >= ROLLUP_CHANNELS:
         return None
     if bucket_s % 3600 == 0:
-        return "rollup_1h"
+        return WINDOWS.hour, SUMMARIES.hour
     if bucket_s % 60 == 0:
-        return "rollup_1m"
+        return WINDOWS.minute, SUMMARIES.minute
     return None
 
 
-def _bucketed_sql(feature: str, channel: int, idx: int, table: str | None) -> str:
-    if table is not None:
+def _bucketed_sql(feature: str, channel: int, idx: int, tables: tuple[str, str] | None) -> str:
+    if tables is not None:
         p = f"{feature}_{channel}"
-        return f"""
-        SELECT {_GRID.format(col="bucket")} AS b, sum({p}_sum) / sum(n_{channel}),
-               min({p}_lo)::float8, max({p}_hi)::float8, sum(n_{channel})::bigint
-        FROM {table} WHERE {_COMMON.format(col="bucket")}
-        GROUP BY b HAVING sum(n_{channel}) > 0 ORDER BY b
-        """
-    ok = f"FILTER (WHERE {finite_filter(channel)})"
+        parts = [
+            f"""SELECT {_GRID.format(col="bucket")} AS b, {p}_sum AS s, {p}_n AS n,
+                {p}_lo AS lo, {p}_hi AS hi
+            FROM {table} WHERE {_COMMON.format(col="bucket")}"""
+            for table in tables
+        ]
+    else:
+        parts = [
+            f"""SELECT {_GRID.format(col="t0")} AS b, {src.value}[{idx}]::float8{weight} AS s,
+                {count} AS n, {src.lo}[{idx}] AS lo, {src.hi}[{idx}] AS hi
+            FROM {src.table} WHERE {_COMMON.format(col="t0")}
+              AND {known(src.value, feature, channel)}"""
+            for src, weight, count in ((WINDOWS, "", "1"), (SUMMARIES, " * windows", "windows"))
+        ]
+    union = "\n            UNION ALL\n            ".join(parts)
     return f"""
-        SELECT {_GRID.format(col="t0")} AS b, sum(features[{idx}]::float8) {ok} / count(*) {ok},
-               min(features[{idx}]) {ok}::float8, max(features[{idx}]) {ok}::float8,
-               count(*) {ok}
-        FROM windows WHERE {_COMMON.format(col="t0")} AND features IS NOT NULL
-        GROUP BY b HAVING count(*) {ok} > 0 ORDER BY b
+        SELECT b, sum(s) / sum(n), min(lo)::float8, max(hi)::float8, sum(n)::bigint
+        FROM (
+            {union}
+        ) AS r
+        GROUP BY b HAVING sum(n) > 0 ORDER BY b
         """
 
 
@@ -197,16 +213,19 @@ async def feature_series(
         "source": source,
     }
     if bucket_s == 0:
+        # a COMPACT window without the feature is left out (its NaN says "not sent")
         sql = f"""SELECT t0, features[{idx}]::float8 FROM windows
-            WHERE {_COMMON.format(col="t0")} AND features[{idx}] IS NOT NULL ORDER BY t0"""
+            WHERE {_COMMON.format(col="t0")} AND features[{idx}] IS NOT NULL
+              AND (offload <> {_COMPACT} OR features[{idx}] <> 'NaN'::real)
+            ORDER BY t0"""
         cur = await conn.execute(sql, params)
         rows = await cur.fetchall()
         return Series([to_ns(r[0]) for r in rows], [float(r[1]) for r in rows])
     width = bucket_s * 1_000_000_000
     params["start"] = start_ns // width * width
     params["end"] = -(-end_ns // width) * width
-    table = _rollup_for(feature, channel, bucket_s)
-    cur = await conn.execute(_bucketed_sql(feature, channel, idx, table), params)
+    tables = _rollup_for(feature, channel, bucket_s)
+    cur = await conn.execute(_bucketed_sql(feature, channel, idx, tables), params)
     rows = await cur.fetchall()
     return Series(
         [to_ns(r[0]) for r in rows],
@@ -214,5 +233,5 @@ async def feature_series(
         [float(r[2]) for r in rows],
         [float(r[3]) for r in rows],
         [int(r[4]) for r in rows],
-        table or "windows",
+        tables[0] if tables else "windows",
     )

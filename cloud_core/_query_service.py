@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import grpc
 
 import protos
-from cloud_core import _fleet, _queries
+from cloud_core import _alert_store, _fleet, _queries
 from cloud_core._store import Store
 from protos.binhai.v1 import query_pb2 as q
 
@@ -99,3 +99,18 @@ class QueryServicer(protos.query_pb2_grpc.QueryServicer):
         async with self._store.pool.connection() as conn:
             rows = await _fleet.conformance(conn, request.tenant, request.device_id)
         return q.ConformanceReply(rows=rows)
+
+    async def Alerts(self, request: q.AlertsRequest, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            async with self._store.pool.connection() as conn:
+                rows = await _alert_store.list_alerts(
+                    conn,
+                    tenant=request.tenant,
+                    device_id=request.device_id,
+                    start_ns=request.start_ns,
+                    end_ns=request.end_ns,
+                    limit=request.limit,
+                )
+        except ValueError as exc:
+            await _invalid(context, exc)
+        return q.AlertsReply(alerts=rows)

@@ -24,9 +24,9 @@ from psycopg import sql
 from cloud_core._capabilities import Capabilities
 from cloud_core._horizon import MARGIN, record_horizon
 from cloud_core._partitions import PARTITIONED, drop_before
-from cloud_core._rollups import REFRESH_LOOKBACK, set_cagg_policies
+from cloud_core._rollups import CAGGS, REFRESH_LOOKBACK, set_cagg_policies
 
-__all__ = ["RetentionResult", "apply_retention", "parse_age", "safe_lookback"]
+__all__ = ["RetentionResult", "apply_retention", "parse_age", "policy_lookback", "safe_lookback"]
 
 _AGE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -91,7 +91,7 @@ async def apply_retention(
         for table in PARTITIONED:
             await record_horizon(conn, table, cutoff)
         if caps.continuous_aggregates:
-            lookback = safe_lookback(older_than, await _policy_lookback(conn))
+            lookback = safe_lookback(older_than, await policy_lookback(conn))
             if lookback is not None:
                 await set_cagg_policies(conn, lookback)
     for table in PARTITIONED:
@@ -103,7 +103,7 @@ async def apply_retention(
             out.rows_deleted[f"{table}_default"] = rows
     if rollups_older_than is not None:
         rcut = now - rollups_older_than
-        for view in ("rollup_1m", "rollup_1h"):
+        for view, _ in CAGGS:
             if caps.continuous_aggregates:
                 out.dropped += await _drop_chunks(conn, view, rcut, dry_run)
                 continue
@@ -125,7 +125,7 @@ def safe_lookback(older_than: timedelta, lookback: timedelta) -> timedelta | Non
     return max(older_than - 2 * MARGIN, timedelta(0))
 
 
-async def _policy_lookback(conn: psycopg.AsyncConnection) -> timedelta:
+async def policy_lookback(conn: psycopg.AsyncConnection) -> timedelta:
     """The longest start_offset of the rollups' refresh policies (the default when none)."""
     cur = await conn.execute(
         "SELECT max((j.config ->> 'start_offset')::interval)"
@@ -133,7 +133,8 @@ async def _policy_lookback(conn: psycopg.AsyncConnection) -> timedelta:
         " WHERE j.proc_name = 'policy_refresh_continuous_aggregate'"
         "   AND j.hypertable_name IN (SELECT materialization_hypertable_name"
         "     FROM timescaledb_information.continuous_aggregates"
-        "     WHERE view_name IN ('rollup_1m', 'rollup_1h'))"
+        "     WHERE view_name = ANY(%s))",
+        ([view for view, _ in CAGGS],),
     )
     row = await cur.fetchone()
     return row[0] if row and row[0] is not None else REFRESH_LOOKBACK

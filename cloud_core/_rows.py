@@ -7,6 +7,17 @@ checked against its column's type here, so the database never refuses a flush fo
 Sizes are checked before anything is allocated: the declared shapes first, then the codec's
 header against the declared shape. Raw windows are decoded once here so that
 :func:`finish_cloud` can compute their features in one batched kernel call per flush.
+
+COMPACT windows must carry flags and a feature subset (positions below ``len(FEATURE_NAMES)``,
+``channels x len(index)`` float16 values) and no samples; a Summary must have a sane sensor,
+shape, count (at least one window, at most one per sample period of its span) and times, and
+``channels x len(index)`` float16 values in each of mean, min and max. Both are stored with their
+subset expanded to the full feature layout (:mod:`cloud_core._compact`). Neither says which
+``algo_version`` computed it: the batch's health report tells, else a full feature set of the
+same batch, else the core's own ``kernels.ALGO_VERSION`` is assumed.
+
+Every window also becomes a :class:`JudgeItem` for the alerting (the Judge sees the cloud's
+features of decoded samples where the window brought samples).
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import numpy as np
 
 import kernels
 import protos
+from cloud_core._alerting import JudgeItem
 from cloud_core._cloud_features import (
     ATOL,
     CLOUD,
@@ -29,8 +41,19 @@ from cloud_core._cloud_features import (
     conforms,
     decode_raw,
 )
+from cloud_core._columns import (
+    AckRow,
+    BatchRow,
+    ConformanceRow,
+    HealthRow,
+    SummaryRow,
+    WindowRow,
+)
+from cloud_core._compact import batch_algo, subset, summary_row
 from cloud_core._errors import RejectedItem
-from cloud_core._limits import INT32_MAX, INT64_MAX, MAX_SEQ, IngestLimits
+from cloud_core._limits import INT32_MAX, INT64_MAX, MAX_SEQ, IngestLimits, check_stream
+
+BatchKey = tuple[str, str, int]
 
 __all__ = [
     "Staged",
@@ -45,20 +68,17 @@ __all__ = [
 
 _KNOWN_CODECS = frozenset(int(c) for c in protos.Codec.values() if c)
 
-BatchRow = tuple[str, str, int, int, int, int, int]
-WindowRow = tuple[Any, ...]
 EvictionRow = tuple[str, str, int, int, str]
 DeadLetterRow = tuple[str, str | None, str | None, str, bytes, int, int]
 PresenceRow = tuple[str, str, bool, int]
-HealthRow = tuple[Any, ...]
-AckRow = tuple[str, str, int, str, bool, str, int]
-ConformanceRow = tuple[str, str, int, int, int, int, int, str]
 
 # Plain ints: attribute access on the protobuf enum wrappers costs about a microsecond.
 _FEATURES = int(protos.Offload.OFFLOAD_FEATURES)
 _RAW = int(protos.Offload.OFFLOAD_RAW)
 _BOTH = int(protos.Offload.OFFLOAD_BOTH)
-_OFFLOADS = frozenset((_FEATURES, _RAW, _BOTH))
+_COMPACT = int(protos.Offload.OFFLOAD_COMPACT)
+_OFFLOADS = frozenset((_FEATURES, _RAW, _BOTH, _COMPACT))
+_SAMPLES = frozenset((_RAW, _BOTH))
 
 
 def _clamp(v: int) -> int:
@@ -87,12 +107,11 @@ def check_batch(batch: protos.TelemetryBatch, limits: IngestLimits) -> None:
                 device_id=dev,
                 seq=seq,
             )
-    if len(batch.windows) > limits.max_batch_windows:
-        raise RejectedItem(
-            f"{len(batch.windows)} windows, limit {limits.max_batch_windows}",
-            device_id=dev,
-            seq=seq,
-        )
+    for what, n in (("windows", len(batch.windows)), ("summaries", len(batch.summaries))):
+        if n > limits.max_batch_windows:
+            raise RejectedItem(
+                f"{n} {what}, limit {limits.max_batch_windows}", device_id=dev, seq=seq
+            )
 
 
 def declared_decoded_bytes(req: protos.IngestRequest) -> int:
@@ -106,10 +125,12 @@ def declared_decoded_bytes(req: protos.IngestRequest) -> int:
 
 
 def _window_row(
-    key: tuple[str, str, int], idx: int, w: protos.Window, limits: IngestLimits, now_ns: int
+    key: BatchKey, idx: int, w: protos.Window, limits: IngestLimits, latest_ns: int, algo: int
 ) -> WindowRow:
-    """The staging row of window ``idx``; raises :class:`RejectedItem` if it is not storable."""
+    """The staging row of window ``idx``; raises :class:`RejectedItem` if it is not storable.
+    ``latest_ns`` bounds its t0; ``algo`` is the algo_version assumed for a COMPACT window."""
     dev, seq = key[1], key[2]
+    what = f"window {idx}"
     sensor, rate, channels, n_samples, offload = (
         w.sensor,
         w.rate_hz,
@@ -117,64 +138,51 @@ def _window_row(
         w.n_samples,
         w.offload,
     )
-    if not sensor or len(sensor) > 64 or not sensor.isprintable():
-        raise RejectedItem(
-            f"bad sensor name in window {idx} {sensor[:40]!r}", device_id=dev, seq=seq
-        )
-    if not (math.isfinite(rate) and rate > 0):
-        raise RejectedItem(f"window {idx}: bad rate_hz {rate}", device_id=dev, seq=seq)
-    if (
-        not 1 <= channels <= limits.max_channels
-        or n_samples < 1
-        or channels * n_samples > limits.max_window_samples
-    ):
-        raise RejectedItem(
-            f"window {idx}: bad shape {channels}x{n_samples} (limits: {limits.max_channels}"
-            f" channels, {limits.max_window_samples} samples)",
-            device_id=dev,
-            seq=seq,
-        )
+    check_stream(key, what, sensor, rate, channels, n_samples, w.t0_ns, limits, latest_ns)
     if offload not in _OFFLOADS:
-        raise RejectedItem(f"window {idx}: offload mode unset", device_id=dev, seq=seq)
-    t0 = w.t0_ns
-    if not 0 <= t0 <= now_ns + limits.max_future_ns:
-        raise RejectedItem(
-            f"window {idx}: t0 {t0} ns before 1970 or more than {limits.max_future} ahead",
-            device_id=dev,
-            seq=seq,
-        )
-    algo = features = codec = raw = source = None
-    if w.HasField("features"):
-        f = w.features
-        algo, features, source = f.algo_version, _float_values(f), DEVICE
-        if algo > INT32_MAX:
+        raise RejectedItem(f"{what}: offload mode unset", device_id=dev, seq=seq)
+    algo_version = features = codec = raw = source = None
+    if offload == _COMPACT:
+        if not w.flags or not w.HasField("compact"):
             raise RejectedItem(
-                f"window {idx}: algo_version {algo} too large", device_id=dev, seq=seq
+                f"{what}: COMPACT without flags or compact features", device_id=dev, seq=seq
+            )
+        if w.HasField("raw"):
+            raise RejectedItem(f"{what}: COMPACT window with raw samples", device_id=dev, seq=seq)
+        (features,) = subset(key, what, w.compact.index, {"compact": w.compact.half}, channels)
+        algo_version, source = algo, DEVICE
+    elif w.HasField("features"):
+        f = w.features
+        algo_version, features, source = f.algo_version, _float_values(f), DEVICE
+        if algo_version > INT32_MAX:
+            raise RejectedItem(
+                f"{what}: algo_version {algo_version} too large", device_id=dev, seq=seq
             )
     if offload != _RAW and (features is None or not len(features)):
-        raise RejectedItem(f"window {idx}: features missing", device_id=dev, seq=seq)
+        raise RejectedItem(f"{what}: features missing", device_id=dev, seq=seq)
     if w.HasField("raw"):
         codec, raw = w.raw.codec, w.raw.data
         if codec not in _KNOWN_CODECS:
-            raise RejectedItem(f"window {idx}: unknown raw codec {codec}", device_id=dev, seq=seq)
-    elif offload != _FEATURES:
-        raise RejectedItem(f"window {idx}: raw samples missing", device_id=dev, seq=seq)
+            raise RejectedItem(f"{what}: unknown raw codec {codec}", device_id=dev, seq=seq)
+    elif offload in _SAMPLES:
+        raise RejectedItem(f"{what}: raw samples missing", device_id=dev, seq=seq)
     novelty = w.novelty
-    return (
+    return WindowRow(
         *key,
         idx,
         sensor,
-        t0,
+        w.t0_ns,
         rate,
         channels,
         n_samples,
         offload,
         novelty if math.isfinite(novelty) else 0.0,
-        algo,
+        algo_version,
         features,
         codec,
         raw,
         source,
+        w.flags,
     )
 
 
@@ -215,19 +223,21 @@ class _CloudWork:
     row: int
     raw: RawWindow
     offload: int
+    item: JudgeItem
 
 
 @dataclass
 class Staged:
     """Rows for one database transaction, deduplicated within the transaction.
 
-    Rows follow the column order of the staging tables (``cloud_core._store``); ``features``
-    of a window row are packed little-endian float32 ``bytes``, which the COPY encoder
-    (:mod:`cloud_core._copy`) turns into ``float4[]`` in bulk.
+    Rows are the staging tables' NamedTuples (:mod:`cloud_core._columns`); feature arrays are
+    packed little-endian float32 ``bytes``, which the COPY encoder (:mod:`cloud_core._copy`)
+    turns into ``float4[]`` in bulk. ``judge`` holds every staged window for the alerting.
     """
 
     batches: list[BatchRow] = field(default_factory=list)
     windows: list[WindowRow] = field(default_factory=list)
+    summaries: list[SummaryRow] = field(default_factory=list)
     evictions: list[EvictionRow] = field(default_factory=list)
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
     presence: list[PresenceRow] = field(default_factory=list)
@@ -235,6 +245,7 @@ class Staged:
     acks: list[AckRow] = field(default_factory=list)
     conformance: list[ConformanceRow] = field(default_factory=list)
     cloud: list[_CloudWork] = field(default_factory=list)
+    judge: list[JudgeItem] = field(default_factory=list)
 
 
 def stage_batch(
@@ -244,18 +255,24 @@ def stage_batch(
     limits: IngestLimits,
     now_ns: int,
 ) -> None:
-    """Check the windows of ``batch`` (which passed :func:`check_batch`) and append its rows
-    to ``staged``.
+    """Check the windows and summaries of ``batch`` (which passed :func:`check_batch`) and
+    append its rows to ``staged``.
 
-    Raises :class:`RejectedItem`, staging nothing, when a window is not storable: a bad sensor
-    name, rate, shape or t0, a value beyond its column's type, parts its offload mode needs
-    missing, raw windows declaring more than ``limits.max_batch_decoded_bytes`` together, or raw
-    samples that do not decode to the declared shape (checked before decoding allocates).
+    Raises :class:`RejectedItem`, staging nothing, when a window or summary is not storable: a
+    bad sensor name, rate, shape or time, a value beyond its column's type, parts its offload
+    mode needs missing, a malformed feature subset, raw windows declaring more than
+    ``limits.max_batch_decoded_bytes`` together, or raw samples that do not decode to the
+    declared shape (checked before decoding allocates).
     """
     key = (batch.tenant, batch.device_id, batch.seq)
     windows = batch.windows
-    rows = [_window_row(key, idx, w, limits, now_ns) for idx, w in enumerate(windows)]
-    decoded = sum(4 * row[7] * row[8] for row in rows if row[14] is not None)
+    algo = batch_algo(batch)
+    latest = now_ns + limits.max_future_ns
+    rows = [_window_row(key, idx, w, limits, latest, algo) for idx, w in enumerate(windows)]
+    summaries = [
+        summary_row(key, idx, s, limits, latest, algo) for idx, s in enumerate(batch.summaries)
+    ]
+    decoded = sum(4 * r.channels * r.n_samples for r in rows if r.raw is not None)
     if decoded > limits.max_batch_decoded_bytes:
         raise RejectedItem(
             f"raw windows decode to {decoded} bytes, limit {limits.max_batch_decoded_bytes}",
@@ -263,22 +280,40 @@ def stage_batch(
             seq=key[2],
         )
     cloud = []
+    items = []
     samples = 0
-    for row in rows:
-        samples += row[7] * row[8]
-        if row[14] is not None:
+    for row, w in zip(rows, windows, strict=True):
+        samples += row.channels * row.n_samples
+        item = JudgeItem(key, w)
+        items.append(item)
+        if row.raw is not None:
             try:
                 x = decode_raw(
-                    row[13], row[14], row[7], row[8], max_samples=limits.max_window_samples
+                    row.raw_codec or 0,
+                    row.raw,
+                    row.channels,
+                    row.n_samples,
+                    max_samples=limits.max_window_samples,
                 )
             except ValueError as exc:
-                raise RejectedItem(f"window {row[3]}: {exc}", device_id=key[1], seq=key[2]) from exc
-            if row[9] != _FEATURES:
-                at = len(staged.windows) + row[3]
-                cloud.append(_CloudWork(at, RawWindow(x, row[6]), row[9]))
+                raise RejectedItem(
+                    f"window {row.idx}: {exc}", device_id=key[1], seq=key[2]
+                ) from exc
+            if row.offload != _FEATURES:
+                at = len(staged.windows) + row.idx
+                cloud.append(_CloudWork(at, RawWindow(x, row.rate_hz), row.offload, item))
+                item.samples = x
+        if item.samples is None and row.offload != _COMPACT:
+            item.device_features = row.features
+    summarized = sum(r.windows for r in summaries)
+    samples += sum(r.windows * r.channels * r.n_samples for r in summaries)
     staged.windows.extend(rows)
+    staged.summaries.extend(summaries)
     staged.cloud.extend(cloud)
-    staged.batches.append((*key, batch.sent_at_ns, len(windows), samples, payload_bytes))
+    staged.judge.extend(items)
+    staged.batches.append(
+        BatchRow(*key, batch.sent_at_ns, len(windows), _clamp(samples), payload_bytes, summarized)
+    )
     for rng in batch.evicted:
         reason = _text(rng.reason, 200) or "unspecified"
         staged.evictions.append((*key[:2], rng.first, rng.last, reason))
@@ -287,13 +322,13 @@ def stage_batch(
     for ack in batch.acks:
         if ack.id:
             staged.acks.append(
-                (*key, _text(ack.id, 128), ack.ok, _text(ack.reason, 500), ack.device_time_ns)
+                AckRow(*key, _text(ack.id, 128), ack.ok, _text(ack.reason, 500), ack.device_time_ns)
             )
 
 
 def _health_row(batch: protos.TelemetryBatch) -> HealthRow:
     h = batch.health
-    return (
+    return HealthRow(
         batch.tenant,
         batch.device_id,
         batch.seq,
@@ -316,8 +351,9 @@ def _health_row(batch: protos.TelemetryBatch) -> HealthRow:
 
 def finish_cloud(staged: Staged) -> None:
     """Compute the cloud features of every staged RAW/BOTH window (one batched kernel call per
-    (n_samples, rate) group), store them on RAW windows (``source`` = cloud) and record the
-    device-conformance result of BOTH windows in ``staged.conformance``.
+    (n_samples, rate) group), store them on RAW windows (``source`` = cloud), hand them to the
+    windows' judge items, and record the device-conformance result of BOTH windows in
+    ``staged.conformance``.
     """
     if not staged.cloud:
         return
@@ -325,30 +361,31 @@ def finish_cloud(staged: Staged) -> None:
     compared: list[tuple[WindowRow, np.ndarray, np.ndarray]] = []
     per_batch: dict[tuple[str, str, int, int], list[Any]] = {}
     for work, cloud in zip(staged.cloud, feats, strict=True):
+        work.item.features = cloud
         row = staged.windows[work.row]
         if work.offload == _RAW:
-            cloud_le = cloud.astype("<f4").tobytes()
-            staged.windows[work.row] = (
-                *row[:11],
-                kernels.ALGO_VERSION,
-                cloud_le,
-                *row[13:15],
-                CLOUD,
+            staged.windows[work.row] = row._replace(
+                algo_version=kernels.ALGO_VERSION,
+                features=cloud.astype("<f4").tobytes(),
+                source=CLOUD,
             )
             continue
-        device_algo = row[11]
-        acc = per_batch.setdefault((row[0], row[1], row[2], device_algo), [0, 0, 0, ""])
+        device_algo = row.algo_version or 0
+        acc = per_batch.setdefault((row.tenant, row.device_id, row.seq, device_algo), [0, 0, 0, ""])
         if device_algo != kernels.ALGO_VERSION:
             acc[2] += 1
             continue
         acc[0] += 1
-        compared.append((row, np.frombuffer(row[12], dtype="<f4"), cloud))
+        assert row.features is not None  # BOTH windows have them (checked at staging)
+        compared.append((row, np.frombuffer(row.features, dtype="<f4"), cloud))
     for row, why in _mismatches(compared):
-        acc = per_batch[(row[0], row[1], row[2], row[11])]
+        acc = per_batch[(row.tenant, row.device_id, row.seq, row.algo_version or 0)]
         acc[1] += 1
-        acc[3] = f"window {row[3]}: {why}"
+        acc[3] = f"window {row.idx}: {why}"
     for (tenant, device, seq, algo), (checked, bad, skipped, last) in per_batch.items():
-        staged.conformance.append((tenant, device, seq, algo, checked, bad, skipped, last))
+        staged.conformance.append(
+            ConformanceRow(tenant, device, seq, algo, checked, bad, skipped, last)
+        )
     staged.cloud.clear()
 
 

@@ -1,7 +1,10 @@
 """PostgreSQL storage: binary COPY into staging, deduplicating insert, one transaction per flush.
 
-The only module of the write path that talks to psycopg. ``Store.write`` takes a list of ingest
-requests and returns one :class:`Outcome` each, after the transaction has committed.
+The write path's psycopg module (with :mod:`cloud_core._alert_store`). ``Store.write`` takes a
+list of ingest requests and returns one :class:`Outcome` each, after the transaction has
+committed. In the same transaction, after the insert has said which batches are new, their
+windows are judged (:class:`cloud_core._alerting.Alerter`, in a worker thread) and the
+anomalous ones merged into the ``alerts`` episodes — exactly once per window.
 """
 
 from __future__ import annotations
@@ -9,16 +12,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 import protos
+from cloud_core._alert_store import record as record_alerts
+from cloud_core._alerting import Alerter, Judged
 from cloud_core._capabilities import Capabilities, detect
+from cloud_core._columns import (
+    AckRow,
+    BatchRow,
+    ConformanceRow,
+    HealthRow,
+    SummaryRow,
+    WindowRow,
+    copy_types,
+    insert_select,
+    staging_ddl,
+)
 from cloud_core._copy import EncodeError, encode_copy
 from cloud_core._errors import RejectedItem, StorageError
+from cloud_core._judge import JudgeConfig
 from cloud_core._limits import IngestLimits
 from cloud_core._migrations import MIGRATIONS, current_version
 from cloud_core._rows import (
@@ -38,62 +57,21 @@ Copies = list[tuple[str, bytes]]
 
 _TS = "(timestamptz 'epoch' + ({} / 1000) * interval '1 microsecond')"
 
-_STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS stage_batches (
-    tenant text, device_id text, seq bigint, sent_ns bigint,
-    n_windows integer, n_samples bigint, payload_bytes integer
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_windows (
-    tenant text, device_id text, seq bigint, idx integer, sensor text, t0_ns bigint,
-    rate_hz double precision, channels integer, n_samples integer, offload smallint,
-    novelty real, algo_version integer, features real[], raw_codec smallint, raw bytea,
-    source smallint
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_health (
-    tenant text, device_id text, seq bigint, sent_ns bigint, battery real,
-    outbox_depth bigint, outbox_bytes bigint, evicted_batches bigint, cpu_us_per_window real,
-    clock_offset_ns bigint, firmware text, algo_version bigint, samples_dropped bigint,
-    commands_nacked bigint, clock_synced boolean, raw_cache_bytes bigint, commands_ok bigint
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_acks (
-    tenant text, device_id text, seq bigint, command_id text, ok boolean, reason text,
-    device_time_ns bigint
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_conformance (
-    tenant text, device_id text, seq bigint, algo_version integer, checked bigint,
-    mismatches bigint, skipped bigint, last_mismatch text
-) ON COMMIT DELETE ROWS;
-"""
-
-_BATCH_TYPES = ["text", "text", "int8", "int8", "int4", "int8", "int4"]
-_WINDOW_TYPES = [
-    "text",
-    "text",
-    "int8",
-    "int4",
-    "text",
-    "int8",
-    "float8",
-    "int4",
-    "int4",
-    "int2",
-    "float4",
-    "int4",
-    "float4[]",
-    "int2",
-    "bytea",
-    "int2",
-]
-_HEALTH_TYPES = ["text", "text", "int8", "int8", "float4", "int8", "int8", "int8", "float4"]
-_HEALTH_TYPES += ["int8", "text", "int8", "int8", "int8", "bool", "int8", "int8"]
-_ACK_TYPES = ["text", "text", "int8", "text", "bool", "text", "int8"]
-_CONFORMANCE_TYPES = ["text", "text", "int8", "int4", "int8", "int8", "int8", "text"]
+_STAGING = (
+    ("stage_batches", BatchRow),
+    ("stage_windows", WindowRow),
+    ("stage_summaries", SummaryRow),
+    ("stage_health", HealthRow),
+    ("stage_acks", AckRow),
+    ("stage_conformance", ConformanceRow),
+)
+_STAGING_DDL = "\n".join(staging_ddl(table, row) for table, row in _STAGING)
 
 # One statement per flush: the parts for staged kinds that are empty are left out.
 _NEW = """new AS (
-    INSERT INTO batches (tenant, device_id, seq, sent_at, n_windows, n_samples, payload_bytes)
-    SELECT tenant, device_id, seq, {sent}, n_windows, n_samples, payload_bytes
-    FROM stage_batches
+    INSERT INTO batches ({cols})
+    SELECT {exprs}
+    FROM stage_batches b
     ON CONFLICT DO NOTHING
     RETURNING tenant, device_id, seq
 ), dev AS (
@@ -102,22 +80,42 @@ _NEW = """new AS (
     ORDER BY tenant, device_id
     ON CONFLICT (tenant, device_id) DO UPDATE
     SET last_seen = now(), last_seq = greatest(d.last_seq, excluded.last_seq)
-)""".format(sent=_TS.format("sent_ns"))
+)"""
+_BATCH_COLS, _BATCH_EXPRS = insert_select(
+    BatchRow, "b", {"sent_ns": ("sent_at", _TS.format("b.sent_ns"))}
+)
+_NEW = _NEW.format(cols=_BATCH_COLS, exprs=_BATCH_EXPRS)
 
-_WINDOWS = """win AS (
-    INSERT INTO windows (tenant, device_id, seq, idx, sensor, t0, rate_hz, channels, n_samples,
-                         offload, novelty, algo_version, features, raw_codec, raw, source)
-    SELECT w.tenant, w.device_id, w.seq, w.idx, w.sensor, {t0}, w.rate_hz,
-           w.channels, w.n_samples, w.offload, w.novelty, w.algo_version, w.features,
-           w.raw_codec, w.raw, w.source
+_WINDOW_COLS, _WINDOW_EXPRS = insert_select(
+    WindowRow, "w", {"t0_ns": ("t0", _TS.format("w.t0_ns"))}
+)
+_WINDOWS = f"""win AS (
+    INSERT INTO windows ({_WINDOW_COLS})
+    SELECT {_WINDOW_EXPRS}
     FROM stage_windows w JOIN new USING (tenant, device_id, seq)
 ), dirty AS (
     INSERT INTO rollup_dirty (tenant, device_id, sensor, bucket)
     SELECT DISTINCT w.tenant, w.device_id, w.sensor,
-           date_bin(interval '1 minute', {t0}, timestamptz 'epoch')
+           date_bin(interval '1 minute', {_TS.format("w.t0_ns")}, timestamptz 'epoch')
     FROM stage_windows w JOIN new USING (tenant, device_id, seq)
     WHERE w.features IS NOT NULL
-)""".format(t0=_TS.format("w.t0_ns"))
+)"""
+
+_SUMMARY_COLS, _SUMMARY_EXPRS = insert_select(
+    SummaryRow,
+    "s",
+    {"t0_ns": ("t0", _TS.format("s.t0_ns")), "t1_ns": ("t1", _TS.format("s.t1_ns"))},
+)
+_SUMMARIES = f"""summ AS (
+    INSERT INTO summaries ({_SUMMARY_COLS})
+    SELECT {_SUMMARY_EXPRS}
+    FROM stage_summaries s JOIN new USING (tenant, device_id, seq)
+), summ_dirty AS (
+    INSERT INTO rollup_dirty (tenant, device_id, sensor, bucket)
+    SELECT DISTINCT s.tenant, s.device_id, s.sensor,
+           date_bin(interval '1 minute', {_TS.format("s.t0_ns")}, timestamptz 'epoch')
+    FROM stage_summaries s JOIN new USING (tenant, device_id, seq)
+)"""
 
 _HEALTH = """health AS (
     INSERT INTO device_health (tenant, device_id, seq, sent_at, battery, outbox_depth,
@@ -167,6 +165,8 @@ def insert_statement(staged: Staged) -> str:
     parts = [_NEW]
     if staged.windows:
         parts.append(_WINDOWS)
+    if staged.summaries:
+        parts.append(_SUMMARIES)
     if staged.health:
         parts.append(_HEALTH)
     if staged.acks:
@@ -288,15 +288,17 @@ def prepare(
     staged, outcomes = stage(requests, limits)
     copies: Copies = []
     if staged.batches:
-        for table, types, rows in (
-            ("stage_batches", _BATCH_TYPES, staged.batches),
-            ("stage_windows", _WINDOW_TYPES, staged.windows),
-            ("stage_health", _HEALTH_TYPES, staged.health),
-            ("stage_acks", _ACK_TYPES, staged.acks),
-            ("stage_conformance", _CONFORMANCE_TYPES, staged.conformance),
-        ):
-            if rows:
-                copies.append((table, encode_copy(types, rows)))
+        rows_of: dict[str, Sequence[tuple[Any, ...]]] = {
+            "stage_batches": staged.batches,
+            "stage_windows": staged.windows,
+            "stage_summaries": staged.summaries,
+            "stage_health": staged.health,
+            "stage_acks": staged.acks,
+            "stage_conformance": staged.conformance,
+        }
+        for table, row_type in _STAGING:
+            if rows := rows_of[table]:
+                copies.append((table, encode_copy(copy_types(row_type), rows)))
     return staged, outcomes, copies
 
 
@@ -310,14 +312,20 @@ class Store:
         min_size: int = 1,
         max_size: int = 4,
         limits: IngestLimits = IngestLimits(),
+        judge: JudgeConfig | None = None,
     ) -> None:
         self.dsn = dsn
         self.limits = limits
         self.capabilities: Capabilities | None = None
+        #: Judges every window of the new batches of a flush; episodes go to ``alerts``.
+        self.alerter = Alerter(judge)
         #: BOTH windows compared with cloud features / found mismatching, in committed new
         #: batches since this store was created (for metrics).
         self.conformance_checked = 0
         self.conformance_mismatches = 0
+        #: Windows of committed new batches judged anomalous, and alerts opened per kind.
+        self.windows_anomalous = 0
+        self.alerts_opened: Counter[str] = Counter()
         self.pool = AsyncConnectionPool(
             dsn,
             min_size=min_size,
@@ -363,37 +371,49 @@ class Store:
             raise StorageError(f"write failed: {exc}", sqlstate="22003") from exc
         try:
             async with self.pool.connection() as conn, conn.transaction():
-                new_keys = await self._write_staged(conn, staged, copies)
+                new_keys, anomalous, opened = await self._write_staged(conn, staged, copies)
         except RETRYABLE:
             raise
         except psycopg.Error as exc:
             raise StorageError(f"write failed: {exc}", sqlstate=exc.sqlstate) from exc
         for c in staged.conformance:
-            if (c[0], c[1], c[2]) in new_keys:
-                self.conformance_checked += c[4]
-                self.conformance_mismatches += c[5]
+            if (c.tenant, c.device_id, c.seq) in new_keys:
+                self.conformance_checked += c.checked
+                self.conformance_mismatches += c.mismatches
+        self.windows_anomalous += anomalous
+        self.alerts_opened.update(opened)
         for i, req in enumerate(requests):
             if outcomes[i] is None:
                 b = req.batch
                 outcomes[i] = STORED if (b.tenant, b.device_id, b.seq) in new_keys else DUPLICATE
         return [o for o in outcomes if o is not None]
 
-    @staticmethod
     async def _write_staged(
-        conn: psycopg.AsyncConnection, staged: Staged, copies: Copies
-    ) -> set[tuple[str, str, int]]:
+        self, conn: psycopg.AsyncConnection, staged: Staged, copies: Copies
+    ) -> tuple[set[tuple[str, str, int]], int, list[str]]:
+        """The flush's statements; returns the new batches' keys, the windows judged anomalous
+        and the kinds of the alerts opened."""
         async with conn.cursor() as cur:
             new_keys: set[tuple[str, str, int]] = set()
+            anomalous: list[Judged] = []
+            opened: list[str] = []
             if staged.batches:
                 for table, payload in copies:
                     async with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
                         await copy.write(payload)
                 await cur.execute(insert_statement(staged))
                 new_keys = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+                # only new batches are judged: a redelivery changes no episode
+                items = [item for item in staged.judge if item.batch in new_keys]
+                if items:
+                    anomalous = await asyncio.to_thread(self.alerter, items)
+                    opened = await record_alerts(
+                        cur, anomalous, gap_windows=self.alerter.gap_windows
+                    )
             if staged.evictions:
                 await cur.executemany(_INSERT_EVICTIONS, staged.evictions)
             if staged.dead_letters:
                 await cur.executemany(_INSERT_DEAD, staged.dead_letters)
             if staged.presence:
                 await cur.executemany(_UPSERT_PRESENCE, staged.presence)
-            return new_keys
+            return new_keys, len(anomalous), opened

@@ -17,14 +17,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from cloud_core._columns import WindowRow, copy_types
 from cloud_core._copy import SUPPORTED_TYPES, EncodeError, encode_copy, float4_arrays
-from cloud_core._store import (
-    _ACK_TYPES,
-    _BATCH_TYPES,
-    _CONFORMANCE_TYPES,
-    _HEALTH_TYPES,
-    _WINDOW_TYPES,
-)
+from cloud_core._store import _STAGING
 
 pytestmark = pytest.mark.db
 
@@ -104,8 +99,8 @@ def test_each_type_matches_psycopg(pg_dsn: str, t: str) -> None:
 
 @pytest.mark.parametrize(
     "types",
-    [_BATCH_TYPES, _WINDOW_TYPES, _HEALTH_TYPES, _ACK_TYPES, _CONFORMANCE_TYPES],
-    ids=["batches", "windows", "health", "acks", "conformance"],
+    [copy_types(row) for _, row in _STAGING],
+    ids=[table.removeprefix("stage_") for table, _ in _STAGING],
 )
 def test_staging_tables_match_psycopg(pg_dsn: str, types: list[str]) -> None:
     with psycopg.connect(pg_dsn) as conn:
@@ -113,7 +108,7 @@ def test_staging_tables_match_psycopg(pg_dsn: str, types: list[str]) -> None:
 
 
 def test_all_null_and_no_rows(pg_dsn: str) -> None:
-    types = list(_WINDOW_TYPES)
+    types = copy_types(WindowRow)
     with psycopg.connect(pg_dsn) as conn:
         _roundtrip(conn, types, [tuple([None] * len(types))])
         _roundtrip(conn, types, [])

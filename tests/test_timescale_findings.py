@@ -41,8 +41,8 @@ _FAKE_TIMESCALE = """
 CREATE SCHEMA tsfake;
 CREATE TABLE tsfake.calls (what text, view text, a text, b text);
 CREATE FUNCTION tsfake.width(view regclass) RETURNS interval LANGUAGE sql AS
-    $$ SELECT CASE view::text WHEN 'rollup_1m' THEN interval '1 minute'
-                              ELSE interval '1 hour' END $$;
+    $$ SELECT CASE WHEN view::text LIKE '%\\_1m' THEN interval '1 minute'
+                   ELSE interval '1 hour' END $$;
 -- Only buckets wholly inside [start, end) are refreshed (time_bucket's buckets: UTC, epoch
 -- aligned); a window holding none is an error.
 CREATE PROCEDURE tsfake.refresh_continuous_aggregate(
@@ -125,12 +125,13 @@ def test_cagg_refresh_windows_are_whole_utc_buckets_in_any_time_zone(tz_db, tz, 
     res = run(go())  # stand-in raises "refresh window too small" on a misaligned window
     calls = _calls(tz_db)
     assert res.dirty_buckets == 3
-    assert [c[0] for c in calls] == ["rollup_1m", "rollup_1h"]
+    assert [c[0] for c in calls] == ["rollup_1m", "rollup_1h", "summary_1m", "summary_1h"]
     for view, start, end in calls:
         width = dict(CAGGS)[view]
         for t in (start, end):
             assert (t - datetime(1970, 1, 1, tzinfo=UTC)) % width == timedelta(0), (view, t)
-    (_, m0, m1), (_, h0, h1) = calls
+    (_, m0, m1), (_, h0, h1) = calls[:2]
+    assert [c[1:] for c in calls[2:]] == [c[1:] for c in calls[:2]]
     assert (m0, m1) == (lo, lo + timedelta(hours=2, minutes=4))
     assert (h0, h1) == (lo.replace(minute=0), lo.replace(minute=0) + timedelta(hours=3))
 
@@ -158,7 +159,8 @@ def test_refresh_windows_respect_the_retention_horizon():
     lo, hi = now - timedelta(days=40), now - timedelta(minutes=2)
     horizon = datetime(2026, 2, 20, 7, 15, 30, tzinfo=UTC)
     got = cagg_windows(lo, hi, now=now, horizon=horizon)
-    assert [(w.view, w.start, w.end) for w in got] == [
+    assert [(w.start, w.end) for w in got[2:]] == [(w.start, w.end) for w in got[:2]]
+    assert [(w.view, w.start, w.end) for w in got[:2]] == [
         (
             "rollup_1m",
             datetime(2026, 2, 20, 7, 16, tzinfo=UTC),
@@ -222,7 +224,8 @@ def test_retention_shorter_than_the_lookback_shortens_the_refresh_policies(tz_db
             return kept, gone
 
     kept, gone = run(go())
-    assert kept == ["rollup_1m", "rollup_1h"] and gone == ["rollup_1m"]
+    assert kept == ["rollup_1m", "rollup_1h", "summary_1m", "summary_1h"]
+    assert gone == ["rollup_1m", "summary_1m"]
     with psycopg.connect(tz_db, autocommit=True) as conn:
         adds = conn.execute(
             "SELECT view, a::interval, b::interval FROM tsfake.calls WHERE what = 'add'"

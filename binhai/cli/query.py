@@ -79,13 +79,14 @@ def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
 
 @click.group("query")
 def command() -> None:
-    """Query the core: feature series, fleet summary, device detail, raw windows.
+    """Query the core: feature series, fleet summary, device detail, raw windows, alerts.
 
     \b
     Examples:
       binhai query fleet --tenant acme
       binhai query device --tenant acme dev-001 --json
       binhai query series --tenant acme dev-001 accel std --start -1h --bucket 60
+      binhai query alerts --tenant acme --since 1h
     """
 
 
@@ -280,3 +281,73 @@ def conformance_cmd(core_addr: str, tenant: str, device_id: str, as_json: bool) 
             f"{r['device_id']} v{r['algo_version']}: checked={r['checked']}"
             f" mismatches={r['mismatches']} skipped={r['skipped']} {r['last_mismatch']}"
         )
+
+
+def _since(text: str | None) -> int:
+    """``--since``: an age (``15m``, ``2h``, ``7d``) before now, as ns since the epoch; 0 when
+    not given."""
+    from cloud_core import parse_age
+
+    if not text:
+        return 0
+    try:
+        return time.time_ns() - int(parse_age(text).total_seconds() * 1e9)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+
+@command.command("alerts")
+@core_option
+@click.option("--tenant", default="", help="Only this tenant (default: all).")
+@click.option("--device", "device_id", default="", help="Only this device (default: all).")
+@click.option(
+    "--since", default=None, help="Only alerts still running within this age: 15m, 2h, 7d."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Newest alerts (by start) at most.",
+)
+@json_option
+def alerts_cmd(
+    core_addr: str, tenant: str, device_id: str, since: str | None, limit: int, as_json: bool
+) -> None:
+    """Alerts: episodes of windows the core judged anomalous, one per device and sensor, newest
+    first, with kind, start, end, score and windows.
+
+    \b
+    Examples:
+      binhai query alerts --tenant acme --since 1h
+      binhai query alerts --tenant acme --device dev-001 --limit 10
+      binhai query alerts --since 1d --json | jq '.alerts[] | select(.kind == "fall")'
+    """
+    from protos.binhai.v1 import query_pb2 as q
+
+    req = q.AlertsRequest(tenant=tenant, device_id=device_id, start_ns=_since(since), limit=limit)
+    reply = run_async(_call(core_addr, "Alerts", req))
+    if as_json:
+        click.echo(json.dumps({"alerts": _as_dict(reply).get("alerts", [])}))
+        return
+    if not reply.alerts:
+        click.echo("no alerts")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"alerts {tenant or '(all tenants)'}")
+    for col in ("start", "device", "sensor", "kind", "seconds", "windows", "raw", "score"):
+        table.add_column(col)
+    for a in reply.alerts:
+        table.add_row(
+            _iso(a.start_ns),
+            a.device_id if tenant else f"{a.tenant}/{a.device_id}",
+            a.sensor,
+            a.kind or "-",
+            f"{(a.end_ns - a.start_ns) / 1e9:.1f}",
+            str(a.windows),
+            str(a.raw_windows),
+            f"{a.score:.3g}",
+        )
+    Console().print(table)

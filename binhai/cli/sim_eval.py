@@ -79,6 +79,15 @@ def _names(text: str) -> list[str]:
     help="Write report.html and PNG plots into this directory.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
+@click.option(
+    "--live", is_flag=True,
+    help="Run each policy through a real broker, bridge, core and PostgreSQL (embedded) and "
+    "score it from the database; each row gets its agreement with the in-process run.",
+)  # fmt: skip
+@click.option(
+    "--speed", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+    help="With --live: simulated seconds per wall-clock second.",
+)  # fmt: skip
 def command(
     scenario_name: str,
     seed: int | None,
@@ -90,6 +99,8 @@ def command(
     fit_s: float,
     report_dir: Path | None,
     as_json: bool,
+    live: bool,
+    speed: float,
 ) -> None:
     """Score offload policies on a scenario's signals against its ground truth.
 
@@ -105,6 +116,7 @@ def command(
       binhai sim eval --scenario wearables --policies binhai,periodic --budgets 0.05 --json
       binhai sim eval --scenario mixed --seed 7 --report out/
       binhai sim eval --scenario ./my.toml --duration 600 --workers 2
+      binhai sim eval --scenario mixed --duration 300 --policies binhai,oracle --live --speed 20
     """
     from binhai._sim._eval import Evaluation, with_seed
     from binhai.cli._progress import task_progress
@@ -120,7 +132,12 @@ def command(
     n_workers = workers or os.cpu_count() or 1
     with task_progress("eval") as say:
         ev = Evaluation(scenario, workers=n_workers, step_s=step, fit_s=fit_s, progress=say)
-        rows = ev.evaluate(names, fractions)
+        if live:
+            from binhai._sim._live import LiveConfig, evaluate_live
+
+            rows = evaluate_live(ev, names, fractions, LiveConfig(speed=speed), progress=say)
+        else:
+            rows = ev.evaluate(names, fractions)
     out: dict[str, Any] = {"scenario": scenario.name, "seed": scenario.seed, "results": rows}
     if report_dir is not None:
         from binhai._sim._report import write_report

@@ -28,23 +28,33 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels import _alp
-from kernels._alp import MAX_WIDTH, choose_int, int_plan, int_restore
-from kernels._bitio import get_uint, pack_bits, put_uint, unpack_bits
-from kernels._config import JIT_EXACT, JIT_EXACT_INNER
+from kernels import _alp, _ent
+from kernels._alp import MAX_WIDTH, choose_int, int_restore, to_int
+from kernels._bitio import get_uint, put_uint, unpack_bits
+from kernels._config import JIT_EXACT, JIT_EXACT_INLINE, JIT_EXACT_INNER
 from kernels._errors import CodecError, KernelInputError
 from kernels._validate import as_float_array
-from kernels._xor import xor_decode, xor_encode
+from kernels._xor import xor_decode
 
 MAGIC0 = 0xB7
 MAGIC1 = 0x5A
-VERSION = 1
+VERSION = 2
+#: Stream versions the decoder reads (version 1 streams have no ENT blocks).
+VERSIONS = (1, 2)
 BLOCK = 256
 RAW = 0
 INT = 1
 XOR = 2
+ENT = 3
+#: The latent (float bit pattern) route is also tried when the best integer coding costs more
+#: than this many bits a value.
+_LATENT_TRY_BITS = 10
+#: Lags the encoder looks for (the format allows up to ``_ent.MAX_LAG``).
+_LAG_SEARCH = 8
 _FLAG_LOSSY = 1
 _MAX_N = 0xFFFFFFFF
+#: Largest block a decoder accepts (the encoder writes BLOCK): bounds its scratch allocation.
+_MAX_BLOCK = 4096
 #: Recent block codings tried before a search.
 _MRU = 4
 
@@ -58,69 +68,152 @@ _ERRORS = {
 }
 
 
+@njit(**JIT_EXACT_INLINE)
+def _varint_len(v):  # pragma: no cover - compiled
+    n = 1
+    v = np.uint64(v)
+    while v >= np.uint64(0x80):
+        v >>= np.uint64(7)
+        n += 1
+    return n
+
+
+@njit(**JIT_EXACT_INLINE)
+def _detect_lag(bits):  # pragma: no cover - compiled
+    """The lag 2.._LAG_SEARCH whose repeats (x[i] == x[i - L]) beat lag 1's and cover an eighth of
+    the block; 0 when none does."""
+    nb = bits.shape[0]
+    best = 0
+    best_eq = 0
+    eq1 = 0
+    for i in range(1, nb):
+        if bits[i] == bits[i - 1]:
+            eq1 += 1
+    for lag in range(2, min(_LAG_SEARCH, nb - 1) + 1):
+        eq = 0
+        for i in range(lag, nb):
+            if bits[i] == bits[i - lag]:
+                eq += 1
+        if eq > best_eq:
+            best_eq = eq
+            best = lag
+    if best_eq > eq1 and best_eq * 8 >= nb:
+        return best
+    return 0
+
+
 @njit(**JIT_EXACT_INNER)
-def _encode_int_block(x, kind, e, s, tol, sc, buf, pos):  # pragma: no cover - compiled
-    """Try the INT scheme; return the new position, or -1 when it would not pay off."""
-    d, ok, u, full, hist, widths, w_delta, f64, u64 = sc
-    nb = x.shape[0]
-    ngroups = (nb + _alp.GROUP - 1) // _alp.GROUP
-    wd = widths[:ngroups]
-    transform, base, n_exc, cost = int_plan(x, kind, e, s, tol, d, ok, hist, wd, w_delta)
-    if n_exc * 2 > nb or not cost < 32.0 * nb:
-        return -1
-    # offsets to bit-pack (exceptions and patches get 0; ``full`` keeps the patches' offsets)
-    prev = base
-    n_patch = 0
-    for i in range(nb):
-        v = np.uint64(0)
-        if ok[i]:
-            if transform == _alp.FOR:
-                v = np.uint64(d[i] - base)
-            else:
-                delta = d[i] - prev
-                v = np.uint64((delta << 1) ^ (delta >> 63))
-                prev = d[i]
-        full[i] = v
-        if v >> np.uint64(wd[i // _alp.GROUP]) != np.uint64(0):
-            n_patch += 1
-            u[i] = 0
-        else:
-            u[i] = v
-    start = pos
-    buf[pos] = INT
-    buf[pos + 1] = kind
+def _ent_plan(v, m, lag, es):  # pragma: no cover - compiled
+    """Cheapest transform of ``v[:m]``: (bytes of the residual part, transform, base).
+
+    The residual part is the code-length table, the varint byte count and the bit stream (plus
+    the varint base for FOR). Leaves that transform's histogram and code lengths in ``es``.
+    """
+    hist, lens, work, best_cnt, best_lens = es[0], es[1], es[2], es[3], es[4]
+    base = _ent.histograms(v, m, lag, hist)
+    best = 1 << 62
+    best_tr = 1
+    for row in range(_ent.NROWS):
+        if row == _ent.NROWS - 1 and lag < 2:
+            break
+        tr = row if row < _ent.NROWS - 1 else _ent.LAG + lag
+        _ent.huffman_lengths(hist[row], lens, work)
+        nbytes = (_ent.cost_bits(hist[row], lens) + 7) // 8
+        size = _ent.table_bytes(hist[row]) + _varint_len(nbytes) + nbytes
+        if tr == 0:
+            size += _varint_len(_ent.zigzag(base))
+        if size < best:
+            best = size
+            best_tr = tr
+            best_cnt[:] = hist[row]
+            best_lens[:] = lens
+    return best, best_tr, base
+
+
+@njit(**JIT_EXACT_INNER)
+def _write_ent(
+    buf, pos, src, e, s, tr, base, v, m, xb, ok, n_exc, es, f64, u64
+):  # pragma: no cover
+    """One ENT block (format in the module doc); return the new position."""
+    best_cnt = es[3]
+    best_lens = es[4]
+    buf[pos] = ENT
+    buf[pos + 1] = src
     pos += 2
-    if kind == _alp.DECIMAL:
+    if src == _ent.SRC_DECIMAL:
         buf[pos] = e
         pos += 1
-    else:
+    elif src == _ent.SRC_SCALE:
         f64[0] = s
         pos = put_uint(buf, pos, u64[0], 8)
-    buf[pos] = transform
-    pos = put_uint(buf, pos + 1, base, 8)
-    pos = put_uint(buf, pos, n_patch, 2)
-    pos = put_uint(buf, pos, n_exc, 2)
-    for g in range(ngroups):
-        buf[pos + g] = wd[g]
-    pos += ngroups
-    for g in range(ngroups):
-        g0 = g * _alp.GROUP
-        g1 = min(nb, g0 + _alp.GROUP)
-        pos = pack_bits(buf, pos, u[g0:g1], g1 - g0, wd[g])
-    if n_patch:
+    buf[pos] = tr
+    pos += 1
+    if tr == 0:
+        pos = _ent.put_varint(buf, pos, _ent.zigzag(base))
+    if src != _ent.SRC_LATENT:
+        pos = put_uint(buf, pos, n_exc, 2)
+        if n_exc:
+            bits = xb.view(np.uint32)
+            for i in range(xb.shape[0]):
+                if not ok[i]:
+                    pos = put_uint(buf, pos, i, 2)
+                    pos = put_uint(buf, pos, bits[i], 4)
+    pos = _ent.write_table(best_cnt, best_lens, buf, pos)
+    nbytes = (_ent.cost_bits(best_cnt, best_lens) + 7) // 8
+    pos = _ent.put_varint(buf, pos, nbytes)
+    return _ent.write_bits(v, m, tr, base, best_lens, es[2][: _ent.NCLASS], buf, pos)
+
+
+@njit(**JIT_EXACT_INNER)
+def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # pragma: no cover
+    """The smallest ENT coding of a block (integers or latents), or -1 if RAW is smaller."""
+    d, ok = sc[0], sc[1]
+    f64, u64 = sc[7], sc[8]
+    nb = xb.shape[0]
+    bits = xb.view(np.uint32)
+    lag = _detect_lag(bits)
+    best = 4 * nb  # RAW's payload
+    choice = -1
+    tr_i = 0
+    base_i = np.int64(0)
+    m = 0
+    n_exc = nb
+    per_value = 64.0
+    if good:
         for i in range(nb):
-            if u[i] != full[i]:
-                pos = put_uint(buf, pos, i, 2)
-                pos = put_uint(buf, pos, full[i], 8)
-    if n_exc:
-        bits = x.view(np.uint32)
+            di, g = to_int(xb[i], kind, e, s, tol)
+            d[i] = di
+            ok[i] = g
+            if g:
+                vi[m] = di
+                m += 1
+        n_exc = nb - m
+        if m > 0 and n_exc * 2 <= nb:
+            size, tr_i, base_i = _ent_plan(vi, m, lag, es)
+            size += 2 + (1 if kind == _alp.DECIMAL else 8) + 1 + 2 + 6 * n_exc
+            per_value = 8.0 * size / nb
+            if size < best:
+                best = size
+                choice = 0
+    if choice < 0 or n_exc > 0 or per_value > _LATENT_TRY_BITS:
         for i in range(nb):
-            if not ok[i]:
-                pos = put_uint(buf, pos, i, 2)
-                pos = put_uint(buf, pos, bits[i], 4)
-    if pos - start >= 4 * nb + 1:
+            vl[i] = _ent.to_latent(bits[i])
+        # the plan overwrites ``es``: keep the integer plan's tables if it still wins
+        best_cnt, best_lens = es[3], es[4]
+        keep_cnt, keep_lens = es[5], es[6]
+        keep_cnt[:] = best_cnt
+        keep_lens[:] = best_lens
+        size, tr_l, base_l = _ent_plan(vl, nb, lag, es)
+        size += 2 + 1
+        if size < best:
+            src = _ent.SRC_LATENT
+            return _write_ent(buf, pos, src, 0, 1.0, tr_l, base_l, vl, nb, xb, ok, 0, es, f64, u64)
+        best_cnt[:] = keep_cnt
+        best_lens[:] = keep_lens
+    if choice < 0:
         return -1
-    return pos
+    src = _ent.SRC_DECIMAL if kind == _alp.DECIMAL else _ent.SRC_SCALE
+    return _write_ent(buf, pos, src, e, s, tr_i, base_i, vi, m, xb, ok, n_exc, es, f64, u64)
 
 
 @njit(**JIT_EXACT)
@@ -150,6 +243,17 @@ def _encode(x, resolution, buf):  # pragma: no cover - compiled
         u64,
     )
     vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
+    es = (
+        np.zeros((_ent.NROWS, _ent.NCLASS), dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.WORK, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+    )
+    vi = np.empty(BLOCK, dtype=np.int64)
+    vl = np.empty(BLOCK, dtype=np.int64)
     # the codings of recent blocks, most recent first: a block that one of them still fits
     # skips the search (channel-major data cycles through a few channels' codings)
     mru_kind = np.zeros(_MRU, dtype=np.int64)
@@ -193,19 +297,11 @@ def _encode(x, resolution, buf):  # pragma: no cover - compiled
                 mru_kind[0] = kind
                 mru_e[0] = e
                 mru_s[0] = s
-        newpos = -1
-        if good:
-            newpos = _encode_int_block(xb, kind, e, s, tol, sc, buf, pos)
+        newpos = _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos)
         if newpos >= 0:
             pos = newpos
             continue
         bits = xb.view(np.uint32)
-        buf[pos] = XOR
-        end = xor_encode(bits, buf, pos + 5)
-        if end - pos < 4 * nb + 1:
-            put_uint(buf, pos + 1, end - pos - 5, 4)
-            pos = end
-            continue
         buf[pos] = RAW
         for i in range(nb):
             put_uint(buf, pos + 1 + 4 * i, bits[i], 4)
@@ -277,11 +373,104 @@ def _decode_int_block(buf, pos, end, nb, out, u, f64, u64):  # pragma: no cover 
     return pos
 
 
+@njit(**JIT_EXACT_INNER)
+def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no cover - compiled
+    """Decode one ENT block into ``out``; return the new position or a negative error code."""
+    if pos + 2 > end:
+        return -1
+    src = int(buf[pos])
+    pos += 1
+    e = 0
+    s = 1.0
+    if src == _ent.SRC_DECIMAL:
+        e = int(buf[pos])
+        pos += 1
+        if e > _alp.MAX_EXP:
+            return -3
+    elif src == _ent.SRC_SCALE:
+        if pos + 8 > end:
+            return -1
+        u64[0] = get_uint(buf, pos, 8)
+        s = f64[0]
+        pos += 8
+        if not (s > 0.0 and math.isfinite(s)):
+            return -3
+    elif src != _ent.SRC_LATENT:
+        return -3
+    if pos >= end:
+        return -1
+    tr = int(buf[pos])
+    pos += 1
+    if not (tr <= _ent.MAX_ORDER or _ent.LAG + 2 <= tr <= _ent.LAG + _ent.MAX_LAG):
+        return -3
+    base = np.int64(0)
+    if tr == 0:
+        zb, pos = _ent.get_varint(buf, pos, end)
+        if pos < 0:
+            return -1
+        base = _ent.unzigzag(zb)
+    n_exc = 0
+    exc_pos = pos
+    if src != _ent.SRC_LATENT:
+        if pos + 2 > end:
+            return -1
+        n_exc = int(get_uint(buf, pos, 2))
+        if n_exc > nb:
+            return -3
+        exc_pos = pos + 2
+        pos = exc_pos + 6 * n_exc
+        if pos > end:
+            return -1
+    table = ts[0]
+    pos = _ent.read_table(buf, pos, end, table, ts[1], ts[2])
+    if pos < 0:
+        return pos
+    nbytes, pos = _ent.get_varint(buf, pos, end)
+    if pos < 0:
+        return -1
+    if nbytes > np.uint64(end - pos):
+        return -1
+    stop = pos + int(nbytes)
+    m = nb - n_exc
+    status = _ent.read_residuals(buf, pos, stop, table, v, m, tr, base)
+    if status < 0:
+        return status
+    bits = out.view(np.uint32)
+    if src == _ent.SRC_LATENT:
+        for i in range(nb):
+            if not -0x80000000 <= v[i] < 0x80000000:
+                return -3
+            bits[i] = _ent.from_latent(v[i])
+        return stop
+    j = 0
+    k = 0
+    nxt = nb if n_exc == 0 else int(get_uint(buf, exc_pos, 2))
+    for i in range(nb):
+        if i == nxt:
+            bits[i] = np.uint32(get_uint(buf, exc_pos + 6 * k + 2, 4))
+            k += 1
+            nxt = nb
+            if k < n_exc:
+                nxt = int(get_uint(buf, exc_pos + 6 * k, 2))
+                if nxt <= i:
+                    return -4
+        else:
+            out[i] = _alp.decode_value(v[j], src, e, s)
+            j += 1
+    if k != n_exc or j != m:
+        return -4
+    return stop
+
+
 @njit(**JIT_EXACT)
-def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
+def _decode(buf, n, block, pos, out, version):  # pragma: no cover - compiled
     """Decode blocks into ``out``; return 0, or a negative error code (see ``_ERRORS``)."""
     end = buf.shape[0]
-    u = np.empty(block, dtype=np.uint64)
+    u = np.empty(min(block, n), dtype=np.uint64)
+    v = np.empty(min(block, n), dtype=np.int64)
+    table = np.empty(_ent.TABLE, dtype=np.int64)
+    lens = np.empty(_ent.NCLASS, dtype=np.int64)
+    codes = np.empty(_ent.NCLASS, dtype=np.int64)
     f64 = np.empty(1, dtype=np.float64)
     u64 = f64.view(np.uint64)
     for b0 in range(0, n, block):
@@ -313,6 +502,11 @@ def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
             if xor_decode(buf, pos + 4, pos + 4 + length, seg.view(np.uint32)) < 0:
                 return -5, pos
             pos += 4 + length
+        elif scheme == ENT and version >= 2:
+            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, (table, lens, codes), f64, u64)
+            if newpos < 0:
+                return newpos, pos
+            pos = newpos
         else:
             return -2, pos - 1
     if pos != end:
@@ -363,13 +557,19 @@ def encode_samples(x: np.ndarray, *, resolution: float | None = None) -> bytes:
     return buf[:end].tobytes()
 
 
-def decode_samples(b: bytes | bytearray | memoryview) -> np.ndarray:
-    """Decompress a byte string made by :func:`encode_samples`.
+def decode_samples(
+    b: bytes | bytearray | memoryview, *, max_samples: int | None = None
+) -> np.ndarray:
+    """Decompress a byte string made by :func:`encode_samples` (stream version 1 or 2).
 
     Parameters
     ----------
     b : bytes-like
         One encoded stream, complete.
+    max_samples : int, optional
+        The most samples the caller accepts (e.g. the window's declared size). A header claiming
+        more is rejected before anything is allocated. Without it, the bound is what the stream's
+        bytes can describe (a block of ``block`` <= 4096 samples costs at least one byte).
 
     Returns
     -------
@@ -379,25 +579,28 @@ def decode_samples(b: bytes | bytearray | memoryview) -> np.ndarray:
     Raises
     ------
     CodecError
-        The stream is truncated, corrupt, of an unknown version, or has trailing bytes.
+        The stream is truncated, corrupt, of an unknown version, has trailing bytes, or claims
+        more than ``max_samples`` samples.
     """
     buf = np.frombuffer(b, dtype=np.uint8)
     if buf.shape[0] < 10:
         raise CodecError("truncated stream header", offset=buf.shape[0])
     if buf[0] != MAGIC0 or buf[1] != MAGIC1:
         raise CodecError("not an encoded sample stream (bad magic)", offset=0)
-    if buf[2] != VERSION:
+    if buf[2] not in VERSIONS:
         raise CodecError(f"unsupported codec version {buf[2]}", offset=2)
     n = int.from_bytes(buf[4:8].tobytes(), "little")
     block = int.from_bytes(buf[8:10].tobytes(), "little")
     pos = 10 + (8 if buf[3] & _FLAG_LOSSY else 0)
-    if block == 0 or pos > buf.shape[0]:
+    if block == 0 or block > _MAX_BLOCK or pos > buf.shape[0]:
         raise CodecError("invalid stream header", offset=8)
+    if max_samples is not None and n > max_samples:
+        raise CodecError(f"header claims {n} samples, more than {max_samples} allowed", offset=4)
     # every block costs at least a few bytes; reject lengths the stream cannot hold
     if (n + block - 1) // block > buf.shape[0]:
         raise CodecError(f"header claims {n} samples, more than the stream can hold", offset=4)
     out = np.empty(n, dtype=np.float32)
-    status, where = _decode(buf, n, block, pos, out)
+    status, where = _decode(buf, n, block, pos, out, int(buf[2]))
     if status != 0:
         raise CodecError(_ERRORS.get(int(status), "corrupt stream"), offset=int(where))
     return out

@@ -79,8 +79,30 @@ def test_batch_matches_single_bitwise() -> None:
         signals.walking_accel(300).T.ravel(),
         np.full(1030, 7.25, dtype=np.float32),
         np.arange(-600, 600, dtype=np.float32),
+        np.sin(np.arange(900) / 17).astype(np.float32),  # latents, high delta orders
+        np.tile(np.float32([-0.58475375, -0.58475375, 1.730991, -0.58475375, 2.5e-3]), 130),
+        np.random.default_rng(1).integers(-(2**49), 2**49, 1000).astype(np.float32),  # wide
+        np.random.default_rng(2)
+        .integers(0, 2**32, 700, dtype=np.uint64)
+        .astype(np.uint32)
+        .view(np.float32),  # any bit pattern
+        np.concatenate([np.full(300, -0.0), np.full(300, 1e-42)]).astype(np.float32),
     ],
-    ids=["empty", "specials", "nan-payloads", "noise", "decimals", "adc", "constant", "ints"],
+    ids=[
+        "empty",
+        "specials",
+        "nan-payloads",
+        "noise",
+        "decimals",
+        "adc",
+        "constant",
+        "ints",
+        "smooth",
+        "periodic",
+        "wide-ints",
+        "random-bits",
+        "signed-zero-denormal-runs",
+    ],
 )
 def test_codec_round_trip_exact(x: np.ndarray) -> None:
     y = kernels.decode_samples(kernels.encode_samples(x))

@@ -1,0 +1,445 @@
+"""Entropy-coded integer blocks (the codec's ENT scheme, stream version 2).
+
+A block's values become a sequence of int64 ``v`` — either the ALP/ADC integers of
+:mod:`kernels._alp` (values no integer reproduces are exceptions, left out of the sequence), or
+the float32 bit patterns mapped to order-preserving integers (*latents*: exact for every value,
+NaN payloads, ±inf, -0.0 and denormals included). Each value is predicted from the ones before
+it, and the residual is coded:
+
+* transform ``0`` (FOR): ``r = v - base`` with ``base`` the block minimum, ``r >= 0``;
+* transforms ``1, 2, 3`` (order-k delta): ``r = v[i] - p`` with ``p`` the polynomial
+  extrapolation of order ``min(i, k)`` (``v[i-1]``; ``2 v[i-1] - v[i-2]``;
+  ``3 v[i-1] - 3 v[i-2] + v[i-3]``; 0 for the first value), zig-zag mapped;
+* transform ``LAG + L`` (``2 <= L <= MAX_LAG``): ``p = v[i-L]`` (``v[i-1]`` for ``i < L``):
+  periodic signals such as an appliance's duty cycle.
+
+Each residual ``z`` is written as its *class* ``c`` = bit length of ``z`` (0..64), Huffman-coded
+with at most ``MAX_LEN`` bits from the block's own class histogram, followed by the ``c - 1`` bits
+of ``z`` below its leading 1 (the class says where that 1 is). That is the JPEG DC coding of
+``(size, amplitude)``: within a fraction of a bit of the entropy for the two-sided geometric
+residuals of sensor data, with no model state to carry between blocks.
+
+The bit stream is LSB-first; codes are canonical (sorted by length, then class) and stored
+bit-reversed so that the decoder indexes a ``2**MAX_LEN`` table with the next bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from kernels._bitio import bit_length, get_uint
+from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
+
+#: Longest Huffman code (the decoder's table has 2**MAX_LEN entries).
+MAX_LEN = 8
+TABLE = 1 << MAX_LEN
+#: Number of classes: bit lengths 0..64.
+NCLASS = 65
+#: Transform codes: 0 FOR, 1..3 delta orders, LAG + L for lag L.
+MAX_ORDER = 3
+LAG = 16
+MAX_LAG = 15
+#: Scratch (int64 values) that :func:`huffman_lengths` needs.
+WORK = 8 * NCLASS
+#: Histogram rows: FOR, order 1, order 2, order 3, lag.
+NROWS = 5
+#: Sources of the integers.
+SRC_DECIMAL = 0
+SRC_SCALE = 1
+SRC_LATENT = 2
+_TOP = np.uint64(1) << np.uint64(63)
+
+
+@njit(**JIT_EXACT_INLINE)
+def to_latent(b):  # pragma: no cover - compiled
+    """float32 bit pattern (uint32) -> order-preserving int64 (-0.0 -> -1, +0.0 -> 0)."""
+    v = np.int64(b)
+    if v >= 0x80000000:
+        return -(v - 0x80000000) - 1
+    return v
+
+
+@njit(**JIT_EXACT_INLINE)
+def from_latent(v):  # pragma: no cover - compiled
+    """Inverse of :func:`to_latent`; the caller checks ``-2**31 <= v < 2**31``."""
+    if v < 0:
+        return np.uint32((-(v + 1)) + 0x80000000)
+    return np.uint32(v)
+
+
+@njit(**JIT_EXACT_INLINE)
+def zigzag(r):  # pragma: no cover - compiled
+    return np.uint64(r << 1) ^ np.uint64(r >> 63)
+
+
+@njit(**JIT_EXACT_INLINE)
+def unzigzag(z):  # pragma: no cover - compiled
+    return np.int64(z >> np.uint64(1)) ^ -np.int64(z & np.uint64(1))
+
+
+@njit(**JIT_EXACT_INLINE)
+def predict(v, i, tr, base):  # pragma: no cover - compiled
+    """The prediction of ``v[i]`` from ``v[:i]`` under transform ``tr`` (see the module doc)."""
+    if tr == 0:
+        return base
+    if tr >= LAG:
+        lag = tr - LAG
+        if i >= lag:
+            return v[i - lag]
+        if i >= 1:
+            return v[i - 1]
+        return np.int64(0)
+    k = min(i, tr)
+    if k == 0:
+        return np.int64(0)
+    if k == 1:
+        return v[i - 1]
+    if k == 2:
+        return 2 * v[i - 1] - v[i - 2]
+    return 3 * v[i - 1] - 3 * v[i - 2] + v[i - 3]
+
+
+@njit(**JIT_EXACT_INLINE)
+def residual(v, i, tr, base):  # pragma: no cover - compiled
+    """The coded residual of ``v[i]`` (uint64): offset for FOR, zig-zag otherwise."""
+    r = v[i] - predict(v, i, tr, base)
+    if tr == 0:
+        return np.uint64(r)
+    return zigzag(r)
+
+
+@njit(**JIT_EXACT_INNER)
+def histograms(v, m, lag, hist):  # pragma: no cover - compiled
+    """Class histograms of ``v[:m]`` for FOR, orders 1-3 and (if ``lag`` >= 2) lag ``lag``.
+
+    ``hist`` is int64 (NROWS, NCLASS), cleared here. Returns the block minimum (FOR base).
+    """
+    hist[:, :] = 0
+    base = v[0]
+    for i in range(1, m):
+        base = min(base, v[i])
+    p1 = np.int64(0)
+    p2 = np.int64(0)
+    for i in range(m):
+        hist[0, bit_length(np.uint64(v[i] - base))] += 1
+        r1 = v[i] - v[i - 1] if i >= 1 else v[i]
+        r2 = r1 - p1 if i >= 2 else r1
+        r3 = r2 - p2 if i >= 3 else r2
+        p1 = r1
+        p2 = r2
+        hist[1, bit_length(zigzag(r1))] += 1
+        hist[2, bit_length(zigzag(r2))] += 1
+        hist[3, bit_length(zigzag(r3))] += 1
+        if lag >= 2:
+            hist[4, bit_length(residual(v, i, LAG + lag, base))] += 1
+    return base
+
+
+@njit(**JIT_EXACT_INNER)
+def huffman_lengths(cnt, lens, work):  # pragma: no cover - compiled
+    """Code lengths (<= MAX_LEN) of a Huffman code for the class counts ``cnt``, into ``lens``.
+
+    A single present class gets length 0 (it costs no bits). When the Huffman code is deeper than
+    MAX_LEN the counts are flattened (halved, kept >= 1) and the code rebuilt. ``work`` is int64
+    scratch of at least 4 * NCLASS.
+    """
+    lens[:] = 0
+    nsym = 0
+    sym = work[:NCLASS]
+    w = work[NCLASS : 2 * NCLASS]
+    for c in range(NCLASS):
+        if cnt[c] > 0:
+            sym[nsym] = c
+            w[nsym] = cnt[c]
+            nsym += 1
+    if nsym <= 1:
+        return
+    weight = work[2 * NCLASS : 4 * NCLASS]
+    parent = work[4 * NCLASS : 6 * NCLASS]
+    alive = work[6 * NCLASS : 8 * NCLASS]
+    while True:
+        for j in range(nsym):
+            weight[j] = w[j]
+            alive[j] = 1
+        nodes = nsym
+        for _ in range(nsym - 1):
+            a = -1
+            b = -1
+            for j in range(nodes):
+                if alive[j] != 0:
+                    if a < 0 or weight[j] < weight[a]:
+                        b = a
+                        a = j
+                    elif b < 0 or weight[j] < weight[b]:
+                        b = j
+            alive[a] = 0
+            alive[b] = 0
+            weight[nodes] = weight[a] + weight[b]
+            alive[nodes] = 1
+            parent[a] = nodes
+            parent[b] = nodes
+            nodes += 1
+        root = nodes - 1
+        deepest = 0
+        for j in range(nsym):
+            d = 0
+            p = j
+            while p != root:
+                p = parent[p]
+                d += 1
+            lens[sym[j]] = d
+            deepest = max(deepest, d)
+        if deepest <= MAX_LEN:
+            return
+        for j in range(nsym):
+            w[j] = (w[j] + 1) // 2
+
+
+@njit(**JIT_EXACT_INLINE)
+def cost_bits(cnt, lens):  # pragma: no cover - compiled
+    """Bits of the coded residuals: Huffman codes plus the bits below each leading 1."""
+    total = 0
+    for c in range(NCLASS):
+        if cnt[c] > 0:
+            total += cnt[c] * (lens[c] + max(c - 1, 0))
+    return total
+
+
+@njit(**JIT_EXACT_INLINE)
+def table_bytes(cnt):  # pragma: no cover - compiled
+    """Size of the code-length table: cmin u8, cmax u8, then 4 bits per class in between."""
+    lo = -1
+    hi = -1
+    for c in range(NCLASS):
+        if cnt[c] > 0:
+            if lo < 0:
+                lo = c
+            hi = c
+    return 2 + (hi - lo + 2) // 2
+
+
+@njit(**JIT_EXACT_INLINE)
+def _reverse(code, length):  # pragma: no cover - compiled
+    r = 0
+    for _ in range(length):
+        r = (r << 1) | (code & 1)
+        code >>= 1
+    return r
+
+
+@njit(**JIT_EXACT_INNER)
+def canonical_codes(lens, codes):  # pragma: no cover - compiled
+    """Canonical codes for ``lens`` (by length, then class), bit-reversed for LSB-first I/O."""
+    code = 0
+    for length in range(1, MAX_LEN + 1):
+        for c in range(NCLASS):
+            if lens[c] == length:
+                codes[c] = _reverse(code, length)
+                code += 1
+        code <<= 1
+
+
+@njit(**JIT_EXACT_INLINE)
+def put_varint(buf, pos, v):  # pragma: no cover - compiled
+    """LEB128 of a uint64."""
+    v = np.uint64(v)
+    while v >= np.uint64(0x80):
+        buf[pos] = np.uint8((v & np.uint64(0x7F)) | np.uint64(0x80))
+        v >>= np.uint64(7)
+        pos += 1
+    buf[pos] = np.uint8(v)
+    return pos + 1
+
+
+@njit(**JIT_EXACT_INLINE)
+def get_varint(buf, pos, end):  # pragma: no cover - compiled
+    """(value uint64, new pos); pos = -1 when truncated or longer than 10 bytes."""
+    v = np.uint64(0)
+    shift = 0
+    while pos < end and shift < 64:
+        b = np.uint64(buf[pos])
+        pos += 1
+        v |= (b & np.uint64(0x7F)) << np.uint64(shift)
+        if b < np.uint64(0x80):
+            return v, pos
+        shift += 7
+    return np.uint64(0), -1
+
+
+@njit(**JIT_EXACT_INNER)
+def write_table(cnt, lens, buf, pos):  # pragma: no cover - compiled
+    """The code-length table: cmin u8, cmax u8 (classes present), 4-bit lengths in between."""
+    lo = -1
+    hi = -1
+    for c in range(NCLASS):
+        if cnt[c] > 0:
+            if lo < 0:
+                lo = c
+            hi = c
+    buf[pos] = lo
+    buf[pos + 1] = hi
+    pos += 2
+    for j in range(0, hi - lo + 1, 2):
+        lo_n = lens[lo + j]
+        hi_n = lens[lo + j + 1] if lo + j + 1 <= hi else 0
+        buf[pos] = np.uint8(lo_n | (hi_n << 4))
+        pos += 1
+    return pos
+
+
+@njit(**JIT_EXACT_INNER)
+def write_bits(v, m, tr, base, lens, codes, buf, pos):  # pragma: no cover - compiled
+    """The residuals of ``v[:m]`` as class codes plus low bits; return the new position.
+
+    ``codes`` is int64 scratch of NCLASS values."""
+    canonical_codes(lens, codes)
+    acc = np.uint64(0)
+    nacc = 0
+    m8 = np.uint64(0xFF)
+    for i in range(m):
+        z = residual(v, i, tr, base)
+        c = bit_length(z)
+        nb = lens[c]
+        word = np.uint64(codes[c])
+        extra = c - 1
+        low = np.uint64(0)
+        if extra > 0:
+            low = z & ((np.uint64(1) << np.uint64(extra)) - np.uint64(1))
+            if nb + extra <= 56:
+                word |= low << np.uint64(nb)
+                nb += extra
+                extra = 0
+        acc |= word << np.uint64(nacc)
+        nacc += nb
+        while nacc >= 8:
+            buf[pos] = np.uint8(acc & m8)
+            pos += 1
+            acc >>= np.uint64(8)
+            nacc -= 8
+        if extra > 0:  # wide residuals: the bits below the leading 1 in two pieces
+            for piece in range(2):
+                width = min(extra, 32) if piece == 0 else extra - 32
+                if width <= 0:
+                    break
+                part = (low >> np.uint64(32 * piece)) & (
+                    (np.uint64(1) << np.uint64(width)) - np.uint64(1)
+                )
+                acc |= part << np.uint64(nacc)
+                nacc += width
+                while nacc >= 8:
+                    buf[pos] = np.uint8(acc & m8)
+                    pos += 1
+                    acc >>= np.uint64(8)
+                    nacc -= 8
+    if nacc > 0:
+        buf[pos] = np.uint8(acc & m8)
+        pos += 1
+    return pos
+
+
+@njit(**JIT_EXACT_INNER)
+def read_table(buf, pos, end, table, lens, codes):  # pragma: no cover - compiled
+    """Read the code-length table and fill the decode ``table`` (int64 (TABLE,), entries
+    ``class << 4 | length``, -1 for no code); return the new pos, or -1 (truncated) / -3 (invalid).
+    ``lens`` and ``codes`` are int64 scratch of NCLASS values.
+    """
+    if pos + 2 > end:
+        return -1
+    lo = int(buf[pos])
+    hi = int(buf[pos + 1])
+    pos += 2
+    if hi >= NCLASS or lo > hi:
+        return -3
+    nbytes = (hi - lo + 2) // 2
+    if pos + nbytes > end:
+        return -1
+    lens[:] = 0
+    kraft = 0
+    for j in range(hi - lo + 1):
+        nib = np.int64(buf[pos + j // 2])
+        if j & 1:
+            nib >>= 4
+        nib &= 15
+        if nib > MAX_LEN:
+            return -3
+        lens[lo + j] = nib
+        if nib > 0:
+            kraft += np.int64(1) << (MAX_LEN - nib)
+    pos += nbytes
+    for t in range(TABLE):
+        table[t] = -1
+    if kraft == 0:
+        if lo != hi:
+            return -3
+        for t in range(TABLE):
+            table[t] = lo << 4
+        return pos
+    if kraft > TABLE:
+        return -3
+    canonical_codes(lens, codes)
+    for c in range(lo, hi + 1):
+        n = lens[c]
+        if n > 0:
+            for hi_bits in range(1 << (MAX_LEN - n)):
+                table[codes[c] | (hi_bits << n)] = (c << 4) | n
+    return pos
+
+
+@njit(**JIT_EXACT_INNER)
+def read_residuals(buf, pos, end, table, v, m, tr, base):  # pragma: no cover - compiled
+    """Decode ``m`` values into int64 ``v`` from ``buf[pos:end]`` (``end`` = the bit stream's
+    declared end); return 0, or -1 when the values need more bits than the stream has, -5 for a
+    bit pattern with no code."""
+    acc = np.uint64(0)
+    nacc = 0
+    m8 = np.uint64(0xFF)
+    overrun = 0
+    for i in range(m):
+        if nacc < 32:
+            if pos + 4 <= end:
+                acc |= get_uint(buf, pos, 4) << np.uint64(nacc)
+                pos += 4
+                nacc += 32
+            else:
+                while nacc <= 56:
+                    if pos < end:
+                        acc |= np.uint64(buf[pos]) << np.uint64(nacc)
+                        pos += 1
+                    else:
+                        overrun += 8
+                    nacc += 8
+        entry = table[int(acc & m8)]
+        if entry < 0:
+            return -5
+        n = entry & 15
+        c = entry >> 4
+        acc >>= np.uint64(n)
+        nacc -= n
+        z = np.uint64(0)
+        if c > 0:
+            extra = c - 1
+            got = 0
+            while got < extra:
+                if nacc == 0:
+                    while nacc <= 56:
+                        if pos < end:
+                            acc |= np.uint64(buf[pos]) << np.uint64(nacc)
+                            pos += 1
+                        else:
+                            overrun += 8
+                        nacc += 8
+                width = min(extra - got, nacc, 32)
+                bits = acc & ((np.uint64(1) << np.uint64(width)) - np.uint64(1))
+                z |= bits << np.uint64(got)
+                acc >>= np.uint64(width)
+                nacc -= width
+                got += width
+            z |= np.uint64(1) << np.uint64(extra)
+        if tr == 0:
+            v[i] = base + np.int64(z)
+        else:
+            v[i] = predict(v, i, tr, base) + unzigzag(z)
+    if overrun > nacc:
+        return -1
+    return 0

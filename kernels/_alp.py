@@ -35,8 +35,7 @@ MAX_EXP = 10
 MAX_INT_BITS = 50
 #: Widest bit-packed field.
 MAX_WIDTH = 56
-#: Approximate cost (bits) of one patch and one exception, used to choose the width.
-PATCH_BITS = 80
+#: Approximate cost (bits) of one exception, used to compare codings on a sample.
 EXCEPTION_BITS = 48
 SAMPLE = 32
 #: Values per bit-packing group (one width byte per group).
@@ -102,18 +101,23 @@ def sample_eval(x, kind, e, s, stop):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INLINE)
 def choose_decimal(x):  # pragma: no cover - compiled
-    """Best decimal exponent on a sample of the block: (e, misses, bits) (lowest e on ties)."""
+    """Cheapest decimal exponent on a sample of the block: (e, misses, bits).
+
+    The cost is the sample's integer width plus the exceptions' (``sample_eval``): a higher
+    exponent that makes a few small values exact but widens every integer by 3.3 bits loses.
+    The lowest e wins ties; the search stops at the first e without misses.
+    """
     best_e = 0
     best = 1 << 30
     best_bits = np.inf
     for e in range(MAX_EXP + 1):
-        m, bits = sample_eval(x, DECIMAL, e, 1.0, best - 1)  # stop once it cannot beat best
-        if m < best:
+        m, bits = sample_eval(x, DECIMAL, e, 1.0, SAMPLE)
+        if bits < best_bits:
             best = m
             best_e = e
             best_bits = bits
-            if m == 0:
-                break
+        if m == 0:
+            break
     return best_e, best, best_bits
 
 
@@ -207,92 +211,6 @@ def reuse_int(x, kind, e, s):  # pragma: no cover - compiled
     if kind == DECIMAL and e > 0:
         return sample_eval(x, DECIMAL, e - 1, 1.0, 0)[0] != 0
     return True
-
-
-@njit(**JIT_EXACT_INLINE)
-def _best_width(hist, count, maxbl):  # pragma: no cover - compiled
-    """The width minimising ``count * w + PATCH_BITS * #(values wider than w)``; (w, cost).
-
-    ``hist`` holds how many values have each bit length (none above ``maxbl``); it is cleared.
-    """
-    top = min(maxbl, MAX_WIDTH)
-    over = 0
-    for w in range(top + 1, maxbl + 1):
-        over += hist[w]
-    best_w = top
-    best_cost = np.inf
-    for w in range(top, -1, -1):
-        cost = count * w + PATCH_BITS * over
-        if cost < best_cost:
-            best_cost = cost
-            best_w = w
-        over += hist[w]
-    for w in range(maxbl + 1):
-        hist[w] = 0
-    return best_w, best_cost
-
-
-@njit(**JIT_EXACT_INNER)
-def int_plan(x, kind, e, s, tol, d, ok, hist, widths, w_delta):  # pragma: no cover - compiled
-    """Fill ``d``/``ok`` for the block, pick a transform and the group widths (into ``widths``).
-
-    Per group of GROUP values the width minimises ``G * w + PATCH_BITS * (#wider values)``, for
-    offsets from the minimum (FOR) and for zig-zag deltas (DELTA); exceptions count as width 0.
-    ``hist`` is int64 scratch (2, 65), all zero (left zero); ``w_delta`` scratch like ``widths``.
-    Returns ``(transform, base, n_exceptions, cost_bits)``.
-    """
-    n = x.shape[0]
-    n_exc = 0
-    dmin = 1 << 62
-    for i in range(n):
-        di, good = to_int(x[i], kind, e, s, tol)
-        d[i] = di
-        ok[i] = good
-        if good:
-            dmin = min(dmin, di)
-        else:
-            n_exc += 1
-    if n_exc == n:
-        return FOR, 0, n_exc, np.inf
-    hf = hist[0]
-    hd = hist[1]
-    c_for = 0.0
-    c_delta = 0.0
-    prev = -1
-    first = 0
-    for g in range((n + GROUP - 1) // GROUP):
-        g0 = g * GROUP
-        g1 = min(n, g0 + GROUP)
-        mf = 0
-        md = 0
-        for i in range(g0, g1):
-            if ok[i]:
-                if prev == -1:
-                    first = d[i]
-                    prev = i
-                bf = bit_length(np.uint64(d[i] - dmin))
-                delta = d[i] - d[prev]
-                bd = bit_length(np.uint64((delta << 1) ^ (delta >> 63)))
-                prev = i
-            else:
-                bf = 0
-                bd = 0
-            hf[bf] += 1
-            hd[bd] += 1
-            mf = max(mf, bf)
-            md = max(md, bd)
-        wf, cf = _best_width(hf, g1 - g0, mf)
-        wd, cd = _best_width(hd, g1 - g0, md)
-        widths[g] = wf
-        w_delta[g] = wd
-        c_for += cf + 8
-        c_delta += cd + 8
-    exc_cost = EXCEPTION_BITS * n_exc
-    if c_delta < c_for:
-        for g in range(widths.shape[0]):
-            widths[g] = w_delta[g]
-        return DELTA, first, n_exc, c_delta + exc_cost
-    return FOR, dmin, n_exc, c_for + exc_cost
 
 
 @njit(**JIT_EXACT_INLINE)

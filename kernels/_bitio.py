@@ -37,47 +37,9 @@ def get_uint(buf, pos, nbytes):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INLINE)
-def pack_bits(buf, pos, values, count, width):  # pragma: no cover - compiled
-    """Pack ``values[:count]`` (uint64, each < 2**width, width <= 56) LSB-first; return new pos."""
-    if width == 0:
-        return pos
-    acc = np.uint64(0)
-    nacc = np.uint64(0)
-    w = np.uint64(width)
-    m8 = np.uint64(0xFF)
-    if width <= 32:
-        # nacc < 32 before each value, so nacc + width < 64: flush four bytes at a time
-        for i in range(count):
-            acc |= values[i] << nacc
-            nacc += w
-            if nacc >= np.uint64(32):
-                buf[pos] = np.uint8(acc & m8)
-                buf[pos + 1] = np.uint8((acc >> np.uint64(8)) & m8)
-                buf[pos + 2] = np.uint8((acc >> np.uint64(16)) & m8)
-                buf[pos + 3] = np.uint8((acc >> np.uint64(24)) & m8)
-                pos += 4
-                acc >>= np.uint64(32)
-                nacc -= np.uint64(32)
-    else:
-        for i in range(count):
-            acc |= values[i] << nacc
-            nacc += w
-            while nacc >= np.uint64(8):
-                buf[pos] = np.uint8(acc & m8)
-                pos += 1
-                acc >>= np.uint64(8)
-                nacc -= np.uint64(8)
-    while nacc > np.uint64(0):
-        buf[pos] = np.uint8(acc & m8)
-        pos += 1
-        acc >>= np.uint64(8)
-        nacc = nacc - np.uint64(8) if nacc > np.uint64(8) else np.uint64(0)
-    return pos
-
-
-@njit(**JIT_EXACT_INLINE)
 def unpack_bits(buf, pos, out, count, width):  # pragma: no cover - compiled
-    """Inverse of :func:`pack_bits`: fill ``out[:count]`` (uint64); return the position after."""
+    """Read ``count`` values of ``width`` bits packed LSB-first (version-1 INT blocks) into
+    ``out[:count]`` (uint64); return the position after."""
     if width == 0:
         for i in range(count):
             out[i] = 0

@@ -49,10 +49,13 @@ ENT = 3
 #: The latent (float bit pattern) route is also tried when the best integer coding costs more
 #: than this many bits a value.
 _LATENT_TRY_BITS = 10
-#: Lags the encoder looks for (the format allows up to ``_ent.MAX_LAG``).
-_LAG_SEARCH = 8
 _FLAG_LOSSY = 1
 _MAX_N = 0xFFFFFFFF
+#: After k failed decimal/scale searches in a row the next min(k, _SKIP_MAX) blocks go straight
+#: to the latent coding (the search costs more than the coding on plain float signals).
+_SKIP_MAX = 4
+#: Streams up to this many samples are also tried as one block (the smaller stream is kept).
+_WHOLE = 1024
 #: Largest block a decoder accepts (the encoder writes BLOCK): bounds its scratch allocation.
 _MAX_BLOCK = 4096
 #: Recent block codings tried before a search.
@@ -78,56 +81,34 @@ def _varint_len(v):  # pragma: no cover - compiled
     return n
 
 
-@njit(**JIT_EXACT_INLINE)
-def _detect_lag(bits):  # pragma: no cover - compiled
-    """The lag 2.._LAG_SEARCH whose repeats (x[i] == x[i - L]) beat lag 1's and cover an eighth of
-    the block; 0 when none does."""
-    nb = bits.shape[0]
-    best = 0
-    best_eq = 0
-    eq1 = 0
-    for i in range(1, nb):
-        if bits[i] == bits[i - 1]:
-            eq1 += 1
-    for lag in range(2, min(_LAG_SEARCH, nb - 1) + 1):
-        eq = 0
-        for i in range(lag, nb):
-            if bits[i] == bits[i - lag]:
-                eq += 1
-        if eq > best_eq:
-            best_eq = eq
-            best = lag
-    if best_eq > eq1 and best_eq * 8 >= nb:
-        return best
-    return 0
-
-
 @njit(**JIT_EXACT_INNER)
-def _ent_plan(v, m, lag, es):  # pragma: no cover - compiled
+def _ent_plan(v, m, es):  # pragma: no cover - compiled
     """Cheapest transform of ``v[:m]``: (bytes of the residual part, transform, base).
 
     The residual part is the code-length table, the varint byte count and the bit stream (plus
     the varint base for FOR). Leaves that transform's histogram and code lengths in ``es``.
     """
-    hist, lens, work, best_cnt, best_lens = es[0], es[1], es[2], es[3], es[4]
-    base = _ent.histograms(v, m, lag, hist)
-    best = 1 << 62
-    best_tr = 1
+    hist, work, best_cnt, best_lens = es[0], es[2], es[3], es[4]
+    base, lag = _ent.histograms(v, m, hist)
+    best = np.inf
+    best_row = 1
     for row in range(_ent.NROWS):
         if row == _ent.NROWS - 1 and lag < 2:
             break
-        tr = row if row < _ent.NROWS - 1 else _ent.LAG + lag
-        _ent.huffman_lengths(hist[row], lens, work)
-        nbytes = (_ent.cost_bits(hist[row], lens) + 7) // 8
-        size = _ent.table_bytes(hist[row]) + _varint_len(nbytes) + nbytes
-        if tr == 0:
+        size = _ent.estimate_bits(hist[row], m) / 8 + _ent.table_bytes(hist[row])
+        if row == 0:
             size += _varint_len(_ent.zigzag(base))
         if size < best:
             best = size
-            best_tr = tr
-            best_cnt[:] = hist[row]
-            best_lens[:] = lens
-    return best, best_tr, base
+            best_row = row
+    best_tr = best_row if best_row < _ent.NROWS - 1 else _ent.LAG + lag
+    best_cnt[:] = hist[best_row]
+    _ent.huffman_lengths(best_cnt, best_lens, work)
+    nbytes = (_ent.cost_bits(best_cnt, best_lens) + 7) // 8
+    size = _ent.table_bytes(best_cnt) + _varint_len(nbytes) + nbytes
+    if best_tr == 0:
+        size += _varint_len(_ent.zigzag(base))
+    return size, best_tr, base
 
 
 @njit(**JIT_EXACT_INNER)
@@ -167,11 +148,9 @@ def _write_ent(
 @njit(**JIT_EXACT_INNER)
 def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # pragma: no cover
     """The smallest ENT coding of a block (integers or latents), or -1 if RAW is smaller."""
-    d, ok = sc[0], sc[1]
-    f64, u64 = sc[7], sc[8]
+    d, ok, f64, u64 = sc
     nb = xb.shape[0]
     bits = xb.view(np.uint32)
-    lag = _detect_lag(bits)
     best = 4 * nb  # RAW's payload
     choice = -1
     tr_i = 0
@@ -189,7 +168,7 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
                 m += 1
         n_exc = nb - m
         if m > 0 and n_exc * 2 <= nb:
-            size, tr_i, base_i = _ent_plan(vi, m, lag, es)
+            size, tr_i, base_i = _ent_plan(vi, m, es)
             size += 2 + (1 if kind == _alp.DECIMAL else 8) + 1 + 2 + 6 * n_exc
             per_value = 8.0 * size / nb
             if size < best:
@@ -203,7 +182,7 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
         keep_cnt, keep_lens = es[5], es[6]
         keep_cnt[:] = best_cnt
         keep_lens[:] = best_lens
-        size, tr_l, base_l = _ent_plan(vl, nb, lag, es)
+        size, tr_l, base_l = _ent_plan(vl, nb, es)
         size += 2 + 1
         if size < best:
             src = _ent.SRC_LATENT
@@ -217,31 +196,20 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
 
 
 @njit(**JIT_EXACT)
-def _encode(x, resolution, buf):  # pragma: no cover - compiled
+def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     n = x.shape[0]
     buf[0] = MAGIC0
     buf[1] = MAGIC1
     buf[2] = VERSION
     buf[3] = _FLAG_LOSSY if resolution > 0.0 else 0
     pos = put_uint(buf, 4, n, 4)
-    pos = put_uint(buf, pos, BLOCK, 2)
+    pos = put_uint(buf, pos, block, 2)
     f64 = np.empty(1, dtype=np.float64)
     u64 = f64.view(np.uint64)
     if resolution > 0.0:
         f64[0] = resolution
         pos = put_uint(buf, pos, u64[0], 8)
-    ngroups = (BLOCK + _alp.GROUP - 1) // _alp.GROUP
-    sc = (
-        np.empty(BLOCK, dtype=np.int64),
-        np.empty(BLOCK, dtype=np.bool_),
-        np.empty(BLOCK, dtype=np.uint64),
-        np.empty(BLOCK, dtype=np.uint64),
-        np.zeros((2, 65), dtype=np.int64),
-        np.empty(ngroups, dtype=np.int64),
-        np.empty(ngroups, dtype=np.int64),
-        f64,
-        u64,
-    )
+    sc = (np.empty(block, dtype=np.int64), np.empty(block, dtype=np.bool_), f64, u64)
     vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
     es = (
         np.zeros((_ent.NROWS, _ent.NCLASS), dtype=np.int64),
@@ -252,16 +220,19 @@ def _encode(x, resolution, buf):  # pragma: no cover - compiled
         np.zeros(_ent.NCLASS, dtype=np.int64),
         np.zeros(_ent.NCLASS, dtype=np.int64),
     )
-    vi = np.empty(BLOCK, dtype=np.int64)
-    vl = np.empty(BLOCK, dtype=np.int64)
+    vi = np.empty(block, dtype=np.int64)
+    vl = np.empty(block, dtype=np.int64)
     # the codings of recent blocks, most recent first: a block that one of them still fits
     # skips the search (channel-major data cycles through a few channels' codings)
     mru_kind = np.zeros(_MRU, dtype=np.int64)
     mru_e = np.zeros(_MRU, dtype=np.int64)
     mru_s = np.zeros(_MRU, dtype=np.float64)
     n_mru = 0
-    for b0 in range(0, n, BLOCK):
-        b1 = min(n, b0 + BLOCK)
+    # consecutive failed searches, and blocks left to skip before the next one
+    misses = 0
+    skip = 0
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
         xb = x[b0:b1]
         nb = b1 - b0
         good = True
@@ -280,8 +251,16 @@ def _encode(x, resolution, buf):  # pragma: no cover - compiled
                 kind = mru_kind[hit]
                 e = mru_e[hit]
                 s = mru_s[hit]
+            elif skip > 0:  # recent searches failed: floats without integer structure
+                skip -= 1
+                good = False
             else:
                 good, kind, e, s = choose_int(xb, vals)
+                if not good:
+                    misses = min(misses + 1, _SKIP_MAX)
+                    skip = misses
+                else:
+                    misses = 0
                 if good:
                     hit = min(n_mru, _MRU - 1)  # a new entry, or the oldest one, moves to front
                     for c in range(n_mru):
@@ -550,10 +529,15 @@ def encode_samples(x: np.ndarray, *, resolution: float | None = None) -> bytes:
         if not (math.isfinite(res) and res > 0.0):
             raise KernelInputError("resolution", f"must be finite and > 0, got {resolution!r}")
     n = xa.shape[0]
-    nblocks = (n + BLOCK - 1) // BLOCK
     # room for the worst case of every scheme before the encoder falls back to RAW
-    buf = np.empty(32 + nblocks * 64 + 6 * n, dtype=np.uint8)
-    end = _encode(xa, res, buf)
+    buf = np.empty(32 + (n // 8 + 1) * 64 + 6 * n, dtype=np.uint8)
+    end = _encode(xa, res, BLOCK, buf)
+    if BLOCK < n <= _WHOLE:
+        # a window of a few blocks: one block of its own may pay fewer headers and warm-ups
+        whole = np.empty_like(buf)
+        end2 = _encode(xa, res, n, whole)
+        if end2 < end:
+            return whole[:end2].tobytes()
     return buf[:end].tobytes()
 
 

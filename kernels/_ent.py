@@ -40,8 +40,15 @@ NCLASS = 65
 MAX_ORDER = 3
 LAG = 16
 MAX_LAG = 15
+#: Lags the encoder tries (the format allows up to MAX_LAG).
+LAG_SEARCH = 8
+#: Values the lag search looks at.
+LAG_PROBE = 96
+#: log2(k) for k = 0..MAX_COUNT (0 for k = 0): entropy estimates of class histograms.
+MAX_COUNT = 4096
+LOG2 = np.log2(np.maximum(np.arange(MAX_COUNT + 1, dtype=np.float64), 1.0))
 #: Scratch (int64 values) that :func:`huffman_lengths` needs.
-WORK = 8 * NCLASS
+WORK = 6 * NCLASS
 #: Histogram rows: FOR, order 1, order 2, order 3, lag.
 NROWS = 5
 #: Sources of the integers.
@@ -109,12 +116,37 @@ def residual(v, i, tr, base):  # pragma: no cover - compiled
     return zigzag(r)
 
 
-@njit(**JIT_EXACT_INNER)
-def histograms(v, m, lag, hist):  # pragma: no cover - compiled
-    """Class histograms of ``v[:m]`` for FOR, orders 1-3 and (if ``lag`` >= 2) lag ``lag``.
+@njit(**JIT_EXACT_INLINE)
+def choose_lag(v, m):  # pragma: no cover - compiled
+    """The lag 2..LAG_SEARCH whose differences over ``v[:m]`` are narrowest (summed bit
+    lengths), if narrower than the first differences; else 0. Near-periodic signals (an
+    appliance's current over a mains cycle sampled a few times per period) need not repeat
+    exactly. The test runs on a contiguous stretch (a strided sample would alias with the
+    period)."""
+    stop = min(m, LAG_SEARCH + LAG_PROBE)
+    first = 0
+    for i in range(LAG_SEARCH, stop):
+        first += bit_length(zigzag(v[i] - v[i - 1]))
+    best = 0
+    best_bits = first
+    for lag in range(2, min(LAG_SEARCH, m - 1) + 1):
+        total = 0
+        for i in range(LAG_SEARCH, stop):
+            total += bit_length(zigzag(v[i] - v[i - lag]))
+        if total < best_bits:
+            best_bits = total
+            best = lag
+    return best
 
-    ``hist`` is int64 (NROWS, NCLASS), cleared here. Returns the block minimum (FOR base).
+
+@njit(**JIT_EXACT_INNER)
+def histograms(v, m, hist):  # pragma: no cover - compiled
+    """Class histograms of ``v[:m]`` for FOR, orders 1-3 and the lag :func:`choose_lag` finds.
+
+    ``hist`` is int64 (NROWS, NCLASS), cleared here. Returns ``(base, lag)``: the block minimum
+    (FOR base) and the lag of the last row (0: none, row empty).
     """
+    lag = choose_lag(v, m)
     hist[:, :] = 0
     base = v[0]
     for i in range(1, m):
@@ -133,7 +165,7 @@ def histograms(v, m, lag, hist):  # pragma: no cover - compiled
         hist[3, bit_length(zigzag(r3))] += 1
         if lag >= 2:
             hist[4, bit_length(residual(v, i, LAG + lag, base))] += 1
-    return base
+    return base, lag
 
 
 @njit(**JIT_EXACT_INNER)
@@ -142,7 +174,7 @@ def huffman_lengths(cnt, lens, work):  # pragma: no cover - compiled
 
     A single present class gets length 0 (it costs no bits). When the Huffman code is deeper than
     MAX_LEN the counts are flattened (halved, kept >= 1) and the code rebuilt. ``work`` is int64
-    scratch of at least 4 * NCLASS.
+    scratch of at least WORK values.
     """
     lens[:] = 0
     nsym = 0
@@ -157,39 +189,51 @@ def huffman_lengths(cnt, lens, work):  # pragma: no cover - compiled
         return
     weight = work[2 * NCLASS : 4 * NCLASS]
     parent = work[4 * NCLASS : 6 * NCLASS]
-    alive = work[6 * NCLASS : 8 * NCLASS]
     while True:
+        # leaves sorted by weight (insertion sort: a few dozen classes at most)
+        for j in range(1, nsym):
+            ws = w[j]
+            ss = sym[j]
+            k = j - 1
+            while k >= 0 and w[k] > ws:
+                w[k + 1] = w[k]
+                sym[k + 1] = sym[k]
+                k -= 1
+            w[k + 1] = ws
+            sym[k + 1] = ss
         for j in range(nsym):
             weight[j] = w[j]
-            alive[j] = 1
+        # two queues: leaves 0..nsym-1 in order, internal nodes nsym.. in creation order
+        leaf = 0
+        node = nsym
         nodes = nsym
         for _ in range(nsym - 1):
-            a = -1
-            b = -1
-            for j in range(nodes):
-                if alive[j] != 0:
-                    if a < 0 or weight[j] < weight[a]:
-                        b = a
-                        a = j
-                    elif b < 0 or weight[j] < weight[b]:
-                        b = j
-            alive[a] = 0
-            alive[b] = 0
+            if leaf < nsym and (node >= nodes or weight[leaf] <= weight[node]):
+                a = leaf
+                leaf += 1
+            else:
+                a = node
+                node += 1
+            if leaf < nsym and (node >= nodes or weight[leaf] <= weight[node]):
+                b = leaf
+                leaf += 1
+            else:
+                b = node
+                node += 1
             weight[nodes] = weight[a] + weight[b]
-            alive[nodes] = 1
             parent[a] = nodes
             parent[b] = nodes
             nodes += 1
         root = nodes - 1
+        # depths: parents come after their children, so walk the nodes from the root down
         deepest = 0
+        depth = weight  # reuse: weights are no longer needed
+        depth[root] = 0
+        for j in range(root - 1, -1, -1):
+            depth[j] = depth[parent[j]] + 1
         for j in range(nsym):
-            d = 0
-            p = j
-            while p != root:
-                p = parent[p]
-                d += 1
-            lens[sym[j]] = d
-            deepest = max(deepest, d)
+            lens[sym[j]] = depth[j]
+            deepest = max(deepest, depth[j])
         if deepest <= MAX_LEN:
             return
         for j in range(nsym):
@@ -207,6 +251,25 @@ def cost_bits(cnt, lens):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INLINE)
+def estimate_bits(cnt, m):  # pragma: no cover - compiled
+    """Entropy estimate of :func:`cost_bits` for a histogram of ``m`` (<= MAX_COUNT) values
+    (Huffman codes cost at most a fraction of a bit a value more, never less than 1 bit unless
+    one class is alone): ranks the transforms without building a code for each."""
+    codes = 0.0
+    extra = 0
+    present = 0
+    for c in range(NCLASS):
+        k = cnt[c]
+        if k > 0:
+            present += 1
+            codes += k * (LOG2[m] - LOG2[k])
+            extra += k * max(c - 1, 0)
+    if present > 1:
+        codes = max(codes, float(m))
+    return codes + extra
+
+
+@njit(**JIT_EXACT_INLINE)
 def table_bytes(cnt):  # pragma: no cover - compiled
     """Size of the code-length table: cmin u8, cmax u8, then 4 bits per class in between."""
     lo = -1
@@ -219,25 +282,32 @@ def table_bytes(cnt):  # pragma: no cover - compiled
     return 2 + (hi - lo + 2) // 2
 
 
-@njit(**JIT_EXACT_INLINE)
-def _reverse(code, length):  # pragma: no cover - compiled
-    r = 0
-    for _ in range(length):
-        r = (r << 1) | (code & 1)
-        code >>= 1
-    return r
-
-
 @njit(**JIT_EXACT_INNER)
 def canonical_codes(lens, codes):  # pragma: no cover - compiled
-    """Canonical codes for ``lens`` (by length, then class), bit-reversed for LSB-first I/O."""
+    """Canonical codes for ``lens`` (by length, then class), bit-reversed for LSB-first I/O.
+
+    The DEFLATE construction (RFC 1951, 3.2.2): count the codes of each length, the first code
+    of each length, then hand them out in class order.
+    """
+    count = np.zeros(MAX_LEN + 1, dtype=np.int64)
+    for c in range(NCLASS):
+        count[lens[c]] += 1
+    count[0] = 0
+    nxt = np.zeros(MAX_LEN + 1, dtype=np.int64)
     code = 0
     for length in range(1, MAX_LEN + 1):
-        for c in range(NCLASS):
-            if lens[c] == length:
-                codes[c] = _reverse(code, length)
-                code += 1
-        code <<= 1
+        code = (code + count[length - 1]) << 1
+        nxt[length] = code
+    for c in range(NCLASS):
+        n = lens[c]
+        if n > 0:
+            code = nxt[n]
+            nxt[n] += 1
+            r = 0
+            for _ in range(n):
+                r = (r << 1) | (code & 1)
+                code >>= 1
+            codes[c] = r
 
 
 @njit(**JIT_EXACT_INLINE)

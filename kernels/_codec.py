@@ -105,7 +105,8 @@ def _ent_plan(v, m, es):  # pragma: no cover - compiled
     best_cnt[:] = hist[best_row]
     _ent.huffman_lengths(best_cnt, best_lens, work)
     nbytes = (_ent.cost_bits(best_cnt, best_lens) + 7) // 8
-    size = _ent.table_bytes(best_cnt) + _varint_len(nbytes) + nbytes
+    # each lane ends on a byte and has a varint byte count
+    size = _ent.table_bytes(best_cnt) + nbytes + _ent.LANES * (_varint_len(nbytes) + 1)
     if best_tr == 0:
         size += _varint_len(_ent.zigzag(base))
     return size, best_tr, base
@@ -140,9 +141,9 @@ def _write_ent(
                     pos = put_uint(buf, pos, i, 2)
                     pos = put_uint(buf, pos, bits[i], 4)
     pos = _ent.write_table(best_cnt, best_lens, buf, pos)
-    nbytes = (_ent.cost_bits(best_cnt, best_lens) + 7) // 8
-    pos = _ent.put_varint(buf, pos, nbytes)
-    return _ent.write_bits(v, m, tr, base, best_lens, es[2][: _ent.NCLASS], buf, pos)
+    z = es[7]
+    _ent.residuals_into(v, m, tr, base, z)
+    return _ent.write_lanes(z, m, best_lens, es[2][: _ent.CODES], es[8], buf, pos)
 
 
 @njit(**JIT_EXACT_INNER)
@@ -220,6 +221,7 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         np.zeros(_ent.NCLASS, dtype=np.int64),
         np.zeros(_ent.NCLASS, dtype=np.int64),
     )
+    es = (*es, np.empty(block, dtype=np.uint64), np.empty(block + 2, dtype=np.uint64))
     vi = np.empty(block, dtype=np.int64)
     vl = np.empty(block, dtype=np.int64)
     # the codings of recent blocks, most recent first: a block that one of them still fits
@@ -404,16 +406,12 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
     pos = _ent.read_table(buf, pos, end, table, ts[1], ts[2])
     if pos < 0:
         return pos
-    nbytes, pos = _ent.get_varint(buf, pos, end)
-    if pos < 0:
-        return -1
-    if nbytes > np.uint64(end - pos):
-        return -1
-    stop = pos + int(nbytes)
     m = nb - n_exc
-    status = _ent.read_residuals(buf, pos, stop, table, v, m, tr, base)
-    if status < 0:
-        return status
+    z = ts[3]
+    stop = _ent.read_lanes(buf, ts[4], pos, end, table, z, m)
+    if stop < 0:
+        return stop
+    _ent.restore(z, m, tr, base, v)
     bits = out.view(np.uint32)
     if src == _ent.SRC_LATENT:
         for i in range(nb):
@@ -449,7 +447,11 @@ def _decode(buf, n, block, pos, out, version):  # pragma: no cover - compiled
     v = np.empty(min(block, n), dtype=np.int64)
     table = np.empty(_ent.TABLE, dtype=np.int64)
     lens = np.empty(_ent.NCLASS, dtype=np.int64)
-    codes = np.empty(_ent.NCLASS, dtype=np.int64)
+    codes = np.empty(_ent.CODES, dtype=np.int64)
+    z = np.empty(min(block, n), dtype=np.uint64)
+    # the stream as little-endian 64-bit words (two zero words after it) for the bit reader
+    words = np.zeros(end // 8 + 4, dtype=np.uint64)
+    words.view(np.uint8)[:end] = buf
     f64 = np.empty(1, dtype=np.float64)
     u64 = f64.view(np.uint64)
     for b0 in range(0, n, block):
@@ -482,7 +484,9 @@ def _decode(buf, n, block, pos, out, version):  # pragma: no cover - compiled
                 return -5, pos
             pos += 4 + length
         elif scheme == ENT and version >= 2:
-            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, (table, lens, codes), f64, u64)
+            newpos = _decode_ent_block(
+                buf, pos, end, nb, seg, v, (table, lens, codes, z, words), f64, u64
+            )
             if newpos < 0:
                 return newpos, pos
             pos = newpos

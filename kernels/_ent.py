@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels._bitio import bit_length, get_uint
+from kernels._bitio import bit_length
 from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 
 #: Longest Huffman code (the decoder's table has 2**MAX_LEN entries).
@@ -47,6 +47,11 @@ LAG_PROBE = 96
 #: log2(k) for k = 0..MAX_COUNT (0 for k = 0): entropy estimates of class histograms.
 MAX_COUNT = 4096
 LOG2 = np.log2(np.maximum(np.arange(MAX_COUNT + 1, dtype=np.float64), 1.0))
+#: Size of the ``codes`` array of :func:`canonical_codes` (codes, then its scratch).
+CODES = NCLASS + 2 * (MAX_LEN + 1) + 4
+#: Residuals are split into this many contiguous lanes, each its own bit stream, so that the
+#: decoder follows four independent dependency chains (a Huffman decoder is latency-bound).
+LANES = 4
 #: Scratch (int64 values) that :func:`huffman_lengths` needs.
 WORK = 6 * NCLASS
 #: Histogram rows: FOR, order 1, order 2, order 3, lag.
@@ -287,13 +292,15 @@ def canonical_codes(lens, codes):  # pragma: no cover - compiled
     """Canonical codes for ``lens`` (by length, then class), bit-reversed for LSB-first I/O.
 
     The DEFLATE construction (RFC 1951, 3.2.2): count the codes of each length, the first code
-    of each length, then hand them out in class order.
+    of each length, then hand them out in class order. ``codes`` is int64 (CODES,): the codes,
+    then scratch.
     """
-    count = np.zeros(MAX_LEN + 1, dtype=np.int64)
+    count = codes[NCLASS : NCLASS + MAX_LEN + 1]
+    nxt = codes[NCLASS + MAX_LEN + 1 : NCLASS + 2 * (MAX_LEN + 1)]
+    count[:] = 0
     for c in range(NCLASS):
         count[lens[c]] += 1
     count[0] = 0
-    nxt = np.zeros(MAX_LEN + 1, dtype=np.int64)
     code = 0
     for length in range(1, MAX_LEN + 1):
         code = (code + count[length - 1]) << 1
@@ -359,53 +366,128 @@ def write_table(cnt, lens, buf, pos):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INNER)
-def write_bits(v, m, tr, base, lens, codes, buf, pos):  # pragma: no cover - compiled
-    """The residuals of ``v[:m]`` as class codes plus low bits; return the new position.
+def residuals_into(v, m, tr, base, z):  # pragma: no cover - compiled
+    """The coded residuals of ``v[:m]`` under ``tr`` into uint64 ``z`` (see :func:`residual`);
+    one tight loop per transform."""
+    if m == 0:
+        return
+    if tr == 0:
+        for i in range(m):
+            z[i] = np.uint64(v[i] - base)
+        return
+    z[0] = zigzag(v[0])
+    if tr >= LAG:
+        lag = tr - LAG
+        for i in range(1, min(lag, m)):
+            z[i] = zigzag(v[i] - v[i - 1])
+        for i in range(lag, m):
+            z[i] = zigzag(v[i] - v[i - lag])
+        return
+    for i in range(1, min(tr, m)):
+        z[i] = residual(v, i, tr, base)
+    if tr == 1:
+        for i in range(1, m):
+            z[i] = zigzag(v[i] - v[i - 1])
+    elif tr == 2:
+        for i in range(2, m):
+            z[i] = zigzag(v[i] - 2 * v[i - 1] + v[i - 2])
+    else:
+        for i in range(3, m):
+            z[i] = zigzag(v[i] - 3 * v[i - 1] + 3 * v[i - 2] - v[i - 3])
 
-    ``codes`` is int64 scratch of NCLASS values."""
-    canonical_codes(lens, codes)
+
+@njit(**JIT_EXACT_INNER)
+def restore(z, m, tr, base, v):  # pragma: no cover - compiled
+    """Inverse of :func:`residuals_into`: the values ``v[:m]`` from their residuals."""
+    if m == 0:
+        return
+    if tr == 0:
+        for i in range(m):
+            v[i] = base + np.int64(z[i])
+        return
+    v[0] = unzigzag(z[0])
+    if tr >= LAG:
+        lag = tr - LAG
+        for i in range(1, min(lag, m)):
+            v[i] = v[i - 1] + unzigzag(z[i])
+        for i in range(lag, m):
+            v[i] = v[i - lag] + unzigzag(z[i])
+        return
+    for i in range(1, min(tr, m)):
+        v[i] = predict(v, i, tr, base) + unzigzag(z[i])
+    if tr == 1:
+        for i in range(1, m):
+            v[i] = v[i - 1] + unzigzag(z[i])
+    elif tr == 2:
+        for i in range(2, m):
+            v[i] = 2 * v[i - 1] - v[i - 2] + unzigzag(z[i])
+    else:
+        for i in range(3, m):
+            v[i] = 3 * v[i - 1] - 3 * v[i - 2] + v[i - 3] + unzigzag(z[i])
+
+
+@njit(**JIT_EXACT_INLINE)
+def _put(words, w, acc, nacc, val, nbits):  # pragma: no cover - compiled
+    """Append ``nbits`` (<= 57) bits of ``val`` to a word writer; (w, acc, nacc)."""
+    acc |= val << np.uint64(nacc)
+    nacc += nbits
+    if nacc >= 64:
+        words[w] = acc
+        w += 1
+        nacc -= 64
+        acc = val >> np.uint64(nbits - nacc) if nacc > 0 else np.uint64(0)
+    return w, acc, nacc
+
+
+@njit(**JIT_EXACT_INNER)
+def write_bits(z, m, lens, codes, words, buf, pos):  # pragma: no cover - compiled
+    """The residuals ``z[:m]`` as class codes plus low bits; return the new position.
+
+    ``codes`` holds the canonical codes; ``words`` is uint64 scratch of at least m + 2 values
+    (the bits go there 64 at a time, then to ``buf``)."""
     acc = np.uint64(0)
     nacc = 0
-    m8 = np.uint64(0xFF)
+    w = 0
     for i in range(m):
-        z = residual(v, i, tr, base)
-        c = bit_length(z)
+        zi = z[i]
+        c = bit_length(zi)
         nb = lens[c]
-        word = np.uint64(codes[c])
-        extra = c - 1
-        low = np.uint64(0)
-        if extra > 0:
-            low = z & ((np.uint64(1) << np.uint64(extra)) - np.uint64(1))
-            if nb + extra <= 56:
-                word |= low << np.uint64(nb)
-                nb += extra
-                extra = 0
-        acc |= word << np.uint64(nacc)
-        nacc += nb
-        while nacc >= 8:
-            buf[pos] = np.uint8(acc & m8)
-            pos += 1
-            acc >>= np.uint64(8)
-            nacc -= 8
-        if extra > 0:  # wide residuals: the bits below the leading 1 in two pieces
-            for piece in range(2):
-                width = min(extra, 32) if piece == 0 else extra - 32
-                if width <= 0:
-                    break
-                part = (low >> np.uint64(32 * piece)) & (
-                    (np.uint64(1) << np.uint64(width)) - np.uint64(1)
-                )
-                acc |= part << np.uint64(nacc)
-                nacc += width
-                while nacc >= 8:
-                    buf[pos] = np.uint8(acc & m8)
-                    pos += 1
-                    acc >>= np.uint64(8)
-                    nacc -= 8
+        extra = max(c - 1, 0)
+        low = zi & ((np.uint64(1) << np.uint64(extra)) - np.uint64(1))
+        if nb + extra <= 57:
+            val = np.uint64(codes[c]) | (low << np.uint64(nb))
+            w, acc, nacc = _put(words, w, acc, nacc, val, nb + extra)
+        else:  # wide residuals: the code and 32 low bits, then the rest
+            val = np.uint64(codes[c]) | ((low & np.uint64(0xFFFFFFFF)) << np.uint64(nb))
+            w, acc, nacc = _put(words, w, acc, nacc, val, nb + 32)
+            w, acc, nacc = _put(words, w, acc, nacc, low >> np.uint64(32), extra - 32)
     if nacc > 0:
-        buf[pos] = np.uint8(acc & m8)
-        pos += 1
-    return pos
+        words[w] = acc
+    nbytes = (64 * w + nacc + 7) // 8
+    buf[pos : pos + nbytes] = words.view(np.uint8)[:nbytes]
+    return pos + nbytes
+
+
+@njit(**JIT_EXACT_INNER)
+def write_lanes(z, m, lens, codes, words, buf, pos):  # pragma: no cover - compiled
+    """The residuals ``z[:m]`` as LANES bit streams: their byte counts (varints), then the
+    streams; return the new position. ``codes`` is int64 (CODES,) scratch."""
+    canonical_codes(lens, codes)
+    sizes = codes[CODES - LANES :]
+    q = (m + LANES - 1) // LANES
+    data = pos + 3 * LANES  # room for the varints (each lane < 2**21 bytes)
+    p = data
+    for k in range(LANES):
+        lo = min(m, k * q)
+        hi = min(m, lo + q)
+        end = write_bits(z[lo:hi], hi - lo, lens, codes, words, buf, p)
+        sizes[k] = end - p
+        p = end
+    for k in range(LANES):
+        pos = put_varint(buf, pos, sizes[k])
+    for i in range(p - data):  # move the streams down, behind the varints
+        buf[pos + i] = buf[data + i]
+    return pos + p - data
 
 
 @njit(**JIT_EXACT_INNER)
@@ -437,8 +519,6 @@ def read_table(buf, pos, end, table, lens, codes):  # pragma: no cover - compile
         if nib > 0:
             kraft += np.int64(1) << (MAX_LEN - nib)
     pos += nbytes
-    for t in range(TABLE):
-        table[t] = -1
     if kraft == 0:
         if lo != hi:
             return -3
@@ -447,6 +527,9 @@ def read_table(buf, pos, end, table, lens, codes):  # pragma: no cover - compile
         return pos
     if kraft > TABLE:
         return -3
+    if kraft < TABLE:  # an incomplete code: bit patterns without a code are errors
+        for t in range(TABLE):
+            table[t] = -1
     canonical_codes(lens, codes)
     for c in range(lo, hi + 1):
         n = lens[c]
@@ -456,60 +539,83 @@ def read_table(buf, pos, end, table, lens, codes):  # pragma: no cover - compile
     return pos
 
 
+@njit(**JIT_EXACT_INLINE)
+def _peek(words, bitpos):  # pragma: no cover - compiled
+    """The 64 bits of the stream from ``bitpos`` on (``words`` padded with a zero word)."""
+    w = bitpos >> 6
+    off = bitpos & 63
+    if off == 0:
+        return words[w]
+    return (words[w] >> np.uint64(off)) | (words[w + 1] << np.uint64(64 - off))
+
+
+@njit(**JIT_EXACT_INLINE)
+def _read_one(words, table, bitpos):  # pragma: no cover - compiled
+    """One residual at ``bitpos``: (value, new bitpos); bitpos -1 for a pattern with no code."""
+    bits = _peek(words, bitpos)
+    entry = table[int(bits & np.uint64(0xFF))]
+    if entry < 0:
+        return np.uint64(0), -1
+    n = entry & 15
+    c = entry >> 4
+    if c <= 1:
+        return np.uint64(c), bitpos + n
+    extra = c - 1
+    if n + extra <= 64:
+        low = bits >> np.uint64(n)
+        if n + extra < 64:
+            low &= (np.uint64(1) << np.uint64(extra)) - np.uint64(1)
+    else:  # wide residuals: a second look past the code
+        low = _peek(words, bitpos + n)
+        if extra < 64:
+            low &= (np.uint64(1) << np.uint64(extra)) - np.uint64(1)
+    return low | (np.uint64(1) << np.uint64(extra)), bitpos + n + extra
+
+
 @njit(**JIT_EXACT_INNER)
-def read_residuals(buf, pos, end, table, v, m, tr, base):  # pragma: no cover - compiled
-    """Decode ``m`` values into int64 ``v`` from ``buf[pos:end]`` (``end`` = the bit stream's
-    declared end); return 0, or -1 when the values need more bits than the stream has, -5 for a
-    bit pattern with no code."""
-    acc = np.uint64(0)
-    nacc = 0
-    m8 = np.uint64(0xFF)
-    overrun = 0
-    for i in range(m):
-        if nacc < 32:
-            if pos + 4 <= end:
-                acc |= get_uint(buf, pos, 4) << np.uint64(nacc)
-                pos += 4
-                nacc += 32
-            else:
-                while nacc <= 56:
-                    if pos < end:
-                        acc |= np.uint64(buf[pos]) << np.uint64(nacc)
-                        pos += 1
-                    else:
-                        overrun += 8
-                    nacc += 8
-        entry = table[int(acc & m8)]
-        if entry < 0:
-            return -5
-        n = entry & 15
-        c = entry >> 4
-        acc >>= np.uint64(n)
-        nacc -= n
-        z = np.uint64(0)
-        if c > 0:
-            extra = c - 1
-            got = 0
-            while got < extra:
-                if nacc == 0:
-                    while nacc <= 56:
-                        if pos < end:
-                            acc |= np.uint64(buf[pos]) << np.uint64(nacc)
-                            pos += 1
-                        else:
-                            overrun += 8
-                        nacc += 8
-                width = min(extra - got, nacc, 32)
-                bits = acc & ((np.uint64(1) << np.uint64(width)) - np.uint64(1))
-                z |= bits << np.uint64(got)
-                acc >>= np.uint64(width)
-                nacc -= width
-                got += width
-            z |= np.uint64(1) << np.uint64(extra)
-        if tr == 0:
-            v[i] = base + np.int64(z)
-        else:
-            v[i] = predict(v, i, tr, base) + unzigzag(z)
-    if overrun > nacc:
+def read_lanes(buf, words, pos, end, table, z, m):  # pragma: no cover - compiled
+    """Decode ``m`` residuals written by :func:`write_lanes` from ``buf[pos:end]`` into uint64
+    ``z``; ``words`` is the whole stream as little-endian uint64 words with at least two zero
+    words after its end. Return the position after the lanes, or -1 when they are truncated or
+    need more bits than they hold, -5 for a bit pattern with no code."""
+    m = np.int64(m)
+    q = (m + LANES - 1) // LANES
+    n0, pos = get_varint(buf, pos, end)
+    if pos < 0:
         return -1
-    return 0
+    n1, pos = get_varint(buf, pos, end)
+    if pos < 0:
+        return -1
+    n2, pos = get_varint(buf, pos, end)
+    if pos < 0:
+        return -1
+    n3, pos = get_varint(buf, pos, end)
+    if pos < 0:
+        return -1
+    room = np.uint64(end - pos)
+    if n0 > room or n1 > room or n2 > room or n3 > room or n0 + n1 + n2 + n3 > room:
+        return -1
+    b0 = 8 * pos
+    b1 = b0 + 8 * int(n0)
+    b2 = b1 + 8 * int(n1)
+    b3 = b2 + 8 * int(n2)
+    lim3 = b3 + 8 * int(n3)
+    lim0, lim1, lim2 = b1, b2, b3
+    c1 = np.int64(min(m, q))
+    c2 = np.int64(min(m, 2 * q))
+    c3 = np.int64(min(m, 3 * q))
+    for i in range(q):
+        if b0 > lim0 or b1 > lim1 or b2 > lim2 or b3 > lim3:
+            return -1
+        z[i], b0 = _read_one(words, table, b0)
+        if c1 + i < c2:
+            z[c1 + i], b1 = _read_one(words, table, b1)
+        if c2 + i < c3:
+            z[c2 + i], b2 = _read_one(words, table, b2)
+        if c3 + i < m:
+            z[c3 + i], b3 = _read_one(words, table, b3)
+        if b0 < 0 or b1 < 0 or b2 < 0 or b3 < 0:
+            return -5
+    if b0 > lim0 or b1 > lim1 or b2 > lim2 or b3 > lim3:
+        return -1
+    return lim3 // 8

@@ -220,8 +220,9 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         np.zeros(_ent.NCLASS, dtype=np.int64),
         np.zeros(_ent.NCLASS, dtype=np.int64),
         np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.empty(block, dtype=np.uint64),
+        np.empty(block + 2, dtype=np.uint64),
     )
-    es = (*es, np.empty(block, dtype=np.uint64), np.empty(block + 2, dtype=np.uint64))
     vi = np.empty(block, dtype=np.int64)
     vl = np.empty(block, dtype=np.int64)
     # the codings of recent blocks, most recent first: a block that one of them still fits

@@ -46,9 +46,6 @@ RAW = 0
 INT = 1
 XOR = 2
 ENT = 3
-#: The latent (float bit pattern) route is also tried when the best integer coding costs more
-#: than this many bits a value.
-_LATENT_TRY_BITS = 10
 _FLAG_LOSSY = 1
 _MAX_N = 0xFFFFFFFF
 #: After k failed decimal/scale searches in a row the next min(k, _SKIP_MAX) blocks go straight
@@ -143,12 +140,13 @@ def _write_ent(
     pos = _ent.write_table(best_cnt, best_lens, buf, pos)
     z = es[7]
     _ent.residuals_into(v, m, tr, base, z)
-    return _ent.write_lanes(z, m, best_lens, es[2][: _ent.CODES], es[8], buf, pos)
+    return _ent.write_lanes(z, m, best_lens, es[2][: _ent.CODES], buf, pos)
 
 
 @njit(**JIT_EXACT_INNER)
 def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # pragma: no cover
-    """The smallest ENT coding of a block (integers or latents), or -1 if RAW is smaller."""
+    """The smallest ENT coding of a block (integers or latents): (new position, or -1 when RAW
+    is smaller; whether the integer coding was used)."""
     d, ok, f64, u64 = sc
     nb = xb.shape[0]
     bits = xb.view(np.uint32)
@@ -158,8 +156,9 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
     base_i = np.int64(0)
     m = 0
     n_exc = nb
-    per_value = 64.0
+    coarse = False
     if good:
+        top = 0.0
         for i in range(nb):
             di, g = to_int(xb[i], kind, e, s, tol)
             d[i] = di
@@ -167,15 +166,19 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
             if g:
                 vi[m] = di
                 m += 1
+                top = max(top, abs(np.float64(xb[i])))
+        # an integer grid coarser than float32's own spacing at the block's largest value
+        # always beats the latents (which count every float32 in between)
+        step = 1.0 / _alp.P10[e] if kind == _alp.DECIMAL else s
+        coarse = step >= 2.0 * math.ldexp(1.0, math.frexp(top)[1] - 24)
         n_exc = nb - m
         if m > 0 and n_exc * 2 <= nb:
             size, tr_i, base_i = _ent_plan(vi, m, es)
             size += 2 + (1 if kind == _alp.DECIMAL else 8) + 1 + 2 + 6 * n_exc
-            per_value = 8.0 * size / nb
             if size < best:
                 best = size
                 choice = 0
-    if choice < 0 or n_exc > 0 or per_value > _LATENT_TRY_BITS:
+    if choice < 0 or n_exc > 0 or not coarse:
         for i in range(nb):
             vl[i] = _ent.to_latent(bits[i])
         # the plan overwrites ``es``: keep the integer plan's tables if it still wins
@@ -186,14 +189,15 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
         size, tr_l, base_l = _ent_plan(vl, nb, es)
         size += 2 + 1
         if size < best:
-            src = _ent.SRC_LATENT
-            return _write_ent(buf, pos, src, 0, 1.0, tr_l, base_l, vl, nb, xb, ok, 0, es, f64, u64)
+            lat = _ent.SRC_LATENT
+            end = _write_ent(buf, pos, lat, 0, 1.0, tr_l, base_l, vl, nb, xb, ok, 0, es, f64, u64)
+            return end, False
         best_cnt[:] = keep_cnt
         best_lens[:] = keep_lens
     if choice < 0:
-        return -1
+        return -1, False
     src = _ent.SRC_DECIMAL if kind == _alp.DECIMAL else _ent.SRC_SCALE
-    return _write_ent(buf, pos, src, e, s, tr_i, base_i, vi, m, xb, ok, n_exc, es, f64, u64)
+    return _write_ent(buf, pos, src, e, s, tr_i, base_i, vi, m, xb, ok, n_exc, es, f64, u64), True
 
 
 @njit(**JIT_EXACT)
@@ -221,7 +225,6 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         np.zeros(_ent.NCLASS, dtype=np.int64),
         np.zeros(_ent.NCLASS, dtype=np.int64),
         np.empty(block, dtype=np.uint64),
-        np.empty(block + 2, dtype=np.uint64),
     )
     vi = np.empty(block, dtype=np.int64)
     vl = np.empty(block, dtype=np.int64)
@@ -279,7 +282,11 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
                 mru_kind[0] = kind
                 mru_e[0] = e
                 mru_s[0] = s
-        newpos = _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos)
+        newpos, used_int = _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos)
+        if good and not used_int:
+            # the sample fitted, the block did not (or latents won): count it as a failed search
+            misses = min(misses + 1, _SKIP_MAX)
+            skip = misses
         if newpos >= 0:
             pos = newpos
             continue
@@ -415,11 +422,11 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
     _ent.restore(z, m, tr, base, v)
     bits = out.view(np.uint32)
     if src == _ent.SRC_LATENT:
-        for i in range(nb):
-            if not -0x80000000 <= v[i] < 0x80000000:
-                return -3
+        bad = np.uint64(0)
+        for i in range(nb):  # branch-free: the range check is folded into one flag
+            bad |= np.uint64(v[i] + 0x80000000) >> np.uint64(32)
             bits[i] = _ent.from_latent(v[i])
-        return stop
+        return -3 if bad else stop
     j = 0
     k = 0
     nxt = nb if n_exc == 0 else int(get_uint(buf, exc_pos, 2))

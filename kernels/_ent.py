@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels._bitio import bit_length
+from kernels._bitio import bit_length, put_uint
 from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 
 #: Longest Huffman code (the decoder's table has 2**MAX_LEN entries).
@@ -43,7 +43,7 @@ MAX_LAG = 15
 #: Lags the encoder tries (the format allows up to MAX_LAG).
 LAG_SEARCH = 8
 #: Values the lag search looks at.
-LAG_PROBE = 96
+LAG_PROBE = 64
 #: log2(k) for k = 0..MAX_COUNT (0 for k = 0): entropy estimates of class histograms.
 MAX_COUNT = 4096
 LOG2 = np.log2(np.maximum(np.arange(MAX_COUNT + 1, dtype=np.float64), 1.0))
@@ -75,9 +75,8 @@ def to_latent(b):  # pragma: no cover - compiled
 @njit(**JIT_EXACT_INLINE)
 def from_latent(v):  # pragma: no cover - compiled
     """Inverse of :func:`to_latent`; the caller checks ``-2**31 <= v < 2**31``."""
-    if v < 0:
-        return np.uint32((-(v + 1)) + 0x80000000)
-    return np.uint32(v)
+    sign = v >> 63  # all ones for negative values
+    return np.uint32((v ^ sign) | (sign & 0x80000000))
 
 
 @njit(**JIT_EXACT_INLINE)
@@ -427,51 +426,53 @@ def restore(z, m, tr, base, v):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INLINE)
-def _put(words, w, acc, nacc, val, nbits):  # pragma: no cover - compiled
-    """Append ``nbits`` (<= 57) bits of ``val`` to a word writer; (w, acc, nacc)."""
+def _put(buf, pos, acc, nacc, val, nbits):  # pragma: no cover - compiled
+    """Append ``nbits`` (<= 56) bits of ``val``; (pos, acc, nacc) with nacc < 8 after.
+
+    Branch-free: the accumulator's 8 bytes are stored every time (``buf`` has 8 bytes of room
+    after the stream's end) and the position moves by the whole bytes it held.
+    """
     acc |= val << np.uint64(nacc)
     nacc += nbits
-    if nacc >= 64:
-        words[w] = acc
-        w += 1
-        nacc -= 64
-        acc = val >> np.uint64(nbits - nacc) if nacc > 0 else np.uint64(0)
-    return w, acc, nacc
+    put_uint(buf, pos, acc, 8)
+    whole = nacc >> 3
+    pos += whole
+    acc >>= np.uint64(whole << 3)
+    nacc &= 7
+    return pos, acc, nacc
 
 
 @njit(**JIT_EXACT_INNER)
-def write_bits(z, m, lens, codes, words, buf, pos):  # pragma: no cover - compiled
+def write_bits(z, m, lens, codes, buf, pos):  # pragma: no cover - compiled
     """The residuals ``z[:m]`` as class codes plus low bits; return the new position.
 
-    ``codes`` holds the canonical codes; ``words`` is uint64 scratch of at least m + 2 values
-    (the bits go there 64 at a time, then to ``buf``)."""
+    ``codes`` holds the canonical codes; ``buf`` needs 8 bytes of room past the bits."""
     acc = np.uint64(0)
     nacc = 0
-    w = 0
     for i in range(m):
         zi = z[i]
         c = bit_length(zi)
         nb = lens[c]
         extra = max(c - 1, 0)
         low = zi & ((np.uint64(1) << np.uint64(extra)) - np.uint64(1))
-        if nb + extra <= 57:
+        if nb + extra <= 56:
             val = np.uint64(codes[c]) | (low << np.uint64(nb))
-            w, acc, nacc = _put(words, w, acc, nacc, val, nb + extra)
+            pos, acc, nacc = _put(buf, pos, acc, nacc, val, nb + extra)
         else:  # wide residuals: the code and 32 low bits, then the rest
             val = np.uint64(codes[c]) | ((low & np.uint64(0xFFFFFFFF)) << np.uint64(nb))
-            w, acc, nacc = _put(words, w, acc, nacc, val, nb + 32)
-            w, acc, nacc = _put(words, w, acc, nacc, low >> np.uint64(32), extra - 32)
+            pos, acc, nacc = _put(buf, pos, acc, nacc, val, nb + 32)
+            pos, acc, nacc = _put(buf, pos, acc, nacc, low >> np.uint64(32), extra - 32)
     if nacc > 0:
-        words[w] = acc
-    nbytes = (64 * w + nacc + 7) // 8
-    buf[pos : pos + nbytes] = words.view(np.uint8)[:nbytes]
-    return pos + nbytes
+        buf[pos] = np.uint8(acc & np.uint64(0xFF))
+        pos += 1
+    return pos
 
 
 @njit(**JIT_EXACT_INNER)
-def write_lanes(z, m, lens, codes, words, buf, pos):  # pragma: no cover - compiled
+def write_lanes(z, m, lens, codes, buf, pos):  # pragma: no cover - compiled
     """The residuals ``z[:m]`` as LANES bit streams: their byte counts (varints), then the
-    streams; return the new position. ``codes`` is int64 (CODES,) scratch."""
+    streams; return the new position. ``codes`` is int64 (CODES,) scratch; ``buf`` needs 8
+    bytes of room past the streams."""
     canonical_codes(lens, codes)
     sizes = codes[CODES - LANES :]
     q = (m + LANES - 1) // LANES
@@ -480,7 +481,7 @@ def write_lanes(z, m, lens, codes, words, buf, pos):  # pragma: no cover - compi
     for k in range(LANES):
         lo = min(m, k * q)
         hi = min(m, lo + q)
-        end = write_bits(z[lo:hi], hi - lo, lens, codes, words, buf, p)
+        end = write_bits(z[lo:hi], hi - lo, lens, codes, buf, p)
         sizes[k] = end - p
         p = end
     for k in range(LANES):
@@ -558,18 +559,15 @@ def _read_one(words, table, bitpos):  # pragma: no cover - compiled
         return np.uint64(0), -1
     n = entry & 15
     c = entry >> 4
-    if c <= 1:
-        return np.uint64(c), bitpos + n
-    extra = c - 1
-    if n + extra <= 64:
-        low = bits >> np.uint64(n)
-        if n + extra < 64:
-            low &= (np.uint64(1) << np.uint64(extra)) - np.uint64(1)
+    extra = max(c - 1, 0)
+    if n + extra < 64:
+        low = (bits >> np.uint64(n)) & ((np.uint64(1) << np.uint64(extra)) - np.uint64(1))
     else:  # wide residuals: a second look past the code
         low = _peek(words, bitpos + n)
         if extra < 64:
             low &= (np.uint64(1) << np.uint64(extra)) - np.uint64(1)
-    return low | (np.uint64(1) << np.uint64(extra)), bitpos + n + extra
+    # class 0 is the value 0; a class c >= 1 puts the leading 1 back at bit c - 1
+    return low | (np.uint64(c > 0) << np.uint64(extra)), bitpos + n + extra
 
 
 @njit(**JIT_EXACT_INNER)

@@ -38,6 +38,8 @@ MAX_WIDTH = 56
 #: Approximate cost (bits) of one exception, used to compare codings on a sample.
 EXCEPTION_BITS = 48
 SAMPLE = 32
+#: A decimal coding without misses and at most this wide is kept without trying a scale.
+_SCALE_WORTH_BITS = 16
 #: Values per bit-packing group (one width byte per group).
 GROUP = 64
 
@@ -111,7 +113,9 @@ def choose_decimal(x):  # pragma: no cover - compiled
     best = 1 << 30
     best_bits = np.inf
     for e in range(MAX_EXP + 1):
-        m, bits = sample_eval(x, DECIMAL, e, 1.0, SAMPLE)
+        # stop counting once the misses alone cost more than the best so far
+        stop = SAMPLE if best_bits == np.inf else int(best_bits * SAMPLE / EXCEPTION_BITS)
+        m, bits = sample_eval(x, DECIMAL, e, 1.0, stop)
         if bits < best_bits:
             best = m
             best_e = e
@@ -189,8 +193,8 @@ def choose_int(x, vals):  # pragma: no cover - compiled
     ``vals`` is float64 scratch of at least SAMPLE + 1 values.
     """
     e, miss, dbits = choose_decimal(x)
-    if miss == 0 and e == 0:
-        return True, DECIMAL, 0, 1.0
+    if miss == 0 and (e == 0 or dbits <= _SCALE_WORTH_BITS):
+        return True, DECIMAL, e, 1.0
     best = dbits if miss * 4 <= SAMPLE else np.inf
     s, smiss, sbits = choose_scale(x, vals)
     if s > 0.0 and smiss * 4 <= SAMPLE and sbits < best:

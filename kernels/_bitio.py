@@ -21,18 +21,29 @@ from kernels._config import JIT_EXACT_INLINE
 def put_uint(buf, pos, value, nbytes):  # pragma: no cover - compiled
     """Write the low ``nbytes`` bytes of ``value`` (int, two's complement) little-endian."""
     v = np.uint64(np.int64(value)) if value < 0 else np.uint64(value)
+    p = np.uint64(pos)  # unsigned index: no negative-index wraparound, so the stores merge
     for i in range(nbytes):
-        buf[pos + i] = np.uint8(v & np.uint64(0xFF))
+        buf[p + np.uint64(i)] = np.uint8(v & np.uint64(0xFF))
         v = v >> np.uint64(8)
     return pos + nbytes
+
+
+@njit(**JIT_EXACT_INLINE)
+def put_u64(buf, pos, v):  # pragma: no cover - compiled
+    """Store the 8 bytes of uint64 ``v`` little-endian at ``pos`` (one unaligned store)."""
+    p = np.uint64(pos)
+    for i in range(8):
+        buf[p + np.uint64(i)] = np.uint8(v & np.uint64(0xFF))
+        v = v >> np.uint64(8)
 
 
 @njit(**JIT_EXACT_INLINE)
 def get_uint(buf, pos, nbytes):  # pragma: no cover - compiled
     """Read an unsigned little-endian integer of ``nbytes`` bytes (as uint64)."""
     v = np.uint64(0)
+    p = np.uint64(pos)
     for i in range(nbytes):
-        v |= np.uint64(buf[pos + i]) << np.uint64(8 * i)
+        v |= np.uint64(buf[p + np.uint64(i)]) << np.uint64(8 * i)
     return v
 
 

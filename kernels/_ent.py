@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels._bitio import bit_length, put_uint
+from kernels._bitio import bit_length, put_u64
 from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 
 #: Longest Huffman code (the decoder's table has 2**MAX_LEN entries).
@@ -167,8 +167,12 @@ def histograms(v, m, hist):  # pragma: no cover - compiled
         hist[1, bit_length(zigzag(r1))] += 1
         hist[2, bit_length(zigzag(r2))] += 1
         hist[3, bit_length(zigzag(r3))] += 1
-        if lag >= 2:
-            hist[4, bit_length(residual(v, i, LAG + lag, base))] += 1
+    if lag >= 2:
+        hist[4, bit_length(zigzag(v[0]))] += 1
+        for i in range(1, min(lag, m)):
+            hist[4, bit_length(zigzag(v[i] - v[i - 1]))] += 1
+        for i in range(lag, m):
+            hist[4, bit_length(zigzag(v[i] - v[i - lag]))] += 1
     return base, lag
 
 
@@ -434,12 +438,22 @@ def _put(buf, pos, acc, nacc, val, nbits):  # pragma: no cover - compiled
     """
     acc |= val << np.uint64(nacc)
     nacc += nbits
-    put_uint(buf, pos, acc, 8)
+    put_u64(buf, pos, acc)
     whole = nacc >> 3
     pos += whole
     acc >>= np.uint64(whole << 3)
     nacc &= 7
     return pos, acc, nacc
+
+
+@njit(**JIT_EXACT_INNER)
+def _put_wide(buf, pos, acc, nacc, code, nb, low, extra):  # pragma: no cover - compiled
+    """A wide residual (code + low bits > 56): the code and 32 low bits, then the rest.
+
+    Out of line on purpose: inlined, this rare branch made the whole loop 3x slower."""
+    val = code | ((low & np.uint64(0xFFFFFFFF)) << np.uint64(nb))
+    pos, acc, nacc = _put(buf, pos, acc, nacc, val, nb + 32)
+    return _put(buf, pos, acc, nacc, low >> np.uint64(32), extra - 32)
 
 
 @njit(**JIT_EXACT_INNER)
@@ -458,10 +472,8 @@ def write_bits(z, m, lens, codes, buf, pos):  # pragma: no cover - compiled
         if nb + extra <= 56:
             val = np.uint64(codes[c]) | (low << np.uint64(nb))
             pos, acc, nacc = _put(buf, pos, acc, nacc, val, nb + extra)
-        else:  # wide residuals: the code and 32 low bits, then the rest
-            val = np.uint64(codes[c]) | ((low & np.uint64(0xFFFFFFFF)) << np.uint64(nb))
-            pos, acc, nacc = _put(buf, pos, acc, nacc, val, nb + 32)
-            pos, acc, nacc = _put(buf, pos, acc, nacc, low >> np.uint64(32), extra - 32)
+        else:
+            pos, acc, nacc = _put_wide(buf, pos, acc, nacc, np.uint64(codes[c]), nb, low, extra)
     if nacc > 0:
         buf[pos] = np.uint8(acc & np.uint64(0xFF))
         pos += 1
@@ -543,18 +555,27 @@ def read_table(buf, pos, end, table, lens, codes):  # pragma: no cover - compile
 @njit(**JIT_EXACT_INLINE)
 def _peek(words, bitpos):  # pragma: no cover - compiled
     """The 64 bits of the stream from ``bitpos`` on (``words`` padded with a zero word)."""
-    w = bitpos >> 6
-    off = bitpos & 63
-    if off == 0:
+    w = np.uint64(bitpos) >> np.uint64(6)  # unsigned indices: no wraparound checks
+    off = np.uint64(bitpos) & np.uint64(63)
+    if off == np.uint64(0):
         return words[w]
-    return (words[w] >> np.uint64(off)) | (words[w + 1] << np.uint64(64 - off))
+    return (words[w] >> off) | (words[w + np.uint64(1)] << (np.uint64(64) - off))
+
+
+@njit(**JIT_EXACT_INNER)
+def _low_wide(words, bitpos, extra):  # pragma: no cover - compiled
+    """The ``extra`` low bits of a wide residual, read past its code (out of line: rare)."""
+    low = _peek(words, bitpos)
+    if extra < 64:
+        low &= (np.uint64(1) << np.uint64(extra)) - np.uint64(1)
+    return low
 
 
 @njit(**JIT_EXACT_INLINE)
 def _read_one(words, table, bitpos):  # pragma: no cover - compiled
     """One residual at ``bitpos``: (value, new bitpos); bitpos -1 for a pattern with no code."""
     bits = _peek(words, bitpos)
-    entry = table[int(bits & np.uint64(0xFF))]
+    entry = table[bits & np.uint64(0xFF)]
     if entry < 0:
         return np.uint64(0), -1
     n = entry & 15
@@ -562,10 +583,8 @@ def _read_one(words, table, bitpos):  # pragma: no cover - compiled
     extra = max(c - 1, 0)
     if n + extra < 64:
         low = (bits >> np.uint64(n)) & ((np.uint64(1) << np.uint64(extra)) - np.uint64(1))
-    else:  # wide residuals: a second look past the code
-        low = _peek(words, bitpos + n)
-        if extra < 64:
-            low &= (np.uint64(1) << np.uint64(extra)) - np.uint64(1)
+    else:
+        low = _low_wide(words, bitpos + n, extra)
     # class 0 is the value 0; a class c >= 1 puts the leading 1 back at bit c - 1
     return low | (np.uint64(c > 0) << np.uint64(extra)), bitpos + n + extra
 

@@ -8,12 +8,11 @@ bit for bit (lossless mode) or within ``tol`` (lossy mode):
 * kind ``SCALE``: ``x == float32(float64(d) * s)`` — ADC counts times a scale factor
   ``s`` > 0, which is estimated from the block (least squares on a sample) and stored as a float64.
 
-Integers are then coded relative to a base, either as offsets from the block minimum (``FOR``) or
-as zig-zag deltas from the previous value (``DELTA``), bit-packed with one width per group of
-``GROUP`` values. Values
-that do not fit the width are *patched* (index + full 64-bit offset); values that no integer
-decodes to (NaN, ±inf, -0.0, denormals, noise beyond float32 precision) are *exceptions*
-(index + raw bits).
+Stream version 2 entropy-codes the integers (:mod:`kernels._ent`); values that no integer
+decodes to (NaN, ±inf, -0.0, denormals, noise beyond float32 precision) are *exceptions* (index +
+raw bits). Version 1 streams bit-packed them relative to a base (offsets from the block minimum,
+FOR, or zig-zag deltas), one width per group of ``GROUP`` values, wider values *patched*
+(index + 64-bit offset): :func:`int_restore` still decodes those.
 """
 
 from __future__ import annotations

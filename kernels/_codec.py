@@ -1,26 +1,30 @@
 """Lossless (and optional lossy) codec for float32 sensor windows.
 
-Stream format, version 1 (all integers little-endian)::
+Stream format, version 2 (all integers little-endian; varint = LEB128)::
 
-    header   magic 0xB7 0x5A | version u8 = 1 | flags u8 (bit 0: lossy) | n u32 | block u16
+    header   magic 0xB7 0x5A | version u8 = 2 | flags u8 (bit 0: lossy) | n u32 | block u16
              [lossy only: resolution f64]
     blocks   ceil(n / block) blocks of `block` samples (the last one may be shorter), each
              scheme u8, then
       RAW  0 nb * u32 raw bit patterns
-      INT  1 kind u8 (0 decimal, 1 scale) | e u8 or s f64 | transform u8 (0 FOR, 1 DELTA)
-             | base i64 | patches u16 | exceptions u16 | ceil(nb / 64) group widths u8
-             | per group of 64: ceil(64 * width / 8) bytes of bit-packed offsets
-             | patches: (index u16, offset u64) each | exceptions: (index u16, bits u32) each
-      XOR  2 length u32 | `length` bytes of Gorilla XOR bits (see kernels._xor)
+      ENT  3 src u8 (0 decimal, 1 scale, 2 latent) | [e u8 | s f64] | transform u8
+             | [FOR only: base, zig-zag varint]
+             | [src 0/1: exceptions u16 | (index u16, bits u32) each, indices increasing]
+             | cmin u8 | cmax u8 | ceil((cmax - cmin + 1) / 2) bytes of 4-bit code lengths
+             | 4 varint lane sizes | 4 lanes of Huffman-coded residuals (see kernels._ent)
 
-The encoder picks per block the INT coding when it represents most values, else XOR, and falls
-back to RAW whenever that would be smaller: no block ever costs more than 4 bytes a sample plus
-its 1-byte tag. The search for the INT coding (decimal exponent or ADC scale) is skipped when one
-of the last few blocks' codings still fits the block's sample exactly (``_alp.reuse_int``); the
-encoder still verifies every value with the decoder's formula, so this only changes speed (and,
-on channel-major data whose per-block search misses a channel's scale, the size: smaller).
+Version 1 streams (schemes RAW 0, INT 1 bit-packed, XOR 2 Gorilla; docs/kernels.md) still
+decode; the encoder writes version 2 only.
+
+Per block the encoder takes the integer coding of :mod:`kernels._alp` (decimal exponent or ADC
+scale; searched, or reused from one of the last few blocks) and/or the float bit patterns as
+order-preserving integers (*latents*, exact for every float32), ranks the transforms (FOR, delta
+orders 1-3, the best lag 2-8) of each by the entropy of their residual classes, codes the best,
+and falls back to RAW whenever that is smaller. Latents are tried only where the integer coding
+fails, has exceptions, or its grid is finer than float32's own spacing. Every value is verified
+with the decoder's formula. A stream of at most ``_WHOLE`` samples is also encoded as one block
+and the smaller stream kept (a window of a few channels then pays one header and one warm-up).
 """
-
 from __future__ import annotations
 
 import math

@@ -451,19 +451,21 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
     return stop
 
 
+@njit(**JIT_EXACT_INLINE)
+def _decode_raw_block(buf, pos, end, nb, seg):  # pragma: no cover - compiled
+    if pos + 4 * nb > end:
+        return -1
+    bits = seg.view(np.uint32)
+    for i in range(nb):
+        bits[i] = np.uint32(get_uint(buf, pos + 4 * i, 4))
+    return pos + 4 * nb
+
+
 @njit(**JIT_EXACT)
-def _decode(buf, n, block, pos, out, version):  # pragma: no cover - compiled
-    """Decode blocks into ``out``; return 0, or a negative error code (see ``_ERRORS``)."""
+def _decode_v1(buf, n, block, pos, out):  # pragma: no cover - compiled
+    """Decode version-1 blocks into ``out``; (0, pos), or (negative error code, where)."""
     end = buf.shape[0]
     u = np.empty(min(block, n), dtype=np.uint64)
-    v = np.empty(min(block, n), dtype=np.int64)
-    table = np.empty(_ent.TABLE, dtype=np.int64)
-    lens = np.empty(_ent.NCLASS, dtype=np.int64)
-    codes = np.empty(_ent.CODES, dtype=np.int64)
-    z = np.empty(min(block, n), dtype=np.uint64)
-    # the stream as little-endian 64-bit words (two zero words after it) for the bit reader
-    words = np.zeros(end // 8 + 4, dtype=np.uint64)
-    words.view(np.uint8)[:end] = buf
     f64 = np.empty(1, dtype=np.float64)
     u64 = f64.view(np.uint64)
     for b0 in range(0, n, block):
@@ -475,17 +477,9 @@ def _decode(buf, n, block, pos, out, version):  # pragma: no cover - compiled
         pos += 1
         seg = out[b0:b1]
         if scheme == RAW:
-            if pos + 4 * nb > end:
-                return -1, pos
-            bits = seg.view(np.uint32)
-            for i in range(nb):
-                bits[i] = np.uint32(get_uint(buf, pos + 4 * i, 4))
-            pos += 4 * nb
+            newpos = _decode_raw_block(buf, pos, end, nb, seg)
         elif scheme == INT:
             newpos = _decode_int_block(buf, pos, end, nb, seg, u, f64, u64)
-            if newpos < 0:
-                return newpos, pos
-            pos = newpos
         elif scheme == XOR:
             if pos + 4 > end:
                 return -1, pos
@@ -494,16 +488,50 @@ def _decode(buf, n, block, pos, out, version):  # pragma: no cover - compiled
                 return -1, pos
             if xor_decode(buf, pos + 4, pos + 4 + length, seg.view(np.uint32)) < 0:
                 return -5, pos
-            pos += 4 + length
-        elif scheme == ENT and version >= 2:
-            newpos = _decode_ent_block(
-                buf, pos, end, nb, seg, v, (table, lens, codes, z, words), f64, u64
-            )
-            if newpos < 0:
-                return newpos, pos
-            pos = newpos
+            newpos = pos + 4 + length
         else:
             return -2, pos - 1
+        if newpos < 0:
+            return newpos, pos
+        pos = newpos
+    if pos != end:
+        return -6, pos
+    return 0, pos
+
+
+@njit(**JIT_EXACT)
+def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
+    """Decode version-2 blocks into ``out``; (0, pos), or (negative error code, where)."""
+    end = buf.shape[0]
+    m = min(block, n)
+    v = np.empty(m, dtype=np.int64)
+    z = np.empty(m, dtype=np.uint64)
+    table = np.empty(_ent.TABLE, dtype=np.int64)
+    lens = np.empty(_ent.NCLASS, dtype=np.int64)
+    codes = np.empty(_ent.CODES, dtype=np.int64)
+    # the stream as little-endian 64-bit words (zero words after it) for the bit readers
+    words = np.zeros(end // 8 + 4, dtype=np.uint64)
+    words.view(np.uint8)[:end] = buf
+    f64 = np.empty(1, dtype=np.float64)
+    u64 = f64.view(np.uint64)
+    ts = (table, lens, codes, z, words)
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        nb = b1 - b0
+        if pos >= end:
+            return -1, pos
+        scheme = buf[pos]
+        pos += 1
+        seg = out[b0:b1]
+        if scheme == RAW:
+            newpos = _decode_raw_block(buf, pos, end, nb, seg)
+        elif scheme == ENT:
+            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, ts, f64, u64)
+        else:
+            return -2, pos - 1
+        if newpos < 0:
+            return newpos, pos
+        pos = newpos
     if pos != end:
         return -6, pos
     return 0, pos
@@ -600,7 +628,8 @@ def decode_samples(
     if (n + block - 1) // block > buf.shape[0]:
         raise CodecError(f"header claims {n} samples, more than the stream can hold", offset=4)
     out = np.empty(n, dtype=np.float32)
-    status, where = _decode(buf, n, block, pos, out, int(buf[2]))
+    decode = _decode_v1 if buf[2] == 1 else _decode_v2
+    status, where = decode(buf, n, block, pos, out)
     if status != 0:
         raise CodecError(_ERRORS.get(int(status), "corrupt stream"), offset=int(where))
     return out

@@ -103,6 +103,7 @@ def run() -> dict[str, Any]:
     all_corpora = corpora.synthetic() + corpora.recorded()
     out["zstd_available"] = sizers["zstd3"] is not None
     out["recorded_available"] = any(c.recorded for c in all_corpora)
+    out["corpora"] = [c.name for c in all_corpora]
     ratios = []
     for c in all_corpora:
         out[c.name] = compare(c, sizers)

@@ -99,7 +99,7 @@ def render_codec(c: dict[str, Any]) -> list[str]:
         "codec, bytes/sample, each window compressed alone (raw float32 = 4)",
         f"  {'corpus':18} {'ours':>7}{head}  ours/best  (target <= 0.90)",
     ]
-    names = [k for k, v in c.items() if isinstance(v, dict) and "bytes_per_sample" in v]
+    names = c["corpora"]
     for name in names:
         s = c[name]
         cols = "".join(f" {_fmt(s[f'{key}_bytes_per_sample'], '9.3f'):>9}" for key, _ in _PEERS)

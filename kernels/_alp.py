@@ -186,15 +186,18 @@ def choose_scale(x, vals):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INNER)
-def choose_int(x, vals):  # pragma: no cover - compiled
+def choose_int(x, vals, try_scale):  # pragma: no cover - compiled
     """Search the integer coding for a lossless block: (ok, kind, e, s).
 
-    ``vals`` is float64 scratch of at least SAMPLE + 1 values.
+    ``vals`` is float64 scratch of at least SAMPLE + 1 values. The (costly) scale search runs
+    only with ``try_scale``.
     """
     e, miss, dbits = choose_decimal(x)
     if miss == 0 and (e == 0 or dbits <= _SCALE_WORTH_BITS):
         return True, DECIMAL, e, 1.0
     best = dbits if miss * 4 <= SAMPLE else np.inf
+    if not try_scale:
+        return best < 32.0, DECIMAL, e, 1.0
     s, smiss, sbits = choose_scale(x, vals)
     if s > 0.0 and smiss * 4 <= SAMPLE and sbits < best:
         return True, SCALE, 0, s

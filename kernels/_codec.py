@@ -55,6 +55,9 @@ _MAX_N = 0xFFFFFFFF
 #: After k failed decimal/scale searches in a row the next min(k, _SKIP_MAX) blocks go straight
 #: to the latent coding (the search costs more than the coding on plain float signals).
 _SKIP_MAX = 4
+#: After k searches in a row where no ADC scale won, the next min(k, _SCALE_SKIP_MAX) searches
+#: try decimals only.
+_SCALE_SKIP_MAX = 8
 #: Streams up to this many samples are also tried as one block (the smaller stream is kept).
 _WHOLE = 1024
 #: Largest block a decoder accepts (the encoder writes BLOCK): bounds its scratch allocation.
@@ -241,6 +244,10 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     # consecutive failed searches, and blocks left to skip before the next one
     misses = 0
     skip = 0
+    # the same for the ADC-scale part of the search, which costs the most and finds nothing on
+    # data without a scale (decimals, plain floats)
+    scale_misses = 0
+    scale_skip = 0
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         xb = x[b0:b1]
@@ -265,7 +272,14 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
                 skip -= 1
                 good = False
             else:
-                good, kind, e, s = choose_int(xb, vals)
+                good, kind, e, s = choose_int(xb, vals, scale_skip == 0)
+                if scale_skip > 0:
+                    scale_skip -= 1
+                elif not (good and kind == _alp.SCALE):
+                    scale_misses = min(scale_misses + 1, _SCALE_SKIP_MAX)
+                    scale_skip = scale_misses
+                else:
+                    scale_misses = 0
                 if not good:
                     misses = min(misses + 1, _SKIP_MAX)
                     skip = misses

@@ -152,27 +152,37 @@ def histograms(v, m, hist):  # pragma: no cover - compiled
     """
     lag = choose_lag(v, m)
     hist[:, :] = 0
+    flat = hist.ravel()  # one row after the other; unsigned indices skip wraparound checks
+    r1o = np.uint64(NCLASS)
+    r2o = np.uint64(2 * NCLASS)
+    r3o = np.uint64(3 * NCLASS)
+    r4o = np.uint64(4 * NCLASS)
     base = v[0]
     for i in range(1, m):
         base = min(base, v[i])
-    p1 = np.int64(0)
-    p2 = np.int64(0)
-    for i in range(m):
-        hist[0, bit_length(np.uint64(v[i] - base))] += 1
-        r1 = v[i] - v[i - 1] if i >= 1 else v[i]
+    flat[np.uint64(bit_length(np.uint64(v[0] - base)))] += 1
+    z0 = np.uint64(bit_length(zigzag(v[0])))
+    flat[r1o + z0] += 1
+    flat[r2o + z0] += 1
+    flat[r3o + z0] += 1
+    p1 = v[0]
+    p2 = v[0]
+    for i in range(1, m):
+        flat[np.uint64(bit_length(np.uint64(v[i] - base)))] += 1
+        r1 = v[i] - v[i - 1]
         r2 = r1 - p1 if i >= 2 else r1
         r3 = r2 - p2 if i >= 3 else r2
         p1 = r1
         p2 = r2
-        hist[1, bit_length(zigzag(r1))] += 1
-        hist[2, bit_length(zigzag(r2))] += 1
-        hist[3, bit_length(zigzag(r3))] += 1
+        flat[r1o + np.uint64(bit_length(zigzag(r1)))] += 1
+        flat[r2o + np.uint64(bit_length(zigzag(r2)))] += 1
+        flat[r3o + np.uint64(bit_length(zigzag(r3)))] += 1
     if lag >= 2:
-        hist[4, bit_length(zigzag(v[0]))] += 1
+        flat[r4o + z0] += 1
         for i in range(1, min(lag, m)):
-            hist[4, bit_length(zigzag(v[i] - v[i - 1]))] += 1
+            flat[r4o + np.uint64(bit_length(zigzag(v[i] - v[i - 1])))] += 1
         for i in range(lag, m):
-            hist[4, bit_length(zigzag(v[i] - v[i - lag]))] += 1
+            flat[r4o + np.uint64(bit_length(zigzag(v[i] - v[i - lag])))] += 1
     return base, lag
 
 

@@ -34,7 +34,7 @@ from numba import njit
 
 from kernels import _alp, _ent
 from kernels._alp import MAX_WIDTH, choose_int, int_restore, to_int
-from kernels._bitio import get_uint, put_uint, unpack_bits
+from kernels._bitio import bit_length, get_uint, put_uint, unpack_bits
 from kernels._config import JIT_EXACT, JIT_EXACT_INLINE, JIT_EXACT_INNER
 from kernels._errors import CodecError, KernelInputError
 from kernels._validate import as_float_array
@@ -92,7 +92,7 @@ def _ent_plan(v, m, es):  # pragma: no cover - compiled
     The residual part is the code-length table, the varint byte count and the bit stream (plus
     the varint base for FOR). Leaves that transform's histogram and code lengths in ``es``.
     """
-    hist, work, best_cnt, best_lens = es[0], es[2], es[3], es[4]
+    hist, best_cnt = es[0], es[3]
     base, lag = _ent.histograms(v, m, hist)
     best = np.inf
     best_row = 1
@@ -107,13 +107,35 @@ def _ent_plan(v, m, es):  # pragma: no cover - compiled
             best_row = row
     best_tr = best_row if best_row < _ent.NROWS - 1 else _ent.LAG + lag
     best_cnt[:] = hist[best_row]
+    return _ent_size(best_cnt, best_tr, base, es), best_tr, base
+
+
+@njit(**JIT_EXACT_INNER)
+def _ent_plan_one(v, m, tr, es):  # pragma: no cover - compiled
+    """Like :func:`_ent_plan` for one given transform ``tr`` only."""
+    base = v[0]
+    for i in range(1, m):
+        base = min(base, v[i])
+    z, best_cnt = es[7], es[3]
+    _ent.residuals_into(v, m, tr, base, z)
+    best_cnt[:] = 0
+    for i in range(m):
+        best_cnt[bit_length(z[i])] += 1
+    return _ent_size(best_cnt, tr, base, es), tr, base
+
+
+@njit(**JIT_EXACT_INLINE)
+def _ent_size(best_cnt, best_tr, base, es):  # pragma: no cover - compiled
+    """Bytes of an ENT block's residual part for the class histogram ``best_cnt`` (its Huffman
+    code lengths go to ``es[4]``)."""
+    best_lens, work = es[4], es[2]
     _ent.huffman_lengths(best_cnt, best_lens, work)
     nbytes = (_ent.cost_bits(best_cnt, best_lens) + 7) // 8
     # each lane ends on a byte and has a varint byte count
     size = _ent.table_bytes(best_cnt) + nbytes + _ent.LANES * (_varint_len(nbytes) + 1)
     if best_tr == 0:
         size += _varint_len(_ent.zigzag(base))
-    return size, best_tr, base
+    return size
 
 
 @njit(**JIT_EXACT_INNER)
@@ -193,7 +215,10 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
         keep_cnt, keep_lens = es[5], es[6]
         keep_cnt[:] = best_cnt
         keep_lens[:] = best_lens
-        size, tr_l, base_l = _ent_plan(vl, nb, es)
+        if choice < 0:
+            size, tr_l, base_l = _ent_plan(vl, nb, es)
+        else:  # rank only the integers' best transform: the structure is the same
+            size, tr_l, base_l = _ent_plan_one(vl, nb, tr_i, es)
         size += 2 + 1
         if size < best:
             lat = _ent.SRC_LATENT

@@ -43,6 +43,8 @@ _SCALE_WORTH_BITS = 16
 GROUP = 64
 
 P10 = np.array([10.0**e for e in range(MAX_EXP + 1)], dtype=np.float64)
+#: 1 / 10**e as float64 quotients: stream version 2 decodes decimals with a multiplication.
+INV10 = 1.0 / P10
 _LIMIT = float(2**MAX_INT_BITS)
 
 
@@ -66,6 +68,25 @@ def to_int(x, kind, e, s, tol):  # pragma: no cover - compiled
     if tol > 0.0:
         return d, abs(np.float64(back) - v) <= tol
     if back != x:
+        return d, False
+    if x == 0.0 and math.copysign(1.0, x) < 0.0:  # -0.0 decodes as +0.0
+        return d, False
+    return d, True
+
+
+@njit(**JIT_EXACT_INLINE)
+def to_int_mul(x, e):  # pragma: no cover - compiled
+    """Decimal coding of stream version 2: ``d`` with ``x == float32(float64(d) * INV10[e])``.
+
+    A multiplication decodes several times faster than the division of version 1; the rare
+    values where the two round differently become exceptions, so the coding stays exact.
+    """
+    v = np.float64(x)
+    y = v * P10[e]
+    if not abs(y) < _LIMIT:  # also rejects NaN and inf
+        return 0, False
+    d = int(np.rint(y))
+    if np.float32(np.float64(d) * INV10[e]) != x:
         return d, False
     if x == 0.0 and math.copysign(1.0, x) < 0.0:  # -0.0 decodes as +0.0
         return d, False

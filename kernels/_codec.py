@@ -7,7 +7,8 @@ Stream format, version 2 (all integers little-endian; varint = LEB128)::
     blocks   ceil(n / block) blocks of `block` samples (the last one may be shorter), each
              scheme u8, then
       RAW  0 nb * u32 raw bit patterns
-      ENT  3 src u8 (0 decimal, 1 scale, 2 latent) | [e u8 | s f64] | transform u8
+      ENT  3 src u8 (0 decimal: x = f32(d * (1 / 10**e)), 1 scale: x = f32(d * s), 2 latent)
+             | [e u8 | s f64] | transform u8
              | [FOR only: base, zig-zag varint]
              | [src 0/1: exceptions u16 | (index u16, bits u32) each, indices increasing]
              | cmin u8 | cmax u8 | ceil((cmax - cmin + 1) / 2) bytes of 4-bit code lengths
@@ -189,7 +190,10 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
     if good:
         top = 0.0
         for i in range(nb):
-            di, g = to_int(xb[i], kind, e, s, tol)
+            if kind == _alp.DECIMAL:
+                di, g = _alp.to_int_mul(xb[i], e)
+            else:
+                di, g = to_int(xb[i], kind, e, s, tol)
             d[i] = di
             ok[i] = g
             if g:
@@ -419,6 +423,7 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
         pos += 1
         if e > _alp.MAX_EXP:
             return -3
+        s = _alp.INV10[e]  # x = float32(float64(d) * (1 / 10**e))
     elif src == _ent.SRC_SCALE:
         if pos + 8 > end:
             return -1
@@ -483,7 +488,7 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
                 if nxt <= i:
                     return -4
         else:
-            out[i] = _alp.decode_value(v[j], src, e, s)
+            out[i] = np.float32(np.float64(v[j]) * s)
             j += 1
     if k != n_exc or j != m:
         return -4
@@ -545,7 +550,7 @@ def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
     m = min(block, n)
     v = np.empty(m, dtype=np.int64)
     z = np.empty(m, dtype=np.uint64)
-    table = np.empty(_ent.TABLE, dtype=np.int64)
+    table = np.empty(_ent.TABLE, dtype=np.int16)
     lens = np.empty(_ent.NCLASS, dtype=np.int64)
     codes = np.empty(_ent.CODES, dtype=np.int64)
     # the stream as little-endian 64-bit words (zero words after it) for the bit readers

@@ -515,7 +515,7 @@ def write_lanes(z, m, lens, codes, buf, pos):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INNER)
 def read_table(buf, pos, end, table, lens, codes):  # pragma: no cover - compiled
-    """Read the code-length table and fill the decode ``table`` (int64 (TABLE,), entries
+    """Read the code-length table and fill the decode ``table`` (int16 (TABLE,), entries
     ``class << 4 | length``, -1 for no code); return the new pos, or -1 (truncated) / -3 (invalid).
     ``lens`` and ``codes`` are int64 scratch of NCLASS values.
     """
@@ -558,7 +558,7 @@ def read_table(buf, pos, end, table, lens, codes):  # pragma: no cover - compile
         n = lens[c]
         if n > 0:
             for hi_bits in range(1 << (MAX_LEN - n)):
-                table[codes[c] | (hi_bits << n)] = (c << 4) | n
+                table[np.uint64(codes[c] | (hi_bits << n))] = (c << 4) | n
     return pos
 
 
@@ -585,7 +585,7 @@ def _low_wide(words, bitpos, extra):  # pragma: no cover - compiled
 def _read_one(words, table, bitpos):  # pragma: no cover - compiled
     """One residual at ``bitpos``: (value, new bitpos); bitpos -1 for a pattern with no code."""
     bits = _peek(words, bitpos)
-    entry = table[bits & np.uint64(0xFF)]
+    entry = np.int64(table[bits & np.uint64(0xFF)])
     if entry < 0:
         return np.uint64(0), -1
     n = entry & 15

@@ -319,8 +319,8 @@ def decode_v2(b: bytes) -> np.ndarray:
             d = next(ints)
             if src == 2:  # latent: order-preserving integer of the bit pattern
                 out[b0 + i] = d if d >= 0 else (-(d + 1)) | 0x80000000
-            elif src == 0:
-                out[b0 + i] = np.float32(float(d) / 10.0**e).view(np.uint32)
+            elif src == 0:  # decimal: times the float64 quotient 1 / 10**e
+                out[b0 + i] = np.float32(float(d) * (1.0 / 10.0**e)).view(np.uint32)
             else:
                 out[b0 + i] = np.float32(float(d) * s).view(np.uint32)
     assert pos == len(b), "trailing bytes"

@@ -177,7 +177,7 @@ def _write_ent(
 def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # pragma: no cover
     """The smallest ENT coding of a block (integers or latents): (new position, or -1 when RAW
     is smaller; whether the integer coding was used)."""
-    d, ok, f64, u64 = sc
+    ok, f64, u64 = sc
     nb = xb.shape[0]
     bits = xb.view(np.uint32)
     best = 4 * nb  # RAW's payload
@@ -194,7 +194,6 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
                 di, g = _alp.to_int_mul(xb[i], e)
             else:
                 di, g = to_int(xb[i], kind, e, s, tol)
-            d[i] = di
             ok[i] = g
             if g:
                 vi[m] = di
@@ -250,7 +249,7 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     if resolution > 0.0:
         f64[0] = resolution
         pos = put_uint(buf, pos, u64[0], 8)
-    sc = (np.empty(block, dtype=np.int64), np.empty(block, dtype=np.bool_), f64, u64)
+    sc = (np.empty(block, dtype=np.bool_), f64, u64)
     vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
     es = (
         np.zeros((_ent.NROWS, _ent.NCLASS), dtype=np.int64),

@@ -19,8 +19,11 @@ of ``z`` below its leading 1 (the class says where that 1 is). That is the JPEG 
 ``(size, amplitude)``: within a fraction of a bit of the entropy for the two-sided geometric
 residuals of sensor data, with no model state to carry between blocks.
 
-The bit stream is LSB-first; codes are canonical (sorted by length, then class) and stored
-bit-reversed so that the decoder indexes a ``2**MAX_LEN`` table with the next bits.
+The bit streams are LSB-first; codes are canonical (by length, then class; DEFLATE's
+construction) and stored bit-reversed so that the decoder indexes a ``2**MAX_LEN`` table with the
+next bits. The residuals go in LANES contiguous lanes, each its own byte-aligned stream behind a
+varint byte count: the decoder advances four independent bit positions at once (one Huffman
+chain is latency-bound at ~5 ns a value on this machine, four interleaved at ~2 ns).
 """
 
 from __future__ import annotations

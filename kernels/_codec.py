@@ -26,6 +26,7 @@ fails, has exceptions, or its grid is finer than float32's own spacing. Every va
 with the decoder's formula. A stream of at most ``_WHOLE`` samples is also encoded as one block
 and the smaller stream kept (a window of a few channels then pays one header and one warm-up).
 """
+
 from __future__ import annotations
 
 import math
@@ -232,7 +233,8 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
     if choice < 0:
         return -1, False
     src = _ent.SRC_DECIMAL if kind == _alp.DECIMAL else _ent.SRC_SCALE
-    return _write_ent(buf, pos, src, e, s, tr_i, base_i, vi, m, xb, ok, n_exc, es, f64, u64), True
+    end = _write_ent(buf, pos, src, e, s, tr_i, base_i, vi, m, xb, ok, n_exc, es, f64, u64)
+    return end, True
 
 
 @njit(**JIT_EXACT)
@@ -288,17 +290,18 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         if resolution <= 0.0:
             tol = 0.0
             hit = -1
-            for c in range(n_mru):
-                if _alp.reuse_int(xb, mru_kind[c], mru_e[c], mru_s[c]):
-                    hit = c
-                    break
-            if hit >= 0:
+            if skip == 0:
+                for c in range(n_mru):
+                    if _alp.reuse_int(xb, mru_kind[c], mru_e[c], mru_s[c]):
+                        hit = c
+                        break
+            if skip > 0:  # integers failed or lost to latents lately: latents only
+                skip -= 1
+                good = False
+            elif hit >= 0:
                 kind = mru_kind[hit]
                 e = mru_e[hit]
                 s = mru_s[hit]
-            elif skip > 0:  # recent searches failed: floats without integer structure
-                skip -= 1
-                good = False
             else:
                 good, kind, e, s = choose_int(xb, vals, scale_skip == 0)
                 if scale_skip > 0:
@@ -331,6 +334,7 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         newpos, used_int = _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos)
         if good and not used_int:
             # the sample fitted, the block did not (or latents won): count it as a failed search
+            # (the next blocks go to the latents without the reuse check or the search)
             misses = min(misses + 1, _SKIP_MAX)
             skip = misses
         if newpos >= 0:

@@ -7,6 +7,7 @@ Public API: :class:`Bridge` / :func:`run_bridge` with :class:`BridgeConfig`; :fu
 
 from broker_bridge._acks import AckOrder, Incoming
 from broker_bridge._bridge import Bridge, BridgeConfig, run_bridge
+from broker_bridge._confirm import Confirmations
 from broker_bridge._downlink import DownlinkStats
 from broker_bridge._errors import BridgeError, BrokerError, CoreLinkError
 from broker_bridge._handoff import Handoff
@@ -23,6 +24,7 @@ __all__ = [
     "BridgeError",
     "BridgeStats",
     "BrokerError",
+    "Confirmations",
     "CoreLink",
     "CoreLinkError",
     "DownlinkStats",

@@ -1,11 +1,20 @@
 """The bridge service: MQTT in, gRPC to the cores, MQTT acks only after a core's durable ack.
 
-Also forwards the cores' downlinks to devices and serves Prometheus metrics.
+After a core's ack the bridge also confirms the batch end to end: every ``stored_delay``
+seconds it publishes, per device, one ``Stored`` command listing the seqs the cores committed
+(or refused) on the device's down topic (:mod:`broker_bridge._confirm`). Also forwards the
+cores' downlinks to devices and serves Prometheus metrics.
+
+Every background task (consuming, one ingest and one downlink stream per core, confirmations)
+runs under a :class:`protos.Supervisor`: a task that fails is restarted with backoff; one that
+keeps failing stops the bridge with a one-line reason (:class:`BridgeError` from
+:func:`run_bridge`), never leaving a dead stream in rotation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -16,9 +25,11 @@ from functools import partial
 
 import protos
 from broker_bridge._acks import AckOrder, Incoming
+from broker_bridge._confirm import Confirmations
 from broker_bridge._downlink import forward_downlinks
+from broker_bridge._errors import BridgeError
 from broker_bridge._handoff import Handoff
-from broker_bridge._link import CoreLink
+from broker_bridge._link import DEFAULT_MAX_STRIKES, CoreLink
 from broker_bridge._metrics import BridgeStats, render
 from broker_bridge._mqtt import MqttSource, TlsFiles
 from broker_bridge._validate import DEFAULT_MAX_PAYLOAD, classify
@@ -41,6 +52,13 @@ class BridgeConfig:
     metrics_listen: str | None = None
     # Downlinks published to the broker and not yet acknowledged by it.
     max_downlinks: int = 100
+    # End-to-end acknowledgement: publish Stored confirmations (turn off only while devices
+    # with an SDK that predates them are in the field: they would answer each with a NACK).
+    stored_confirmations: bool = True
+    # Seconds the confirmations for a device are coalesced before they are published.
+    stored_delay: float = 0.25
+    # A request in flight at this many core failures is dead-lettered instead of resent.
+    max_core_crashes: int = DEFAULT_MAX_STRIKES
 
 
 class Bridge:
@@ -53,7 +71,10 @@ class Bridge:
         self._inflight = asyncio.Semaphore(config.max_inflight)
         self._order = AckOrder()
         self._stop = asyncio.Event()
-        self.link = CoreLink(config.core_addrs)
+        self.link = CoreLink(config.core_addrs, max_strikes=config.max_core_crashes)
+        self.supervisor = protos.Supervisor("bridge", on_failure=lambda _r: self._stop.set())
+        self.confirmations = Confirmations()
+        self._confirm_now = asyncio.Event()
         self.source: MqttSource | None = None
         self._inbox: Handoff[Incoming] | None = None
         self.metrics_server: asyncio.Server | None = None
@@ -76,22 +97,24 @@ class Bridge:
             self.metrics_server = await protos.serve_exposition(
                 self.render_metrics, self.config.metrics_listen
             )
-        self.link.start()
+        sup = self.supervisor
+        self.link.start(sup)
         source.start()
-        tasks = [asyncio.create_task(self._consume(), name="consume")]
-        tasks += [
-            asyncio.create_task(
-                forward_downlinks(
+        sup.spawn("consume", self._consume)
+        if self.config.stored_confirmations:
+            sup.spawn("confirmations", self._confirm)
+        for addr, channel in self.link.channels.items():
+            sup.spawn(
+                f"downlinks-{addr}",
+                partial(
+                    forward_downlinks,
                     channel,
                     source.publish,
                     self.stats.downlinks,
                     bridge_name=self.config.client_id,
                     addr=addr,
                 ),
-                name=f"downlinks-{addr}",
             )
-            for addr, channel in self.link.channels.items()
-        ]
         try:
             if on_ready is not None:
                 stop_wait = asyncio.create_task(self._stop.wait())
@@ -102,20 +125,22 @@ class Bridge:
                     on_ready()
             await self._stop.wait()
         finally:
-            await self._shutdown(tasks)
+            await self._shutdown()
+        if sup.error is not None:
+            raise BridgeError(sup.reason) from sup.error
 
-    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+    async def _shutdown(self) -> None:
         assert self.source is not None
         self.source.pause()
-        try:
-            await asyncio.wait_for(self._drained(), self.config.drain_timeout)
-        except asyncio.TimeoutError:
-            log.warning(
-                "%d messages unacked at shutdown; the broker redelivers them", len(self._order)
-            )
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.supervisor.error is None:
+            try:
+                await asyncio.wait_for(self._drained(), self.config.drain_timeout)
+            except asyncio.TimeoutError:
+                log.warning(
+                    "%d messages unacked at shutdown; the broker redelivers them", len(self._order)
+                )
+        self._publish_confirmations()
+        await self.supervisor.close()
         self.source.stop()
         await self.link.close()
         if self.metrics_server is not None:
@@ -127,6 +152,9 @@ class Bridge:
         s.connected = self.source is not None and self.source.connected.is_set()
         s.cores = self.link.per_core()
         s.rerouted = self.link.rerouted
+        s.poisoned = self.link.poisoned
+        s.quarantined = self.link.quarantined
+        s.task_restarts = self.supervisor.restarts
         return render(s)
 
     def stop(self) -> None:
@@ -150,21 +178,34 @@ class Bridge:
         req = classify(
             msg.topic, msg.payload, now_ns=msg.received_ns, max_payload=self.config.max_payload
         )
+        batch = None
         if req.WhichOneof("item") == "dead_letter":
             reason = req.dead_letter.reason
             self.stats.dead_letters[reason.split(":")[0][:40]] += 1
             log.debug("dead letter from %r: %s", msg.topic[:200], reason)
+        elif req.WhichOneof("item") == "batch":
+            batch = (req.batch.tenant, req.batch.device_id, req.batch.seq)
         fut = self.link.send(req)
         self.stats.forwarded += 1
-        fut.add_done_callback(partial(self._on_core_ack, msg))
+        fut.add_done_callback(partial(self._on_core_ack, msg, batch))
 
-    def _on_core_ack(self, msg: Incoming, fut: asyncio.Future[protos.IngestAck]) -> None:
+    def _on_core_ack(
+        self,
+        msg: Incoming,
+        batch: tuple[str, str, int] | None,
+        fut: asyncio.Future[protos.IngestAck],
+    ) -> None:
         if fut.cancelled():
             return
         ack = fut.result()
-        if ack.status == protos.IngestAck.Status.STATUS_REJECTED:
+        rejected = ack.status == protos.IngestAck.Status.STATUS_REJECTED
+        if rejected:
             self.stats.rejected_by_core += 1
             log.warning("core rejected message on %r: %s", msg.topic[:200], ack.reason)
+        if batch is not None and self.config.stored_confirmations:
+            self.confirmations.add(*batch, rejected=rejected)
+            if self.confirmations.full:
+                self._confirm_now.set()
         assert self.source is not None
         for done in self._order.complete(msg):
             if self.source.ack(done):
@@ -173,6 +214,23 @@ class Bridge:
                 self.stats.stale_acks_skipped += 1
             self._inflight.release()
 
+    async def _confirm(self) -> None:
+        """Publish the coalesced confirmations every ``stored_delay`` (sooner when full)."""
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._confirm_now.wait(), self.config.stored_delay)
+            self._confirm_now.clear()
+            self._publish_confirmations()
+
+    def _publish_confirmations(self) -> None:
+        if self.source is None or not len(self.confirmations):
+            return
+        for topic, payload in self.confirmations.take():
+            if self.source.publish_now(topic, payload):
+                self.stats.confirmations += 1
+            else:
+                self.stats.confirmations_dropped += 1  # the device republishes, and is told then
+
 
 async def run_bridge(
     config: BridgeConfig,
@@ -180,7 +238,10 @@ async def run_bridge(
     install_signals: bool = True,
     on_ready: Callable[[], None] | None = None,
 ) -> BridgeStats:
-    """Run a bridge until SIGINT/SIGTERM, then drain and return its counters."""
+    """Run a bridge until SIGINT/SIGTERM, then drain and return its counters.
+
+    Raises :class:`BridgeError` when a background task failed for good (after draining).
+    """
     bridge = Bridge(config)
     if install_signals:
         loop = asyncio.get_running_loop()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import grpc
 
 import protos
-from broker_bridge._backoff import Backoff
 from broker_bridge._errors import BrokerError
+from protos import Backoff
 
 __all__ = ["DownlinkStats", "forward_downlinks"]
 

@@ -19,6 +19,9 @@ class BridgeStats:
     stale_acks_skipped: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     rejected_by_core: int = 0
+    # End-to-end acknowledgements published / not published (not connected).
+    confirmations: int = 0
+    confirmations_dropped: int = 0
     downlinks: DownlinkStats = field(default_factory=DownlinkStats)
     # Set by the bridge when rendering: messages taken but not acked, broker connection.
     inflight: int = 0
@@ -26,6 +29,11 @@ class BridgeStats:
     # Core address -> sent/resent/pending/failures/up of its ingest stream.
     cores: dict[str, dict[str, int]] = field(default_factory=dict)
     rerouted: int = 0
+    # Set when rendering: requests dead-lettered for crashing cores, quarantined now, and
+    # supervised task restarts.
+    poisoned: int = 0
+    quarantined: int = 0
+    task_restarts: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -37,6 +45,8 @@ class BridgeStats:
             "rejected_by_core": self.rejected_by_core,
             "downlinks_published": self.downlinks.published,
             "rerouted": self.rerouted,
+            "confirmations": self.confirmations,
+            "poisoned": self.poisoned,
         }
 
 
@@ -52,6 +62,26 @@ _SIMPLE = (
     ),
     ("rejected_by_core_total", "counter", "Items the core refused.", "rejected_by_core"),
     ("rerouted_total", "counter", "Pending requests moved to another core.", "rerouted"),
+    (
+        "confirmations_total",
+        "counter",
+        "Stored confirmations published to devices (one per device per interval).",
+        "confirmations",
+    ),
+    (
+        "confirmations_dropped_total",
+        "counter",
+        "Confirmations not published (broker not connected; devices republish).",
+        "confirmations_dropped",
+    ),
+    (
+        "poisoned_total",
+        "counter",
+        "Requests in flight at repeated core failures, dead-lettered instead of resent.",
+        "poisoned",
+    ),
+    ("quarantined", "gauge", "Requests resent one at a time after core failures.", "quarantined"),
+    ("task_restarts_total", "counter", "Supervised tasks restarted.", "task_restarts"),
     ("inflight", "gauge", "Messages taken from the broker, not yet acked.", "inflight"),
 )
 _DOWNLINK = (

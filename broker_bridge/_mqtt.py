@@ -4,6 +4,11 @@ paho's callbacks run on its network thread and only hand off: a message goes int
 :class:`Handoff` (the network thread waits while it is full — backpressure to the broker, on
 top of MQTT 5's Receive Maximum), connection changes bump an epoch, a downlink's PUBACK releases
 its in-flight slot on the loop. Acks and publishes are sent from the event loop.
+
+The epoch is bumped when a connection drops (before paho reconnects: its reconnect also
+discards packets queued for the old socket) and when one is made, and an ack compares the epoch
+and queues its PUBACK under one lock: a PUBACK never reaches a newer connection, where its packet
+id may name another message.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class MqttSource:
         self._share = share_group if url.v5 else None
         self._tenant = tenant
         self._stopping = threading.Event()
+        self._epoch_lock = threading.Lock()
         self.epoch = 0
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
@@ -127,10 +133,19 @@ class MqttSource:
 
     def ack(self, msg: Incoming) -> bool:
         """Send the PUBACK for ``msg`` if it belongs to the current connection."""
-        if msg.epoch != self.epoch or msg.qos == 0:
+        if msg.qos == 0:
             return False
-        self._client.ack(msg.mid, msg.qos)
+        with self._epoch_lock:
+            if msg.epoch != self.epoch:
+                return False
+            self._client.ack(msg.mid, msg.qos)
         return True
+
+    def publish_now(self, topic: str, payload: bytes) -> bool:
+        """Publish QoS0 at once (no in-flight slot); False when not connected. For messages
+        whose loss only delays something (the end-to-end acknowledgements)."""
+        info = self._client.publish(topic, payload, qos=0)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     async def publish(self, topic: str, payload: bytes) -> None:
         """Publish QoS1 once an in-flight slot is free; paho resends it after a reconnect."""
@@ -151,7 +166,8 @@ class MqttSource:
             self.connect_failures += 1
             log.warning("broker refused connection: %s", rc)
             return
-        self.epoch += 1
+        with self._epoch_lock:
+            self.epoch += 1
         client.subscribe([(f, 1) for f in self.filters()])
         self._loop.call_soon_threadsafe(self.connected.set)
         log.info("connected to %s (epoch %d)", self.url, self.epoch)
@@ -164,6 +180,8 @@ class MqttSource:
         self._loop.call_soon_threadsafe(self.subscribed.set)
 
     def _on_disconnect(self, _c: object, _u: object, _f: object, rc: object, _p: object) -> None:
+        with self._epoch_lock:
+            self.epoch += 1  # acks of the lost connection's messages are never sent
         self._loop.call_soon_threadsafe(self.connected.clear)
         if not self._stopping.is_set():
             log.warning("disconnected from broker: %s; reconnecting", rc)

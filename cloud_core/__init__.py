@@ -4,6 +4,7 @@ Public API: :func:`start_core` / :func:`serve` run the service, :func:`migrate` 
 schema, :class:`Store` is the storage layer, and the errors in :mod:`cloud_core._errors`.
 """
 
+from cloud_core._alerts import Alert, AlertTracker
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._cloud_features import ATOL, RTOL
 from cloud_core._control import CONTROL_SERVICE, ControlHub
@@ -17,6 +18,8 @@ from cloud_core._fleet import (
     fleet_summary,
     raw_window,
 )
+from cloud_core._judge import Evidence, Judge, JudgeConfig, Verdict, kind_of
+from cloud_core._limits import MAX_SEQ, IngestLimits
 from cloud_core._maintenance import Maintenance, MaintenanceConfig, MaintenanceReport
 from cloud_core._metrics import Metrics
 from cloud_core._migrations import MIGRATIONS, current_version, migrate
@@ -38,18 +41,25 @@ __all__ = [
     "ATOL",
     "CONTROL_SERVICE",
     "INGEST_SERVICE",
+    "MAX_SEQ",
     "MIGRATIONS",
     "QUERY_SERVICE",
     "ROLLUP_CHANNELS",
     "ROLLUP_FEATURES",
     "RTOL",
+    "Alert",
+    "AlertTracker",
     "Capabilities",
     "ControlHub",
     "Core",
     "CoreConfig",
     "CoreError",
     "DeviceDetail",
+    "Evidence",
     "FleetSummary",
+    "IngestLimits",
+    "Judge",
+    "JudgeConfig",
     "Maintenance",
     "MaintenanceConfig",
     "MaintenanceReport",
@@ -64,6 +74,7 @@ __all__ = [
     "Stats",
     "StorageError",
     "Store",
+    "Verdict",
     "WriterConfig",
     "apply_retention",
     "conformance",
@@ -72,6 +83,7 @@ __all__ = [
     "device_detail",
     "feature_series",
     "fleet_summary",
+    "kind_of",
     "migrate",
     "parse_age",
     "raw_window",

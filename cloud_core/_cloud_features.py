@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels
-import protos
 
 __all__ = [
     "ATOL",
@@ -63,22 +62,13 @@ def decode_raw(codec: int, data: bytes, channels: int, n_samples: int) -> np.nda
     Raises
     ------
     ValueError
-        Unknown codec, undecodable bytes, or a sample count other than channels * n_samples.
+        Unknown codec, undecodable bytes, or a sample count other than channels * n_samples
+        (refused from the stream's header or length, before anything is allocated).
     """
-    if codec == protos.Codec.CODEC_BINHAI:
-        try:
-            flat = kernels.decode_samples(data)
-        except kernels.KernelError as exc:
-            raise ValueError(f"raw samples undecodable: {exc}") from exc
-    elif codec == protos.Codec.CODEC_F32LE:
-        if len(data) % 4:
-            raise ValueError(f"raw samples: {len(data)} bytes is not a whole number of float32")
-        flat = np.frombuffer(data, dtype="<f4").astype(np.float32)
-    else:
-        raise ValueError(f"unknown raw codec {codec}")
-    if flat.shape[0] != channels * n_samples:
-        raise ValueError(f"raw samples: {flat.shape[0]} values for {channels} x {n_samples} window")
-    return flat.reshape(channels, n_samples)
+    try:
+        return kernels.decode_window(codec, data, channels, n_samples)
+    except kernels.KernelError as exc:
+        raise ValueError(f"raw samples undecodable: {exc}") from exc
 
 
 def compute_features(windows: list[RawWindow]) -> list[np.ndarray]:

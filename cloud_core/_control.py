@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -66,6 +66,7 @@ class ControlHub:
         queue_size: int = 1000,
         put_timeout: float = 5.0,
         time_sync_queue: int = 10_000,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -74,20 +75,18 @@ class ControlHub:
         self._bridges: list[_Bridge] = []
         self._rr = itertools.count()
         self._syncs: asyncio.Queue[tuple[str, str]] = asyncio.Queue(time_sync_queue)
-        self._sync_task: asyncio.Task[None] | None = None
+        self.supervisor = protos.Supervisor("control hub", on_failure=on_failure)
         self._closed = False
 
     def start(self) -> None:
-        self._sync_task = asyncio.create_task(self._time_syncs(), name="time-syncs")
+        self.supervisor.spawn("time-syncs", self._time_syncs)
 
     async def close(self) -> None:
         """End every Downlinks stream and stop the time-sync worker."""
         self._closed = True
         for b in self._bridges:
             b.queue.put_nowait(None)  # the one slot above queue_size is kept for this
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            await asyncio.gather(self._sync_task, return_exceptions=True)
+        await self.supervisor.close()
 
     # -- bridges -------------------------------------------------------------------------------
 

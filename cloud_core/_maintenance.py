@@ -2,9 +2,11 @@
 
 :class:`Maintenance` owns one autocommit connection (a continuous aggregate refresh cannot run
 inside a transaction). ``run_once`` does one round and returns what it did; ``start`` runs rounds
-every ``interval`` seconds in a task until ``close``. Transient database failures (lost
-connection, restart) are logged and retried next round; any other failure stops the task and is
-raised by ``close`` (and by the next ``run_once``).
+every ``interval`` seconds in a supervised task until ``close``. Transient database failures
+(lost connection, restart, a lock conflict) are logged and retried next round; any other
+failure is logged with its traceback, counted (``failures``) and the task restarted with
+backoff (capped at the interval): maintenance never stops for good, and ingest never depends on
+it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 
+import protos
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._errors import CoreError, StorageError
 from cloud_core._migrate_v2 import DAYS_AHEAD
@@ -60,13 +64,23 @@ class MaintenanceReport:
 class Maintenance:
     """Background storage maintenance for one core (several cores may run it at once)."""
 
-    def __init__(self, dsn: str, config: MaintenanceConfig = MaintenanceConfig()) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        config: MaintenanceConfig = MaintenanceConfig(),
+        *,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.dsn = dsn
         self.config = config
         self._conn: psycopg.AsyncConnection | None = None
         self._caps: Capabilities | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._error: BaseException | None = None
+        self.supervisor = protos.Supervisor(
+            "storage maintenance",
+            max_restarts=None,
+            max_delay=max(config.interval, 0.1),
+            on_failure=on_failure,
+        )
         self._last_retention = float("-inf")
 
     async def _connection(self) -> tuple[psycopg.AsyncConnection, Capabilities]:
@@ -75,10 +89,13 @@ class Maintenance:
             self._caps = await detect(self._conn)
         return self._conn, self._caps
 
+    @property
+    def failures(self) -> int:
+        """Rounds that failed other than transiently (each restarted the task)."""
+        return self.supervisor.restarts
+
     async def run_once(self, *, force_retention: bool = False) -> MaintenanceReport:
         """One round: ensure partitions, refresh rollups, and retention when it is due."""
-        if self._error is not None:
-            raise CoreError("storage maintenance failed") from self._error
         t0 = time.perf_counter()
         conn, caps = await self._connection()
         report = MaintenanceReport()
@@ -103,16 +120,18 @@ class Maintenance:
     async def run_forever(self, interval: float | None = None) -> None:
         """Run rounds every ``interval`` seconds (default: the config's) until cancelled."""
         every = self.config.interval if interval is None else interval
-        try:
-            while True:
+        while True:
+            try:
                 await self._round()
-                await asyncio.sleep(every)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            log.exception("storage maintenance stopped")
-            self._error = exc
-            raise
+            except BaseException:
+                await self._reset()  # a fresh connection for the restarted task
+                raise
+            await asyncio.sleep(every)
+
+    async def _reset(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+        self._conn = None
 
     async def _round(self) -> None:
         try:
@@ -120,28 +139,20 @@ class Maintenance:
             log.debug("maintenance round: %s", report)
         except (psycopg.OperationalError, StorageError) as exc:
             log.warning("maintenance round failed, retrying next round: %s", exc)
-            if self._conn is not None:
-                await self._conn.close()
-            self._conn = None
+            await self._reset()
         except psycopg.Error as exc:
             if not (exc.sqlstate and exc.sqlstate.startswith(("40", "55"))):  # conflict, lock
                 raise
             log.warning("maintenance round conflicted, retrying next round: %s", exc)
 
-    def start(self) -> asyncio.Task[None]:
-        """Start :meth:`run_forever` in a task; :meth:`close` stops it."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run_forever(), name="storage-maintenance")
-        return self._task
+    def start(self) -> None:
+        """Start :meth:`run_forever` in a supervised task; :meth:`close` stops it."""
+        if "rounds" not in self.supervisor.names:
+            self.supervisor.spawn("rounds", self.run_forever)
 
     async def close(self) -> None:
-        """Stop the task and close the connection; raise the task's failure, if any."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-        if self._error is not None:
-            raise CoreError("storage maintenance failed") from self._error
+        """Stop the task and close the connection; raise a failure the supervisor gave up on."""
+        await self.supervisor.close()
+        await self._reset()
+        if self.supervisor.error is not None:
+            raise CoreError(self.supervisor.reason) from self.supervisor.error

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import psycopg
 
-from cloud_core._capabilities import Capabilities, detect
+from cloud_core._capabilities import Capabilities, migration_capabilities
 from cloud_core._errors import MigrationError
 from cloud_core._migrate_v2 import v2_storage
+from cloud_core._rollups import REFRESH_LOOKBACK, set_cagg_policies
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,21 @@ async def _v1_core_tables(conn: psycopg.AsyncConnection, caps: Capabilities) -> 
         )
 
 
+async def _v3_retention_horizon(conn: psycopg.AsyncConnection, caps: Capabilities) -> None:
+    """The retention horizon no rollup refresh crosses; refresh policies bounded on both sides
+    (v2 created them with a lookback equal to the retention and no end offset)."""
+    await conn.execute(
+        "CREATE TABLE retention_horizon ("
+        " relation text PRIMARY KEY, dropped_before timestamptz NOT NULL)"
+    )
+    if caps.continuous_aggregates:
+        await set_cagg_policies(conn, REFRESH_LOOKBACK)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", _v1_core_tables),
     Migration(2, "partitions, rollups, health, commands, conformance", v2_storage),
+    Migration(3, "retention horizon, bounded rollup refresh policies", _v3_retention_horizon),
 )
 
 
@@ -126,8 +139,6 @@ async def migrate(dsn: str, *, target: int | None = None) -> list[Migration]:
         raise MigrationError(f"cannot connect to the database: {exc}") from exc
     applied: list[Migration] = []
     async with conn:
-        caps = await detect(conn)
-        log.info("database: %s", caps.describe())
         await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             await conn.execute(
@@ -136,6 +147,8 @@ async def migrate(dsn: str, *, target: int | None = None) -> list[Migration]:
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
             have = await current_version(conn)
+            caps = await migration_capabilities(conn, have)
+            log.info("database: %s", caps.describe())
             for mig in MIGRATIONS:
                 if mig.version <= have or (target is not None and mig.version > target):
                     continue

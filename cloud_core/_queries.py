@@ -23,27 +23,34 @@ __all__ = ["Series", "Stats", "feature_index", "feature_series", "stats", "to_ns
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
-# Seq gaps per device (seq starts at 1), then which of the missing seqs an eviction explains.
+# Seq gaps per device (seq starts at 1) and how much of them reported evictions explain, as
+# sums of range lengths: gaps and evictions become one multirange per device each, and their
+# intersection is what is explained. The cost grows with the rows read, never with the size of
+# a gap (a seq of 2**53 after 1 costs what a seq of 3 does).
 _GAPS = """
-WITH ordered AS (
+WITH b AS (
     SELECT tenant, device_id, seq,
            lag(seq, 1, 0::bigint) OVER (PARTITION BY tenant, device_id ORDER BY seq) AS prev
     FROM batches WHERE (%(tenant)s = '' OR tenant = %(tenant)s)
                    AND (%(device)s = '' OR device_id = %(device)s)
-), missing AS (
-    SELECT o.tenant, o.device_id, generate_series(o.prev + 1, o.seq - 1) AS seq
-    FROM ordered o WHERE o.seq - o.prev > 1
+), g AS (
+    SELECT tenant, device_id, range_agg(int8range(prev + 1, seq)) AS gaps
+    FROM b WHERE seq - prev > 1 GROUP BY tenant, device_id
+), e AS (
+    SELECT tenant, device_id,
+           range_agg(int8range(first_seq, least(last_seq, 9223372036854775806) + 1)) AS ev
+    FROM evictions WHERE (%(tenant)s = '' OR tenant = %(tenant)s)
+                     AND (%(device)s = '' OR device_id = %(device)s)
+    GROUP BY tenant, device_id
+), per_device AS (
+    SELECT (SELECT sum(upper(r) - lower(r)) FROM unnest(g.gaps) AS r) AS missing,
+           (SELECT sum(upper(r) - lower(r))
+              FROM unnest(g.gaps * coalesce(e.ev, '{}'::int8multirange)) AS r) AS explained
+    FROM g LEFT JOIN e USING (tenant, device_id)
 )
-SELECT
-    count(*) FILTER (WHERE e.tenant IS NULL) AS unexplained,
-    count(*) FILTER (WHERE e.tenant IS NOT NULL) AS explained
-FROM missing m
-LEFT JOIN LATERAL (
-    SELECT tenant FROM evictions e
-    WHERE e.tenant = m.tenant AND e.device_id = m.device_id
-      AND m.seq BETWEEN e.first_seq AND e.last_seq
-    LIMIT 1
-) e ON true
+SELECT coalesce(sum(missing), 0) - coalesce(sum(explained), 0) AS unexplained,
+       coalesce(sum(explained), 0) AS explained
+FROM per_device
 """
 
 _COUNTS = """
@@ -137,7 +144,7 @@ def _bucketed_sql(feature: str, channel: int, idx: int, table: str | None) -> st
         p = f"{feature}_{channel}"
         return f"""
         SELECT {_GRID.format(col="bucket")} AS b, sum({p}_sum) / sum(n_{channel}),
-               min({p}_lo)::float8, max({p}_hi)::float8, sum(n_{channel})
+               min({p}_lo)::float8, max({p}_hi)::float8, sum(n_{channel})::bigint
         FROM {table} WHERE {_COMMON.format(col="bucket")}
         GROUP BY b HAVING sum(n_{channel}) > 0 ORDER BY b
         """

@@ -4,6 +4,12 @@ Hypertables: ``drop_chunks`` (available in both TimescaleDB licenses). Native pa
 whole day partitions, then delete the default partition's old rows. Rollup tables the core
 maintains are small and keyed by bucket, so their old rows are deleted; continuous aggregates
 use ``drop_chunks`` too. ``batches`` is kept: it is the dedup and seq-gap ledger.
+
+Rollups outlive the raw windows they summarise: every pass records its cutoff as the retention
+horizon (:mod:`cloud_core._horizon`), which no rollup refresh crosses, and with continuous
+aggregates a cutoff inside the refresh policies' lookback shortens their lookback first
+(TimescaleDB recomputes — that is, empties — the aggregates of a refreshed range whose chunks
+were dropped).
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import psycopg
 from psycopg import sql
 
 from cloud_core._capabilities import Capabilities
+from cloud_core._horizon import MARGIN, record_horizon
 from cloud_core._partitions import PARTITIONED, drop_before
+from cloud_core._rollups import REFRESH_LOOKBACK, set_cagg_policies
 
-__all__ = ["RetentionResult", "apply_retention", "parse_age"]
+__all__ = ["RetentionResult", "apply_retention", "parse_age", "safe_lookback"]
 
 _AGE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -78,6 +86,14 @@ async def apply_retention(
     now = now or datetime.now(timezone.utc)
     cutoff = now - older_than
     out = RetentionResult(cutoff, dry_run=dry_run)
+    if not dry_run:
+        # The horizon first: a refresh running meanwhile must already stay clear of the range.
+        for table in PARTITIONED:
+            await record_horizon(conn, table, cutoff)
+        if caps.continuous_aggregates:
+            lookback = safe_lookback(older_than, await _policy_lookback(conn))
+            if lookback is not None:
+                await set_cagg_policies(conn, lookback)
     for table in PARTITIONED:
         if caps.hypertables:
             out.dropped += await _drop_chunks(conn, table, cutoff, dry_run)
@@ -99,3 +115,25 @@ async def apply_retention(
     if not dry_run:
         await conn.execute("DELETE FROM rollup_dirty WHERE bucket < %s", (cutoff,))
     return out
+
+
+def safe_lookback(older_than: timedelta, lookback: timedelta) -> timedelta | None:
+    """The refresh policies' new lookback for a retention of ``older_than``, or None when
+    ``lookback`` already stays clear of the dropped range (with the horizon's margin twice)."""
+    if lookback + 2 * MARGIN <= older_than:
+        return None
+    return max(older_than - 2 * MARGIN, timedelta(0))
+
+
+async def _policy_lookback(conn: psycopg.AsyncConnection) -> timedelta:
+    """The longest start_offset of the rollups' refresh policies (the default when none)."""
+    cur = await conn.execute(
+        "SELECT max((j.config ->> 'start_offset')::interval)"
+        " FROM timescaledb_information.jobs j"
+        " WHERE j.proc_name = 'policy_refresh_continuous_aggregate'"
+        "   AND j.hypertable_name IN (SELECT materialization_hypertable_name"
+        "     FROM timescaledb_information.continuous_aggregates"
+        "     WHERE view_name IN ('rollup_1m', 'rollup_1h'))"
+    )
+    row = await cur.fetchone()
+    return row[0] if row and row[0] is not None else REFRESH_LOOKBACK

@@ -22,29 +22,44 @@ core refreshes. Either way every ingest transaction appends the (device, sensor,
 it touched to ``rollup_dirty``, and :func:`refresh` consumes that log: the plain path recomputes
 exactly those buckets, the TimescaleDB path refreshes the continuous aggregates over their time
 range. A batch arriving hours late therefore lands in the rollups of its own time range.
+
+Refresh windows are computed in UTC, aligned to the buckets (:func:`cagg_windows`), and bounded
+on both sides: never before the retention horizon (:mod:`cloud_core._horizon`: recomputing a
+bucket whose raw windows were dropped would wipe its rollup) and never past the current bucket
+(a real-time continuous aggregate's watermark must not move into the future, or newer windows
+would stop showing until the next refresh). Dirty buckets past the current one stay in the log
+for a later refresh; those before the horizon are discarded. The refresh policies are bounded
+the same way: ``end_offset`` one bucket, ``start_offset`` :data:`REFRESH_LOOKBACK`, shorter
+than any retention of ``windows`` (:func:`set_cagg_policies`). Counts are ``bigint`` on both
+paths.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import psycopg
-from psycopg import sql
 
 import kernels
 from cloud_core._capabilities import Capabilities
+from cloud_core._horizon import ceil_to, floor_to, read_horizon
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "REFRESH_LOOKBACK",
     "ROLLUP_CHANNELS",
     "ROLLUP_FEATURES",
     "RefreshResult",
+    "RefreshWindow",
+    "cagg_windows",
     "create_rollups",
     "hierarchical",
     "refresh",
     "rollup_columns",
+    "set_cagg_policies",
     "window_aggregates",
 ]
 
@@ -61,6 +76,16 @@ ROLLUP_FEATURES: tuple[str, ...] = (
 )
 #: Channels kept in the rollups (0 .. ROLLUP_CHANNELS - 1).
 ROLLUP_CHANNELS = 3
+
+#: How far back the continuous aggregates' refresh policies look (late data older than this is
+#: rolled up by the core's own refresh, within the retention horizon). Shorter than the default
+#: 30-day retention of ``windows``, with a margin for a missed run.
+REFRESH_LOOKBACK = timedelta(days=28)
+#: The continuous aggregates and their bucket widths, in refresh order.
+CAGGS: tuple[tuple[str, timedelta], ...] = (
+    ("rollup_1m", timedelta(minutes=1)),
+    ("rollup_1h", timedelta(hours=1)),
+)
 
 _KEY = "tenant, device_id, sensor, source, algo_version"
 _LOCK_KEY = 0x62686E72_6F6C6C  # "bhnr" "oll": one refresher at a time across cores
@@ -105,14 +130,16 @@ def window_aggregates() -> str:
 def rollup_aggregates() -> str:
     """Aggregate select list that rolls rollup rows up into coarser buckets."""
     parts = []
-    for name, _ in rollup_columns():
+    for name, typ in rollup_columns():
         if name.endswith("_lo"):
-            fn = "min"
+            agg = f"min({name})"
         elif name.endswith("_hi") or name == "novelty_max":
-            fn = "max"
+            agg = f"max({name})"
+        elif typ == "bigint":
+            agg = f"sum({name})::bigint"  # sum(bigint) is numeric: keep the column's type
         else:
-            fn = "sum"
-        parts.append(f"{fn}({name}) AS {name}")
+            agg = f"sum({name})"
+        parts.append(f"{agg} AS {name}")
     return ",\n    ".join(parts)
 
 
@@ -175,23 +202,75 @@ async def create_rollups(conn: psycopg.AsyncConnection, caps: Capabilities) -> N
         WITH NO DATA
         """
     )
-    # Late data: the policies refresh every invalidated range up to 30 days back (only the
-    # invalidated buckets are recomputed, so a long start offset costs little).
-    for view, every in (("rollup_1m", "1 minute"), ("rollup_1h", "10 minutes")):
+    await set_cagg_policies(conn, REFRESH_LOOKBACK)
+
+
+_SCHEDULE = {"rollup_1m": timedelta(minutes=1), "rollup_1h": timedelta(minutes=10)}
+
+
+async def set_cagg_policies(conn: psycopg.AsyncConnection, lookback: timedelta) -> list[str]:
+    """(Re)create the refresh policies: window [now - ``lookback``, now - one bucket).
+
+    Late data: the policies refresh every invalidated range within ``lookback`` (only the
+    invalidated buckets are recomputed, so a long lookback costs little). ``end_offset`` of one
+    bucket keeps the watermark behind the current bucket. ``lookback`` must stay shorter than
+    the retention of ``windows`` (see :mod:`cloud_core._horizon`); a view whose bucket cannot
+    fit the window TimescaleDB requires (two buckets between the offsets) gets no policy and is
+    left to the core's refresh. Returns the views that have a policy.
+    """
+    kept = []
+    for view, width in CAGGS:
+        await conn.execute("SELECT remove_continuous_aggregate_policy(%s, true)", (view,))
+        if lookback < 3 * width:
+            log.warning("%s: lookback %s too short for a refresh policy; none", view, lookback)
+            continue
         await conn.execute(
-            "SELECT add_continuous_aggregate_policy(%s, start_offset => interval '30 days',"
-            f" end_offset => NULL, schedule_interval => interval '{every}')",
-            (view,),
+            "SELECT add_continuous_aggregate_policy(%s, start_offset => %s::interval,"
+            " end_offset => %s::interval, schedule_interval => %s::interval)",
+            (view, lookback, width, _SCHEDULE[view]),
         )
+        kept.append(view)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
 class RefreshResult:
-    """What one :func:`refresh` did: dirty buckets consumed, rollup rows written."""
+    """What one :func:`refresh` did: dirty buckets consumed, rollup rows written, and dirty
+    buckets discarded because they lie before the retention horizon."""
 
     dirty_buckets: int = 0
     minute_rows: int = 0
     hour_rows: int = 0
+    before_horizon: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshWindow:
+    """One ``refresh_continuous_aggregate`` call: ``view`` over ``[start, end)``."""
+
+    view: str
+    start: datetime
+    end: datetime
+
+
+def cagg_windows(
+    lo: datetime, hi: datetime, *, now: datetime, horizon: datetime | None
+) -> list[RefreshWindow]:
+    """The refresh windows covering dirty minutes ``lo`` .. ``hi`` (bucket starts).
+
+    Each is aligned to its view's buckets in UTC (``time_bucket``'s alignment), starts no
+    earlier than ``horizon`` (rounded up to a bucket) and ends no later than the start of the
+    bucket holding ``now``; a view with nothing left to refresh is left out.
+    """
+    out = []
+    for view, width in CAGGS:
+        start = floor_to(lo, width)
+        if horizon is not None:
+            start = max(start, ceil_to(horizon, width))
+        end = min(floor_to(hi, width) + width, floor_to(now, width))
+        if start < end:
+            out.append(RefreshWindow(view, start, end))
+    return out
 
 
 _UPSERT_SET = ", ".join(f"{n} = excluded.{n}" for n, _ in rollup_columns())
@@ -201,6 +280,7 @@ WITH d AS (
     DELETE FROM rollup_dirty RETURNING tenant, device_id, sensor, bucket
 ), k AS (
     SELECT DISTINCT tenant, device_id, sensor, bucket FROM d
+    WHERE %(horizon)s::timestamptz IS NULL OR bucket >= %(horizon)s::timestamptz
 ), agg AS (
     SELECT w.tenant, w.device_id, w.sensor, w.source, w.algo_version, k.bucket,
         {window_aggregates()}
@@ -216,9 +296,13 @@ WITH d AS (
     DO UPDATE SET {_UPSERT_SET}
     RETURNING 1
 )
-SELECT k.tenant, k.device_id, k.sensor, date_bin(interval '1 hour', k.bucket, {_EPOCH}),
-       (SELECT count(*) FROM k), (SELECT count(*) FROM up)
-FROM k GROUP BY 1, 2, 3, 4
+SELECT h.tenant, h.device_id, h.sensor, h.hour,
+       (SELECT count(*) FROM k), (SELECT count(*) FROM up),
+       (SELECT count(*) FROM d WHERE d.bucket < %(horizon)s::timestamptz)
+FROM (SELECT 1) AS one LEFT JOIN (
+    SELECT tenant, device_id, sensor, date_bin(interval '1 hour', bucket, {_EPOCH}) AS hour
+    FROM k GROUP BY 1, 2, 3, 4
+) AS h ON true
 """
 
 _REFRESH_1H = f"""
@@ -237,9 +321,13 @@ ON CONFLICT (tenant, device_id, sensor, bucket, source, algo_version)
 DO UPDATE SET {_UPSERT_SET}
 """
 
+# Dirty minutes up to the current one are taken; later ones stay for a later refresh.
 _TAKE_RANGE = """
-WITH d AS (DELETE FROM rollup_dirty RETURNING bucket)
-SELECT count(*), min(bucket), max(bucket) FROM d
+WITH d AS (DELETE FROM rollup_dirty WHERE bucket < %(end)s RETURNING bucket)
+SELECT count(*) FILTER (WHERE %(horizon)s::timestamptz IS NULL OR bucket >= %(horizon)s),
+       min(bucket) FILTER (WHERE %(horizon)s::timestamptz IS NULL OR bucket >= %(horizon)s),
+       max(bucket), count(*)
+FROM d
 """
 
 
@@ -252,36 +340,41 @@ async def refresh(conn: psycopg.AsyncConnection, caps: Capabilities) -> RefreshR
     every window committed before the call is in the rollups.
     """
     if caps.continuous_aggregates:
-        return await _refresh_caggs(conn)
+        return await _refresh_caggs(conn, caps)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        cur = await conn.execute(_REFRESH_1M)
-        hours = await cur.fetchall()
-        if not hours:
-            return RefreshResult()
-        cols: list[list[object]] = [[r[i] for r in hours] for i in range(4)]
-        cur = await conn.execute(_REFRESH_1H, cols)
-        return RefreshResult(int(hours[0][4]), int(hours[0][5]), max(cur.rowcount, 0))
+        horizon = await read_horizon(conn, caps)
+        cur = await conn.execute(_REFRESH_1M, {"horizon": horizon})
+        found = await cur.fetchall()  # one row per touched hour, or one row of NULLs
+        n, rows, old = (int(v) for v in found[0][4:7])
+        hours = [r for r in found if r[3] is not None]
+        hour_rows = 0
+        if hours:
+            cols: list[list[object]] = [[r[i] for r in hours] for i in range(4)]
+            cur = await conn.execute(_REFRESH_1H, cols)
+            hour_rows = max(cur.rowcount, 0)
+        return RefreshResult(n, rows, hour_rows, old)
 
 
-async def _refresh_caggs(conn: psycopg.AsyncConnection) -> RefreshResult:
+async def _refresh_caggs(conn: psycopg.AsyncConnection, caps: Capabilities) -> RefreshResult:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        cur = await conn.execute(_TAKE_RANGE)
+        cur = await conn.execute("SELECT now()")
+        row = await cur.fetchone()
+        assert row is not None
+        now: datetime = row[0]
+        horizon = await read_horizon(conn, caps)
+        end = floor_to(now, CAGGS[0][1])
+        cur = await conn.execute(_TAKE_RANGE, {"end": end, "horizon": horizon})
         taken = await cur.fetchone()
-    if not taken or not taken[0]:
+    if not taken or not taken[3]:
         return RefreshResult()
-    n, lo, hi = int(taken[0]), taken[1], taken[2]
-    # If a refresh below fails, the aggregates' own invalidation log still holds the range and
-    # the refresh policies pick it up; the dirty log is only this process's shortcut.
-    await conn.execute(
-        "CALL refresh_continuous_aggregate('rollup_1m', %s, %s + interval '1 minute')", (lo, hi)
-    )
-    await conn.execute(
-        sql.SQL(
-            "CALL refresh_continuous_aggregate('rollup_1h', date_trunc('hour', %s::timestamptz),"
-            " date_trunc('hour', %s::timestamptz) + interval '1 hour')"
-        ),
-        (lo, hi),
-    )
-    return RefreshResult(dirty_buckets=n)
+    n, lo, hi, all_taken = int(taken[0]), taken[1], taken[2], int(taken[3])
+    if lo is not None:
+        # If a refresh below fails, the aggregates' own invalidation log still holds the range
+        # and the refresh policies pick it up; the dirty log is only this process's shortcut.
+        for w in cagg_windows(lo, hi, now=now, horizon=horizon):
+            await conn.execute(
+                "CALL refresh_continuous_aggregate(%s, %s, %s)", (w.view, w.start, w.end)
+            )
+    return RefreshResult(dirty_buckets=n, before_horizon=all_taken - n)

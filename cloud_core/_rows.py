@@ -2,7 +2,10 @@
 
 Validation here is the core's own: the bridge checks topics, sizes and decoding; the core checks
 what the data means (identifiers, ranges, which parts a window must carry, raw samples that
-decode to the declared shape) before it is stored. Raw windows are decoded once here so that
+decode to the declared shape) before it is stored, against :class:`IngestLimits`. Every value is
+checked against its column's type here, so the database never refuses a flush for its data.
+Sizes are checked before anything is allocated: the declared shapes first, then the codec's
+header against the declared shape. Raw windows are decoded once here so that
 :func:`finish_cloud` can compute their features in one batched kernel call per flush.
 """
 
@@ -27,10 +30,12 @@ from cloud_core._cloud_features import (
     decode_raw,
 )
 from cloud_core._errors import RejectedItem
+from cloud_core._limits import INT32_MAX, INT64_MAX, MAX_SEQ, IngestLimits
 
 __all__ = [
     "Staged",
     "check_batch",
+    "declared_decoded_bytes",
     "finish_cloud",
     "stage_batch",
     "stage_dead_letter",
@@ -38,10 +43,7 @@ __all__ = [
     "warm_up",
 ]
 
-MAX_CHANNELS = 64
-MAX_SAMPLES = 1 << 20
-_INT64_MAX = (1 << 63) - 1
-_KNOWN_CODECS = frozenset((int(protos.Codec.CODEC_F32LE), int(protos.Codec.CODEC_BINHAI)))
+_KNOWN_CODECS = frozenset(int(c) for c in protos.Codec.values() if c)
 
 BatchRow = tuple[str, str, int, int, int, int, int]
 WindowRow = tuple[Any, ...]
@@ -60,30 +62,52 @@ _OFFLOADS = frozenset((_FEATURES, _RAW, _BOTH))
 
 
 def _clamp(v: int) -> int:
-    return min(int(v), _INT64_MAX)
+    return min(int(v), INT64_MAX)
 
 
 def _text(v: str, limit: int) -> str:
     return v.replace("\x00", "\\0")[:limit]
 
 
-def check_batch(batch: protos.TelemetryBatch) -> None:
-    """Raise :class:`RejectedItem` if the identity, seq or evicted ranges of ``batch`` are not
-    storable; its windows are checked by :func:`stage_batch`."""
+def check_batch(batch: protos.TelemetryBatch, limits: IngestLimits) -> None:
+    """Raise :class:`RejectedItem` if the identity, seq, evicted ranges or declared sizes of
+    ``batch`` are not storable; its windows are checked by :func:`stage_batch`."""
     dev, seq = batch.device_id, batch.seq
     try:
         protos.check_id(batch.tenant, "tenant")
         protos.check_id(dev, "device id")
     except protos.TopicError as exc:
         raise RejectedItem(str(exc), device_id=dev, seq=seq) from exc
-    if not 1 <= seq <= _INT64_MAX:
-        raise RejectedItem(f"seq {seq} out of range", device_id=dev, seq=seq)
+    if not 1 <= seq <= MAX_SEQ:
+        raise RejectedItem(f"seq {seq} out of range 1..{MAX_SEQ}", device_id=dev, seq=seq)
     for rng in batch.evicted:
-        if not 1 <= rng.first <= rng.last <= _INT64_MAX:
-            raise RejectedItem(f"bad evicted range {rng.first}..{rng.last}", device_id=dev, seq=seq)
+        if not 1 <= rng.first <= rng.last < seq:
+            raise RejectedItem(
+                f"bad evicted range {rng.first}..{rng.last} (must lie below seq {seq})",
+                device_id=dev,
+                seq=seq,
+            )
+    if len(batch.windows) > limits.max_batch_windows:
+        raise RejectedItem(
+            f"{len(batch.windows)} windows, limit {limits.max_batch_windows}",
+            device_id=dev,
+            seq=seq,
+        )
 
 
-def _window_row(key: tuple[str, str, int], idx: int, w: protos.Window) -> WindowRow:
+def declared_decoded_bytes(req: protos.IngestRequest) -> int:
+    """float32 bytes the raw windows of ``req`` (a batch) say they decode to; 0 otherwise.
+
+    Read from the declared shapes only (nothing is decoded); the writer budgets flushes by it.
+    """
+    if req.WhichOneof("item") != "batch":
+        return 0
+    return sum(4 * w.channels * w.n_samples for w in req.batch.windows if w.HasField("raw"))
+
+
+def _window_row(
+    key: tuple[str, str, int], idx: int, w: protos.Window, limits: IngestLimits, now_ns: int
+) -> WindowRow:
     """The staging row of window ``idx``; raises :class:`RejectedItem` if it is not storable."""
     dev, seq = key[1], key[2]
     sensor, rate, channels, n_samples, offload = (
@@ -99,30 +123,48 @@ def _window_row(key: tuple[str, str, int], idx: int, w: protos.Window) -> Window
         )
     if not (math.isfinite(rate) and rate > 0):
         raise RejectedItem(f"window {idx}: bad rate_hz {rate}", device_id=dev, seq=seq)
-    if not 1 <= channels <= MAX_CHANNELS or not 1 <= n_samples <= MAX_SAMPLES:
+    if (
+        not 1 <= channels <= limits.max_channels
+        or n_samples < 1
+        or channels * n_samples > limits.max_window_samples
+    ):
         raise RejectedItem(
-            f"window {idx}: bad shape {channels}x{n_samples}", device_id=dev, seq=seq
+            f"window {idx}: bad shape {channels}x{n_samples} (limits: {limits.max_channels}"
+            f" channels, {limits.max_window_samples} samples)",
+            device_id=dev,
+            seq=seq,
         )
     if offload not in _OFFLOADS:
         raise RejectedItem(f"window {idx}: offload mode unset", device_id=dev, seq=seq)
+    t0 = w.t0_ns
+    if not 0 <= t0 <= now_ns + limits.max_future_ns:
+        raise RejectedItem(
+            f"window {idx}: t0 {t0} ns before 1970 or more than {limits.max_future} ahead",
+            device_id=dev,
+            seq=seq,
+        )
     algo = features = codec = raw = source = None
     if w.HasField("features"):
         f = w.features
         algo, features, source = f.algo_version, _float_values(f), DEVICE
+        if algo > INT32_MAX:
+            raise RejectedItem(
+                f"window {idx}: algo_version {algo} too large", device_id=dev, seq=seq
+            )
     if offload != _RAW and (features is None or not len(features)):
         raise RejectedItem(f"window {idx}: features missing", device_id=dev, seq=seq)
     if w.HasField("raw"):
         codec, raw = w.raw.codec, w.raw.data
-    if offload != _FEATURES and codec not in _KNOWN_CODECS:
-        raise RejectedItem(
-            f"window {idx}: raw samples missing or unknown codec", device_id=dev, seq=seq
-        )
+        if codec not in _KNOWN_CODECS:
+            raise RejectedItem(f"window {idx}: unknown raw codec {codec}", device_id=dev, seq=seq)
+    elif offload != _FEATURES:
+        raise RejectedItem(f"window {idx}: raw samples missing", device_id=dev, seq=seq)
     novelty = w.novelty
     return (
         *key,
         idx,
         sensor,
-        w.t0_ns,
+        t0,
         rate,
         channels,
         n_samples,
@@ -195,32 +237,49 @@ class Staged:
     cloud: list[_CloudWork] = field(default_factory=list)
 
 
-def stage_batch(staged: Staged, batch: protos.TelemetryBatch, payload_bytes: int) -> None:
+def stage_batch(
+    staged: Staged,
+    batch: protos.TelemetryBatch,
+    payload_bytes: int,
+    limits: IngestLimits,
+    now_ns: int,
+) -> None:
     """Check the windows of ``batch`` (which passed :func:`check_batch`) and append its rows
     to ``staged``.
 
     Raises :class:`RejectedItem`, staging nothing, when a window is not storable: a bad sensor
-    name, rate or shape, parts its offload mode needs missing, or raw samples that do not
-    decode to the declared shape.
+    name, rate, shape or t0, a value beyond its column's type, parts its offload mode needs
+    missing, raw windows declaring more than ``limits.max_batch_decoded_bytes`` together, or raw
+    samples that do not decode to the declared shape (checked before decoding allocates).
     """
     key = (batch.tenant, batch.device_id, batch.seq)
     windows = batch.windows
-    rows = [_window_row(key, idx, w) for idx, w in enumerate(windows)]
+    rows = [_window_row(key, idx, w, limits, now_ns) for idx, w in enumerate(windows)]
+    decoded = sum(4 * row[7] * row[8] for row in rows if row[14] is not None)
+    if decoded > limits.max_batch_decoded_bytes:
+        raise RejectedItem(
+            f"raw windows decode to {decoded} bytes, limit {limits.max_batch_decoded_bytes}",
+            device_id=key[1],
+            seq=key[2],
+        )
     cloud = []
     samples = 0
     for row in rows:
         samples += row[7] * row[8]
-        if row[9] != _FEATURES:
+        if row[14] is not None:
             try:
                 x = decode_raw(row[13], row[14], row[7], row[8])
             except ValueError as exc:
                 raise RejectedItem(f"window {row[3]}: {exc}", device_id=key[1], seq=key[2]) from exc
-            cloud.append(_CloudWork(len(staged.windows) + row[3], RawWindow(x, row[6]), row[9]))
+            if row[9] != _FEATURES:
+                at = len(staged.windows) + row[3]
+                cloud.append(_CloudWork(at, RawWindow(x, row[6]), row[9]))
     staged.windows.extend(rows)
     staged.cloud.extend(cloud)
     staged.batches.append((*key, batch.sent_at_ns, len(windows), samples, payload_bytes))
     for rng in batch.evicted:
-        staged.evictions.append((*key[:2], rng.first, rng.last, rng.reason[:200] or "unspecified"))
+        reason = _text(rng.reason, 200) or "unspecified"
+        staged.evictions.append((*key[:2], rng.first, rng.last, reason))
     if batch.HasField("health"):
         staged.health.append(_health_row(batch))
     for ack in batch.acks:
@@ -330,7 +389,7 @@ def stage_dead_letter(staged: Staged, dl: protos.DeadLetter) -> None:
             device,
             dl.reason.replace("\x00", "\\0")[:500] or "unspecified",
             dl.payload,
-            dl.payload_size or len(dl.payload),
+            min(dl.payload_size or len(dl.payload), INT32_MAX),
             dl.received_at_ns,
         )
     )

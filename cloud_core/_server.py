@@ -1,8 +1,14 @@
 """The core's gRPC server: Ingest, Query and Control servicers, health, reflection, drain.
 
-``create_server(addr, ...) -> (server, port)`` builds and starts a server (port 0 picks one);
-``serve(config)`` runs the whole service until SIGINT/SIGTERM, then drains: it stops taking new
-streams, lets in-flight writes commit and be acked, and closes the pool.
+``start_core(config)`` builds and starts the core (port 0 picks one); ``serve(config)`` runs the
+whole service until SIGINT/SIGTERM, then drains: it stops taking new streams, lets in-flight
+writes commit and be acked, and closes the pool.
+
+Health (the asyncio ``grpc.health.v1`` servicer): SERVING once the store is open and the server
+listens; NOT_SERVING while the writer cannot store (database unreachable: it retries) and from
+the start of a drain. Background work runs under supervisors (the writer's flush tasks, the
+Control hub's time syncs, storage maintenance); when one fails for good the core stops with its
+reason (``Core.failed`` / ``Core.reason``) and :func:`serve` raises :class:`CoreError`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from grpc_reflection.v1alpha import reflection
 
 import protos
 from cloud_core._control import CONTROL_SERVICE, ControlHub, ControlServicer
+from cloud_core._errors import CoreError
+from cloud_core._limits import IngestLimits
 from cloud_core._maintenance import Maintenance, MaintenanceConfig
 from cloud_core._metrics import Metrics
 from cloud_core._query_service import QueryServicer
@@ -36,6 +44,8 @@ SERVICES = ("", INGEST_SERVICE, QUERY_SERVICE, CONTROL_SERVICE)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Acks per stream message at most.
 MAX_ACKS = 512
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def _ack(ref: int, outcome: Outcome) -> protos.IngestAck:
@@ -162,6 +172,7 @@ class CoreConfig:
     metrics_listen: str | None = None
     pool_size: int = 4
     writer: WriterConfig = field(default_factory=WriterConfig)
+    limits: IngestLimits = field(default_factory=IngestLimits)
     drain_timeout: float = 30.0
     # Rollup refresh, partitions ahead, retention; None runs none of it in this core.
     maintenance: MaintenanceConfig | None = field(default_factory=MaintenanceConfig)
@@ -176,43 +187,71 @@ class Core:
     store: Store
     writer: Writer
     metrics: Metrics
-    health: health.HealthServicer
+    health: health.aio.HealthServicer
     ingest: IngestServicer
     control: ControlHub
     metrics_server: asyncio.Server | None = None
     maintenance: Maintenance | None = None
+    #: Set when a supervised part failed for good; ``reason`` says which and why.
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str = ""
+
+    def fail(self, reason: str) -> None:
+        """Stop serving for good: record ``reason`` and set ``failed``."""
+        if not self.reason:
+            self.reason = reason
+        self.failed.set()
+
+    async def set_serving(self, ok: bool) -> None:
+        """Report the core (and its Ingest service) SERVING or NOT_SERVING."""
+        status = _SERVING if ok else _NOT_SERVING
+        for svc in ("", INGEST_SERVICE):
+            await self.health.set(svc, status)
 
     async def stop(self, grace: float = 30.0) -> bool:
         """Graceful drain: refuse new work, finish and ack what is in flight, close.
 
         Return True if every request read was committed and acked within ``grace`` seconds.
+        Raises :class:`CoreError` if a supervised part had failed.
         """
-        for svc in SERVICES:
-            self.health.set(svc, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.enter_graceful_shutdown()
         drained = await self.ingest.drain(grace)
         if drained:
             log.info("drained: every request read was committed and acked")
         else:
             log.warning("drain timed out after %.0fs; unacked items will be redelivered", grace)
-        await self.control.close()
-        await self.server.stop(1.0)
-        await self.writer.close()
-        if self.metrics_server is not None:
-            self.metrics_server.close()
         try:
+            await self.control.close()
+            await self.server.stop(1.0)
+            await self.writer.close()  # re-raises a failure of the writer
             if self.maintenance is not None:
                 await self.maintenance.close()  # re-raises a failure of the background task
         finally:
+            if self.metrics_server is not None:
+                self.metrics_server.close()
             await self.store.close()
+        if self.reason:
+            raise CoreError(self.reason)
         return drained
 
 
 async def start_core(config: CoreConfig) -> Core:
     """Open the store, start the writer and the gRPC server; return the running :class:`Core`."""
-    store = Store(config.dsn, max_size=config.pool_size)
+    store = Store(config.dsn, max_size=config.pool_size, limits=config.limits)
     await store.open()
     metrics = Metrics()
-    writer = Writer(store, metrics, config.writer)
+    # The writer reports storage health and failure to the core, which exists only later.
+    core_ref: list[Core] = []
+
+    async def on_health(ok: bool) -> None:
+        if core_ref:
+            await core_ref[0].set_serving(ok)
+
+    def on_failure(reason: str) -> None:
+        if core_ref:
+            core_ref[0].fail(reason)
+
+    writer = Writer(store, metrics, config.writer, on_health=on_health, on_failure=on_failure)
     writer.start()
     server = grpc.aio.server(
         options=[
@@ -224,13 +263,13 @@ async def start_core(config: CoreConfig) -> Core:
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
-    hub = ControlHub(store, metrics)
+    hub = ControlHub(store, metrics, on_failure=on_failure)
     hub.start()
     ingest = IngestServicer(writer, metrics, hub)
     protos.ingest_pb2_grpc.add_IngestServicer_to_server(ingest, server)
     protos.query_pb2_grpc.add_QueryServicer_to_server(QueryServicer(store), server)
     protos.control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(hub), server)
-    health_servicer = health.HealthServicer()
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (*SERVICES[1:], health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
@@ -242,10 +281,11 @@ async def start_core(config: CoreConfig) -> Core:
         raise OSError(f"cannot listen on {config.listen}")
     await server.start()
     for svc in SERVICES:
-        health_servicer.set(svc, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(svc, _SERVING)
     core = Core(server, port, store, writer, metrics, health_servicer, ingest, hub)
+    core_ref.append(core)
     if config.maintenance is not None:
-        core.maintenance = Maintenance(config.dsn, config.maintenance)
+        core.maintenance = Maintenance(config.dsn, config.maintenance, on_failure=core.fail)
         core.maintenance.start()
     if config.metrics_listen:
         core.metrics_server = await protos.serve_exposition(metrics.render, config.metrics_listen)
@@ -256,7 +296,11 @@ async def start_core(config: CoreConfig) -> Core:
 
 async def serve(config: CoreConfig, *, on_ready: Callable[[Core], None] | None = None) -> bool:
     """Run the core until SIGINT or SIGTERM, then drain gracefully; return whether the drain
-    finished in time (see :meth:`Core.stop`)."""
+    finished in time (see :meth:`Core.stop`).
+
+    Raises :class:`CoreError` (after draining) when a supervised part of the core failed for
+    good: the service stops with that reason instead of serving without it.
+    """
     core = await start_core(config)
     if on_ready is not None:
         on_ready(core)
@@ -264,6 +308,12 @@ async def serve(config: CoreConfig, *, on_ready: Callable[[Core], None] | None =
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("draining")
+    waits = [asyncio.create_task(e.wait()) for e in (stop, core.failed)]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
+    if core.reason:
+        log.error("stopping: %s", core.reason)
+    else:
+        log.info("draining")
     return await core.stop(config.drain_timeout)

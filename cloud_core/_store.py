@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import protos
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._copy import EncodeError, encode_copy
 from cloud_core._errors import RejectedItem, StorageError
+from cloud_core._limits import IngestLimits
 from cloud_core._migrations import MIGRATIONS, current_version
 from cloud_core._rows import (
     Staged,
@@ -227,22 +229,32 @@ def dead_letter_for(req: protos.IngestRequest, reason: str) -> protos.DeadLetter
     return protos.DeadLetter(topic=topic, reason=reason[:500], payload=b.SerializeToString())
 
 
-def stage(requests: Sequence[protos.IngestRequest]) -> tuple[Staged, list[Outcome | None]]:
-    """Stage ``requests``; outcomes known before commit are filled, batches left ``None``."""
+def stage(
+    requests: Sequence[protos.IngestRequest],
+    limits: IngestLimits = IngestLimits(),
+    now_ns: int | None = None,
+) -> tuple[Staged, list[Outcome | None]]:
+    """Stage ``requests``; outcomes known before commit are filled, batches left ``None``.
+
+    A request that cannot be staged — refused for its data, or failing in any other way
+    (a kernel error, ``MemoryError``) — is answered REJECTED and kept as a dead letter with the
+    reason; the others of the flush go on.
+    """
     staged = Staged()
     outcomes: list[Outcome | None] = [None] * len(requests)
     seen: set[tuple[str, str, int]] = set()
+    now = time.time_ns() if now_ns is None else now_ns
     for i, req in enumerate(requests):
         kind = req.WhichOneof("item")
         try:
             if kind == "batch":
                 b = req.batch
-                check_batch(b)
+                check_batch(b, limits)
                 key = (b.tenant, b.device_id, b.seq)
                 if key in seen:
                     outcomes[i] = DUPLICATE
                     continue
-                stage_batch(staged, b, b.ByteSize())
+                stage_batch(staged, b, b.ByteSize(), limits, now)
                 seen.add(key)
             elif kind == "dead_letter":
                 stage_dead_letter(staged, req.dead_letter)
@@ -252,20 +264,28 @@ def stage(requests: Sequence[protos.IngestRequest]) -> tuple[Staged, list[Outcom
                 outcomes[i] = STORED
             else:
                 raise RejectedItem("empty ingest request")
-        except (RejectedItem, protos.TopicError) as exc:
-            rej = exc if isinstance(exc, RejectedItem) else RejectedItem(str(exc))
+        except Exception as exc:
+            reason = _reason(exc)
             if kind == "batch":
-                stage_dead_letter(staged, dead_letter_for(req, rej.reason))
-            outcomes[i] = Outcome(protos.IngestAck.Status.STATUS_REJECTED, reason=rej.reason)
+                stage_dead_letter(staged, dead_letter_for(req, reason))
+            outcomes[i] = Outcome(protos.IngestAck.Status.STATUS_REJECTED, reason=reason)
     finish_cloud(staged)
     return staged, outcomes
 
 
+def _reason(exc: Exception) -> str:
+    """The dead-letter reason for an item that could not be staged."""
+    if isinstance(exc, (RejectedItem, protos.TopicError)):
+        return exc.reason if isinstance(exc, RejectedItem) else str(exc)
+    log.error("staging an ingest item failed; it is dead-lettered", exc_info=exc)
+    return f"internal error: {type(exc).__name__}: {exc}"[:500]
+
+
 def prepare(
-    requests: Sequence[protos.IngestRequest],
+    requests: Sequence[protos.IngestRequest], limits: IngestLimits = IngestLimits()
 ) -> tuple[Staged, list[Outcome | None], Copies]:
     """:func:`stage` ``requests`` and encode the staging tables' COPY payloads (CPU only)."""
-    staged, outcomes = stage(requests)
+    staged, outcomes = stage(requests, limits)
     copies: Copies = []
     if staged.batches:
         for table, types, rows in (
@@ -283,8 +303,16 @@ def prepare(
 class Store:
     """A connection pool and the write/read statements of the core."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        limits: IngestLimits = IngestLimits(),
+    ) -> None:
         self.dsn = dsn
+        self.limits = limits
         self.capabilities: Capabilities | None = None
         #: BOTH windows compared with cloud features / found mismatching, in committed new
         #: batches since this store was created (for metrics).
@@ -294,6 +322,9 @@ class Store:
             dsn,
             min_size=min_size,
             max_size=max_size,
+            # A write waits this long for a connection before it counts as a storage failure
+            # (retried; the core reports NOT_SERVING meanwhile).
+            timeout=5.0,
             open=False,
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,
@@ -327,7 +358,7 @@ class Store:
         """Store ``requests`` in one transaction; return one outcome each, after commit."""
         try:
             # Off the event loop: staging is most of a flush's CPU (the kernels release the GIL).
-            staged, outcomes, copies = await asyncio.to_thread(prepare, requests)
+            staged, outcomes, copies = await asyncio.to_thread(prepare, requests, self.limits)
         except EncodeError as exc:
             raise StorageError(f"write failed: {exc}", sqlstate="22003") from exc
         try:

@@ -1,30 +1,49 @@
 """The ingest writer: batches requests from all streams into transactions, acks after commit.
 
-Bounded queue (``max_queue`` requests; ``submit`` waits when it is full, which is how a slow
-database slows ingest acks: backpressure). A flush takes up to ``max_batch`` requests or whatever
-arrived within ``max_delay`` seconds. Transient database failures (lost connection, restart,
-deadlock) are retried with capped exponential backoff, keeping the requests pending; a flush the
-database rejects for its data is split and retried item by item so one bad item cannot block the
-rest — that item is answered REJECTED and kept as a dead letter.
+Bounded queue: at most ``max_queue`` requests and ``limits.max_queue_bytes`` serialized bytes
+wait; ``submit`` waits while either is used up, which is how a slow database slows ingest acks
+(backpressure). A flush takes up to ``max_batch`` requests, or whatever arrived within
+``max_delay`` seconds, and stops early where the raw windows it has taken would decode to more
+than ``limits.max_flush_decoded_bytes`` (one request is always taken).
+
+Failures, item by item: transient database failures (lost connection, restart, deadlock) are
+retried with capped backoff while the requests stay pending, and the writer reports itself
+unhealthy meanwhile (``on_health(False)``: the core goes NOT_SERVING) until a write commits
+again. Any other failure of a flush — the database refusing it, or staging failing on some data
+in a way validation did not foresee — splits it and tries its items one by one, so one bad item
+cannot block the rest; an item that fails alone is answered REJECTED and kept as a dead letter
+with the reason. The flush tasks run under a :class:`protos.Supervisor`: a task that dies
+anyway fails the requests it held (their streams fail, the bridges resend) and is restarted; if
+it keeps dying the writer fails, ``submit`` raises, ``failed`` is set, and ``close`` raises the
+stored error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 import protos
-from cloud_core._errors import CoreError, StorageError
+from cloud_core._errors import CoreError
+from cloud_core._limits import IngestLimits
 from cloud_core._metrics import Metrics
+from cloud_core._rows import declared_decoded_bytes
 from cloud_core._store import RETRYABLE, Outcome, Store, dead_letter_for
 
 log = logging.getLogger(__name__)
 
-# (request, its future, loop time at submit)
-_Pending = tuple[protos.IngestRequest, "asyncio.Future[Outcome]", float]
+OnHealth = Callable[[bool], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    req: protos.IngestRequest
+    fut: asyncio.Future[Outcome]
+    submitted: float
+    nbytes: int
+    decoded: int = field(default=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,28 +58,54 @@ class WriterConfig:
 class Writer:
     """Owns the flush tasks; ``submit`` returns a future resolved after commit."""
 
-    def __init__(self, store: Store, metrics: Metrics, config: WriterConfig = WriterConfig()):
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        config: WriterConfig = WriterConfig(),
+        *,
+        on_health: OnHealth | None = None,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self._store = store
         self._metrics = metrics
         self._cfg = config
+        self._limits: IngestLimits = store.limits
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(config.max_queue)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._error: BaseException | None = None
+        self._queued_bytes = 0
+        self._room = asyncio.Event()  # set whenever queued bytes are freed
+        self._on_health = on_health
+        self.healthy = True
+        self.supervisor = protos.Supervisor("ingest writer", on_failure=on_failure)
 
     def start(self) -> None:
         for i in range(self._cfg.concurrency):
-            self._tasks.append(asyncio.create_task(self._run(), name=f"writer-{i}"))
+            self.supervisor.spawn(f"writer-{i}", self._run)
 
     @property
     def depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def failed(self) -> asyncio.Event:
+        return self.supervisor.failed
+
+    def _check(self) -> None:
+        if self.supervisor.error is not None:
+            raise CoreError(self.supervisor.reason) from self.supervisor.error
+
     async def submit(self, req: protos.IngestRequest) -> asyncio.Future[Outcome]:
-        if self._error is not None:
-            raise CoreError("ingest writer failed") from self._error
+        self._check()
         loop = asyncio.get_running_loop()
+        nbytes = req.ByteSize()
+        # One request is always admitted, however large (the gRPC limit bounds it).
+        while self._queued_bytes and self._queued_bytes + nbytes > self._limits.max_queue_bytes:
+            self._room.clear()
+            await self._room.wait()
+        self._queued_bytes += nbytes
         fut: asyncio.Future[Outcome] = loop.create_future()
-        await self._queue.put((req, fut, loop.time()))
+        item = _Pending(req, fut, loop.time(), nbytes, declared_decoded_bytes(req))
+        await self._queue.put(item)
         self._metrics.queue_depth = self._queue.qsize()
         return fut
 
@@ -69,69 +114,78 @@ class Writer:
         await self._queue.join()
 
     async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop the flush tasks; raise :class:`CoreError` if the writer had failed."""
+        await self.supervisor.close()
         while not self._queue.empty():
-            _, fut, _ = self._queue.get_nowait()
-            if not fut.done():
-                fut.cancel()
-
-    async def _take(self) -> list[_Pending]:
-        """Whatever is queued (up to ``max_batch``), waiting once up to ``max_delay`` for more."""
-        items = [await self._queue.get()]
-        self._drain_into(items)
-        if len(items) < self._cfg.max_batch and self._cfg.max_delay > 0:
-            await asyncio.sleep(self._cfg.max_delay)
-            self._drain_into(items)
-        return items
-
-    def _drain_into(self, items: list[_Pending]) -> None:
-        queue, limit = self._queue, self._cfg.max_batch
-        while len(items) < limit and not queue.empty():
-            items.append(queue.get_nowait())
+            item = self._queue.get_nowait()
+            if not item.fut.done():
+                item.fut.cancel()
+        self._check()
 
     async def _run(self) -> None:
-        while True:
-            items = await self._take()
-            try:
+        items: list[_Pending] = []
+        carry: _Pending | None = None
+        try:
+            while True:
+                first, carry = carry, None
+                items = [first if first is not None else await self._queue.get()]
+                carry = await self._take_more(items)
                 await self._flush(items)
-            except BaseException as exc:
-                if not isinstance(exc, asyncio.CancelledError):
-                    log.exception("ingest writer crashed")
-                    self._error = exc
-                for _, fut, _ in items:
-                    if not fut.done():
-                        fut.set_exception(CoreError("ingest writer failed"))
-                raise
-            finally:
-                for _ in items:
-                    self._queue.task_done()
-                self._metrics.queue_depth = self._queue.qsize()
+                self._done(items)
+                items = []
+        except BaseException as exc:
+            held = items + ([carry] if carry is not None else [])
+            for item in held:
+                if not item.fut.done():
+                    item.fut.set_exception(CoreError(f"ingest writer failed: {exc!r}"))
+            self._done(held)
+            raise
+
+    async def _take_more(self, items: list[_Pending]) -> _Pending | None:
+        """Add what is queued to ``items`` (up to ``max_batch`` and the flush's decode budget),
+        waiting once up to ``max_delay`` for more; return a request taken that did not fit."""
+        budget = self._limits.max_flush_decoded_bytes - items[0].decoded
+        for wait in (False, True):
+            if wait:
+                if len(items) >= self._cfg.max_batch or self._cfg.max_delay <= 0:
+                    break
+                await asyncio.sleep(self._cfg.max_delay)
+            while len(items) < self._cfg.max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item.decoded > budget:
+                    return item
+                budget -= item.decoded
+                items.append(item)
+        return None
+
+    def _done(self, items: Sequence[_Pending]) -> None:
+        for _ in items:
+            self._queue.task_done()
+        self._metrics.queue_depth = self._queue.qsize()
+        self._queued_bytes -= sum(item.nbytes for item in items)
+        self._room.set()
 
     async def _flush(self, items: Sequence[_Pending]) -> None:
-        reqs = [item[0] for item in items]
+        reqs = [item.req for item in items]
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         try:
             outcomes = await self._write_retrying(reqs)
-        except StorageError as exc:
-            if len(items) == 1:
-                req = reqs[0]
-                log.error("database refused one ingest item: %s", exc)
-                outcomes = [await self._reject(req, f"database refused: {exc}")]
-            else:
-                log.warning("database refused a flush of %d; retrying one by one", len(items))
+        except Exception as exc:  # refused by the database, or staging failed on this data
+            if len(items) > 1:
+                log.warning("a flush of %d failed (%s); retrying one by one", len(items), exc)
                 for item in items:
                     await self._flush([item])
                 return
+            log.error("ingest item refused: %s", exc)
+            outcomes = [await self._reject(reqs[0], f"could not be stored: {exc}")]
         now = loop.time()
         self._metrics.observe_flush(reqs, outcomes, now - t0)
         self._metrics.conformance_mismatches = self._store.conformance_mismatches
-        for (_, fut, submitted), outcome in zip(items, outcomes, strict=True):
-            self._metrics.batch_seconds.observe(now - submitted)
-            if not fut.done():
-                fut.set_result(outcome)
+        for item, outcome in zip(items, outcomes, strict=True):
+            self._metrics.batch_seconds.observe(now - item.submitted)
+            if not item.fut.done():
+                item.fut.set_result(outcome)
 
     async def _reject(self, req: protos.IngestRequest, reason: str) -> Outcome:
         dl = dead_letter_for(req, reason)
@@ -139,12 +193,23 @@ class Writer:
         return Outcome(protos.IngestAck.Status.STATUS_REJECTED, reason=reason[:500])
 
     async def _write_retrying(self, reqs: Sequence[protos.IngestRequest]) -> list[Outcome]:
-        delay = 0.05
+        backoff = protos.Backoff(0.05, self._cfg.retry_max_delay)
         while True:
             try:
-                return await self._store.write(reqs)
+                outcomes = await self._store.write(reqs)
             except RETRYABLE as exc:
                 self._metrics.db_retries += 1
+                await self._set_health(False)
+                delay = backoff.next_delay()
                 log.warning("database unavailable (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
-                delay = min(delay * 2, self._cfg.retry_max_delay)
+                await asyncio.sleep(delay)
+                continue
+            await self._set_health(True)
+            return outcomes
+
+    async def _set_health(self, ok: bool) -> None:
+        if ok != self.healthy:
+            self.healthy = ok
+            log.log(logging.INFO if ok else logging.WARNING, "storage %s", "back" if ok else "down")
+            if self._on_health is not None:
+                await self._on_health(ok)

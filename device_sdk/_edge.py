@@ -1,7 +1,12 @@
 """The edge loop of one device: samples -> windows -> features -> novelty -> offload decision.
 
-Owned by the device worker; no I/O, no threads. SDK-timed streams (``push(..., t0=None)``) are
+Owned by the device engine; no I/O, no threads. SDK-timed streams (``push(..., t0=None)``) are
 stamped on the monotonic clock; app-timed ones keep the app's Unix time.
+
+The offload decision is the SDK's own (:func:`kernels.decide_offload` under the token bucket)
+unless a :data:`Decider` is given: a function from a :class:`WindowView` to a :class:`Choice`,
+which may also skip a window (send nothing) or send its samples in another codec. The simulator
+plugs its baseline policies in here, so they run through the same windows, batches and outbox.
 """
 
 from __future__ import annotations
@@ -13,11 +18,40 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 import kernels
+import protos
 from device_sdk._config import Budget, SensorSpec
 from device_sdk._encode import BOTH, RAW, WindowRecord, encode_raw
 from device_sdk._windows import NS, Windower
 
 _N_FEATURES = len(kernels.FEATURE_NAMES)
+_NOVEL = int(protos.WindowFlag.FLAG_NOVEL)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowView:
+    """What a decider sees of a window: ``samples`` (channels, n) float32, its features."""
+
+    spec: SensorSpec
+    t0_ns: int
+    samples: np.ndarray
+    features: np.ndarray
+    novelty: float
+    now_ns: int
+    battery: float
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A decider's answer: ``mode`` (``SKIP``, ``FEATURES``, ``RAW``, ``BOTH``), when the mode
+    carries samples their encoding (``None``: the lossless codec), and the window's flags."""
+
+    mode: int
+    raw: bytes | None = None
+    codec: int = kernels.CODEC_BINHAI
+    flags: int = 0
+
+
+Decider = Callable[[WindowView], Choice]
 
 
 @dataclass
@@ -45,8 +79,10 @@ class Edge:
         budget: Budget,
         seed: int,
         mono: Callable[[], int] = time.monotonic_ns,
+        decider: Decider | None = None,
     ) -> None:
         self.policy = policy
+        self.decider = decider
         self.budget = budget
         self.battery = 1.0
         self.states: dict[str, SensorState] = {}
@@ -78,8 +114,12 @@ class Edge:
             started = time.thread_time_ns()
             feats = self._features(data, spec)
             novelty = float(st.scorer.update(feats))
-            mode = self._decide(novelty, data.nbytes, feats.nbytes)
-            raw = encode_raw(data) if mode in (RAW, BOTH) else None
+            view = WindowView(spec, w_t0, data, feats, novelty, self._mono(), self.battery)
+            choice = (self.decider or self.budgeted)(view)
+            mode = choice.mode
+            raw = choice.raw
+            if raw is None and mode in (RAW, BOTH):
+                raw = encode_raw(data)
             rec = WindowRecord(
                 spec.name,
                 w_t0,
@@ -91,6 +131,8 @@ class Edge:
                 mode,
                 novelty,
                 sdk_timed=st.sdk_timed,
+                codec=choice.codec,
+                flags=choice.flags,
             )
             yield Processed(rec, data, time.thread_time_ns() - started)
 
@@ -101,6 +143,11 @@ class Edge:
         return np.concatenate(
             [kernels.window_features(data[c], spec.rate_hz) for c in range(spec.channels)]
         )
+
+    def budgeted(self, w: WindowView) -> Choice:
+        """The SDK's own decision: :func:`kernels.decide_offload` under the token bucket."""
+        flags = _NOVEL if w.novelty >= self.policy.novelty_threshold else 0
+        return Choice(self._decide(w.novelty, w.samples.nbytes, w.features.nbytes), flags=flags)
 
     def _decide(self, novelty: float, raw_bytes: int, feature_bytes: int) -> int:
         now = self._mono()

@@ -11,6 +11,8 @@ import kernels
 import protos
 from device_sdk._outbox import Eviction
 
+#: A window the offload decision chose not to send at all (never on the wire).
+SKIP = 0
 FEATURES = int(protos.Offload.OFFLOAD_FEATURES)
 RAW = int(protos.Offload.OFFLOAD_RAW)
 BOTH = int(protos.Offload.OFFLOAD_BOTH)
@@ -22,7 +24,7 @@ class WindowRecord:
 
     ``t0_ns`` is Unix time, or — when ``sdk_timed`` — the device's monotonic clock, converted to
     wall time with the clock offset when the batch is encoded. ``resent`` marks a window sent
-    again from the raw cache (SendRaw).
+    again from the raw cache (SendRaw). ``raw`` is encoded with ``codec`` (a ``binhai.v1.Codec``).
     """
 
     sensor: str
@@ -36,6 +38,8 @@ class WindowRecord:
     novelty: float
     sdk_timed: bool = False
     resent: bool = False
+    codec: int = kernels.CODEC_BINHAI
+    flags: int = 0
 
     def to_proto(self, *, features_only: bool = False, offset_ns: int = 0) -> protos.Window:
         mode = FEATURES if features_only else self.offload
@@ -48,13 +52,14 @@ class WindowRecord:
             offload=mode,  # type: ignore[arg-type]
             novelty=self.novelty,
             resent=self.resent,
+            flags=self.flags,
         )
         if mode in (FEATURES, BOTH):
             w.features.algo_version = kernels.ALGO_VERSION
             w.features.values.extend(self.features.tolist())
         if mode in (RAW, BOTH):
             assert self.raw is not None
-            w.raw.codec = protos.Codec.CODEC_BINHAI
+            w.raw.codec = self.codec  # type: ignore[assignment]
             w.raw.data = self.raw
         return w
 
@@ -65,16 +70,8 @@ def encode_raw(data: np.ndarray) -> bytes:
 
 
 def decode_raw(raw: protos.RawSamples, channels: int, n_samples: int) -> np.ndarray:
-    """Inverse of :func:`encode_raw` (also accepts plain little-endian float32)."""
-    if raw.codec == protos.Codec.CODEC_BINHAI:
-        flat = kernels.decode_samples(raw.data)
-    elif raw.codec == protos.Codec.CODEC_F32LE:
-        flat = np.frombuffer(raw.data, dtype="<f4").astype(np.float32)
-    else:
-        raise ValueError(f"unknown codec {raw.codec}")
-    if flat.size != channels * n_samples:
-        raise ValueError(f"raw window holds {flat.size} samples, expected {channels}x{n_samples}")
-    return flat.reshape(channels, n_samples)
+    """Inverse of :func:`encode_raw` (and of every other raw codec: ``kernels.decode_window``)."""
+    return kernels.decode_window(int(raw.codec), raw.data, channels, n_samples)
 
 
 def encode_batch(

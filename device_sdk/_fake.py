@@ -3,6 +3,10 @@
 Publishes are recorded in ``published`` and acknowledged at once (``auto_ack=True``) or when
 the test calls :meth:`ack`. ``disconnect()``/``connect()`` simulate network loss; while
 disconnected nothing is acked. ``deliver()`` injects a downlink message.
+
+With ``confirm=True`` (the default) it also plays the cloud's part of the end-to-end
+acknowledgement: every batch it acks is confirmed at once with a ``Stored`` downlink, as a core
+would after its commit. ``confirm=False`` leaves that to the test (:meth:`confirm`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
+import protos
 from device_sdk._transport import TransportEvents
 
 
@@ -23,8 +30,11 @@ class Published:
 
 
 class FakeTransport:
-    def __init__(self, *, auto_ack: bool = True, connected: bool = True) -> None:
+    def __init__(
+        self, *, auto_ack: bool = True, connected: bool = True, confirm: bool = True
+    ) -> None:
         self.auto_ack = auto_ack
+        self.auto_confirm = confirm
         self.published: list[Published] = []
         self.subscriptions: list[str] = []
         self.will: tuple[str, bytes] | None = None
@@ -67,6 +77,36 @@ class FakeTransport:
         assert self._events is not None
         for token in take:
             self._events.on_published(token, True, "")
+            if self.auto_confirm:
+                self._confirm_token(token)
+        return len(take)
+
+    def _confirm_token(self, token: int) -> None:
+        p = next((p for p in reversed(self.published) if p.token == token), None)
+        if p is None or not p.topic.endswith("/up"):
+            return
+        batch = protos.TelemetryBatch()
+        try:
+            batch.ParseFromString(p.payload)
+        except DecodeError:
+            return
+        self.confirm(p.topic[: -len("up")] + "down", [batch.seq])
+
+    def confirm(self, down_topic: str, seqs: list[int], *, rejected: bool = False) -> None:
+        """Deliver the cloud's confirmation of ``seqs`` on ``down_topic``."""
+        spans = [protos.SeqSpan(first=s, last=s) for s in seqs]
+        body = protos.Stored(rejected=spans) if rejected else protos.Stored(stored=spans)
+        self.deliver(down_topic, protos.Command(stored=body).SerializeToString())
+
+    def refuse(self, n: int | None = None, *, reason: str = "0x87 Not authorized") -> int:
+        """Refuse the ``n`` oldest unacked publishes (all when ``None``) as a broker would, with
+        an MQTT 5 reason (code first); return how many."""
+        with self._lock:
+            take = self._unacked if n is None else self._unacked[:n]
+            self._unacked = self._unacked[len(take) :]
+        assert self._events is not None
+        for token in take:
+            self._events.on_published(token, False, reason)
         return len(take)
 
     def subscribe(self, topic: str, qos: int = 1) -> None:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
 
-Event = tuple[Any, ...]
+from device_sdk._events import Event, Message
 
 
 class Mailbox:
@@ -39,7 +38,7 @@ class Mailbox:
             self._control.append(event)
             self._cond.notify_all()
 
-    def put_message(self, event: Event, limit: int) -> bool:
+    def put_message(self, event: Message, limit: int) -> bool:
         """Put a downlink message on the control lane unless ``limit`` are already waiting."""
         with self._cond:
             if self._messages >= limit:
@@ -56,7 +55,7 @@ class Mailbox:
                 return None
             lane = self._control if self._control else self._data
             event = lane.popleft()
-            if event[0] == "message":
+            if isinstance(event, Message):
                 self._messages -= 1
             self._cond.notify_all()
             return event

@@ -1,7 +1,11 @@
 """MqttTransport: the device's paho-mqtt adapter (MQTT 5, QoS1, persistent session).
 
 paho callbacks only hand off to the device's events; paho owns (re)delivery of what it was given
-until the PUBACK, across reconnects. Reconnects follow :func:`device_sdk._backoff.reconnect_delay`
+until the PUBACK, across reconnects. A PUBACK's failure reason goes to the device as
+``"0x87 Not authorized"`` (the MQTT 5 reason code first), so it can tell a permanent refusal
+from a transient one. Configuration is checked when the transport is made — the broker URL, and
+the TLS files loaded into an ``SSLContext`` — so a device fails with :class:`ConfigError` before
+it opens anything. Reconnects follow :func:`device_sdk._backoff.reconnect_delay`
 (exponential backoff, full jitter, the first attempt after a drop spread over
 ``reconnect_spread_s``), so a fleet does not stampede a restarted broker.
 """
@@ -56,6 +60,7 @@ class MqttTransport:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         self.options = options
+        self._tls = _tls_context(options) if self.url.tls else None
         self._client: mqtt.Client | None = None
         self._events: TransportEvents | None = None
         self._stopping = threading.Event()
@@ -82,13 +87,8 @@ class MqttTransport:
         )
         if u.username:
             c.username_pw_set(u.username, u.password)
-        if u.tls:
-            c.tls_set(
-                ca_certs=o.ca_file,
-                certfile=o.cert_file,
-                keyfile=o.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        if self._tls is not None:
+            c.tls_set_context(self._tls)
         c.will_set(will_topic, will_payload, qos=1, retain=True)
         c.max_inflight_messages_set(o.max_inflight)
         c.on_connect = self._on_connect
@@ -140,8 +140,12 @@ class MqttTransport:
         return delay
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        """Queue a publish; raises OSError when the client refuses it (the device backs off)."""
         assert self._client is not None
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        try:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        except ValueError as exc:  # paho: payload too large, bad topic
+            raise OSError(f"publish refused by the client: {exc}") from exc
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise OSError(f"publish refused by the client: {mqtt.error_string(info.rc)}")
         return int(info.mid)
@@ -182,8 +186,23 @@ class MqttTransport:
     def _on_publish(self, _c: object, _u: object, mid: int, rc: object, _p: object) -> None:
         assert self._events is not None
         failed = bool(getattr(rc, "is_failure", False))
-        self._events.on_published(mid, not failed, str(rc) if failed else "")
+        reason = f"0x{int(getattr(rc, 'value', 0x80)):02x} {rc}" if failed else ""
+        self._events.on_published(mid, not failed, reason)
 
     def _on_message(self, _c: object, _u: object, m: mqtt.MQTTMessage) -> None:
         assert self._events is not None
         self._events.on_message(m.topic, bytes(m.payload))
+
+
+def _tls_context(o: MqttOptions) -> ssl.SSLContext:
+    """The TLS context of ``o``'s files, loaded now; :class:`ConfigError` when they are not
+    usable (missing, unreadable, not a certificate, key not matching)."""
+    try:
+        ctx = ssl.create_default_context(cafile=o.ca_file)
+        if o.cert_file or o.key_file:
+            if not o.cert_file:
+                raise ConfigError("key_file given without cert_file")
+            ctx.load_cert_chain(o.cert_file, o.key_file)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"TLS files unusable: {exc}") from exc
+    return ctx

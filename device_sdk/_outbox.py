@@ -1,7 +1,8 @@
 """The durable outbox: SQLite in WAL mode with ``synchronous=FULL``, one row per batch.
 
-A batch is committed here, with its ``seq``, before it is published, and deleted only after the
-broker's PUBACK. ``seq`` comes from the same transaction, so it survives SIGKILL and power loss
+A batch is committed here, with its ``seq``, before it is published, and deleted only once the
+cloud confirms it is stored (:meth:`Outbox.confirm`; or at the broker's PUBACK for a cloud that
+does not confirm). ``seq`` comes from the same transaction, so it survives SIGKILL and power loss
 and is never reused; a high-water mark file beside the database keeps that promise even when the
 database itself has to be replaced after corruption. Every row carries a CRC32 of its payload: a
 row that fails it is never sent, it is dropped and reported as an evicted seq.
@@ -9,8 +10,13 @@ row that fails it is never sent, it is dropped and reported as an evicted seq.
 Bounded by bytes. Over the bound it evicts, in this order (the stated policy):
 1. RAW before FEATURES: batches with raw samples are replaced by their features-only version
    (same seq, so no gap; counted as ``raw_dropped``);
-2. whole batches, those without anomalies first, lowest novelty first, then oldest.
-Evicted seqs are recorded and attached to every new batch until one carrying them is acked.
+2. whole batches: first those the broker has PUBACKed and the cloud not yet confirmed (most
+   likely stored already: evicting them most likely loses nothing, and if they were lost the
+   eviction explains the gap), then those without anomalies, lowest novelty, oldest;
+3. a batch the broker refuses for good (e.g. not authorised, too large) is evicted on its own
+   with reason ``refused`` (:meth:`Outbox.evict_one`).
+Evicted seqs are recorded and attached to every new batch until one carrying them is confirmed.
+Every change — a confirmation, an eviction pass — is one transaction (one fsync).
 
 Batches encoded before the device heard the cloud's clock are listed in ``clock_pending`` (with
 the offset they used and which windows the SDK timed); :meth:`Outbox.restamp` rewrites those of
@@ -25,7 +31,8 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,11 +106,18 @@ Rewriter = Callable[[bytes, int, Sequence[int]], bytes]
 
 
 class Outbox:
-    """Owned by one thread at a time (the device worker); not thread-safe by itself."""
+    """Owned by one thread at a time (the device worker); not thread-safe by itself.
 
-    def __init__(self, data_dir: Path, *, max_bytes: int, raw_cache_bytes: int = 0) -> None:
+    ``durable=False`` skips every fsync (SQLite ``synchronous=OFF``, no sync of the high-water
+    mark): a process crash still loses nothing, a power loss may. For simulators only.
+    """
+
+    def __init__(
+        self, data_dir: Path, *, max_bytes: int, raw_cache_bytes: int = 0, durable: bool = True
+    ) -> None:
         self.dir = Path(data_dir)
         self.max_bytes = max_bytes
+        self._durable = durable
         self.path = self.dir / "outbox.sqlite3"
         self._hwm_path = self.dir / "seq.hwm"
         self.corrupt_rows = 0
@@ -122,7 +136,8 @@ class Outbox:
             # (seqs already stored upstream are simply not gaps there).
             self.next_seq = max(self.next_seq, self._hwm)
             if self._hwm > 1:
-                self._record([Eviction(1, self._hwm - 1, "outbox_corrupt")])
+                with self._tx("record the lost batches"):
+                    self._record([Eviction(1, self._hwm - 1, "outbox_corrupt")])
         self._bytes = self._scalar("SELECT coalesce(sum(nbytes), 0) FROM outbox")
         self._depth = self._scalar("SELECT count(*) FROM outbox")
         self.raw_cache = RawCache(self._db, raw_cache_bytes)
@@ -135,7 +150,7 @@ class Outbox:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'OFF'}")
         except sqlite3.Error:
             db.close()
             raise
@@ -183,8 +198,12 @@ class Outbox:
         with open(tmp, "w") as fh:
             fh.write(str(value))
             fh.flush()
-            os.fsync(fh.fileno())
+            if self._durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, self._hwm_path)
+        if not self._durable:
+            self._hwm = value
+            return
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
             os.fsync(dfd)
@@ -300,81 +319,136 @@ class Outbox:
                     break
         return out
 
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[None]:
+        """One write transaction; the in-memory counters change only after it commits."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise OutboxError(f"cannot {what}: {exc}", path=str(self.path)) from exc
+
     def _drop_corrupt(self, seq: int) -> None:
         log.error("outbox row %d failed its checksum; dropped and reported as evicted", seq)
         self.corrupt_rows += 1
-        self._delete(seq)
-        self._record([Eviction(seq, seq, "corrupt")])
+        self.evict_one(seq, "corrupt")
 
-    def _delete(self, seq: int) -> list[tuple[int, int]]:
-        """Forget batch ``seq``; return the eviction ranges it carried."""
+    def _delete(self, seq: int) -> tuple[int, list[tuple[int, int]]] | None:
+        """Forget batch ``seq`` (inside a transaction); return its size and the eviction ranges
+        it carried, or None when it is not queued."""
         row = self._db.execute(
             "DELETE FROM outbox WHERE seq = ? RETURNING nbytes", (seq,)
         ).fetchone()
         if row is None:
-            return []
+            return None
         carried = self._db.execute(
             "DELETE FROM carried WHERE seq = ? RETURNING first, last", (seq,)
         ).fetchall()
         self._db.execute("DELETE FROM clock_pending WHERE seq = ?", (seq,))
-        self._bytes -= int(row[0])
-        self._depth -= 1
-        return [(int(f), int(la)) for f, la in carried]
+        return int(row[0]), [(int(f), int(la)) for f, la in carried]
 
     def _record(self, new: Sequence[Eviction], reported: Sequence[tuple[int, int]] = ()) -> None:
-        """Add ``new`` evictions and remove ``reported`` ranges; keep the table merged."""
+        """Add ``new`` evictions and remove ``reported`` ranges, keeping the table merged
+        (inside a transaction)."""
         evs = _subtract(_merge([*self.unreported_evictions(), *new]), reported)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("DELETE FROM evicted")
-            db.executemany(
-                "INSERT INTO evicted (first, last, reason) VALUES (?, ?, ?)",
-                [(e.first, e.last, e.reason) for e in evs],
-            )
-            db.execute("COMMIT")
-        except sqlite3.Error:
-            db.execute("ROLLBACK")
-            raise
+        self._db.execute("DELETE FROM evicted")
+        self._db.executemany(
+            "INSERT INTO evicted (first, last, reason) VALUES (?, ?, ?)",
+            [(e.first, e.last, e.reason) for e in evs],
+        )
+
+    def _forget(self, seqs: Sequence[int], evicted: Sequence[Eviction] = ()) -> list[int]:
+        """Delete the batches ``seqs`` in one transaction. With ``evicted`` (they never reach
+        the cloud) record those evictions; else (the cloud has them) forget the evictions they
+        reported. Returns the seqs that were queued."""
+        gone: list[int] = []
+        freed = 0
+        with self._tx(f"forget {len(seqs)} batches"):
+            reported: list[tuple[int, int]] = []
+            for seq in seqs:
+                out = self._delete(seq)
+                if out is None:
+                    continue
+                gone.append(seq)
+                freed += out[0]
+                reported += out[1]
+            if evicted or reported:
+                self._record(evicted, [] if evicted else reported)
+        self._bytes -= freed
+        self._depth -= len(gone)
+        return gone
 
     def acked(self, seq: int) -> None:
-        """The broker has the batch: forget it, and the evictions it reported."""
-        carried = self._delete(seq)
-        if carried:
-            self._record([], carried)
+        """The broker has the batch (a cloud that does not confirm): forget it."""
+        self._forget([seq])
 
-    def evict(self, inflight: set[int]) -> list[Eviction]:
-        """Apply the eviction policy until under ``max_bytes``; return whole-batch evictions."""
+    def confirm(self, spans: Sequence[tuple[int, int]]) -> list[int]:
+        """The cloud holds the batches in the inclusive ``spans``: forget them, and the
+        evictions they reported, in one transaction. Returns the seqs that were queued."""
+        seqs: list[int] = []
+        for first, last in spans:
+            rows = self._db.execute(
+                "SELECT seq FROM outbox WHERE seq BETWEEN ? AND ?", (first, last)
+            ).fetchall()
+            seqs += [int(r[0]) for r in rows]
+        return self._forget(seqs) if seqs else []
+
+    def evict_one(self, seq: int, reason: str) -> bool:
+        """Evict batch ``seq`` on its own (refused for good, corrupt); False if not queued."""
+        gone = self._forget([seq], [Eviction(seq, seq, reason)])
+        if gone and reason != "corrupt":
+            self.evicted_batches += 1
+        return bool(gone)
+
+    def evict(self, inflight: set[int], delivered: Collection[int] = ()) -> list[Eviction]:
+        """Apply the eviction policy until under ``max_bytes`` (one transaction); return the
+        whole-batch evictions. ``inflight`` are never evicted, ``delivered`` (PUBACKed, not
+        confirmed) go first."""
         out: list[Eviction] = []
         if self._bytes <= self.max_bytes:
             return out
-        rows = self._db.execute(
-            "SELECT seq, nbytes, length(lite) FROM outbox WHERE lite IS NOT NULL"
-            " ORDER BY anomaly, priority, seq"
-        ).fetchall()
-        for seq, nbytes, lite_len in rows:
-            if self._bytes <= self.max_bytes:
-                return out
-            if seq in inflight:
-                continue
-            self._db.execute(
-                "UPDATE outbox SET payload = lite, nbytes = length(lite), crc = ?, lite = NULL"
-                " WHERE seq = ?",
-                (self._crc_of_lite(seq), seq),
-            )
-            self._bytes -= nbytes - lite_len
-            self.raw_dropped += 1
-        rows = self._db.execute("SELECT seq FROM outbox ORDER BY anomaly, priority, seq").fetchall()
-        for (seq,) in rows:
-            if self._bytes <= self.max_bytes:
-                break
-            if seq in inflight:
-                continue
-            self._delete(seq)
-            self.evicted_batches += 1
-            out.append(Eviction(seq, seq, "outbox_full"))
-        if out:
-            self._record(out)
+        nbytes, depth, lite = self._bytes, self._depth, 0
+        with self._tx("evict"):
+            rows = self._db.execute(
+                "SELECT seq, nbytes, length(lite) FROM outbox WHERE lite IS NOT NULL"
+                " ORDER BY anomaly, priority, seq"
+            ).fetchall()
+            for seq, size, lite_len in rows:
+                if nbytes <= self.max_bytes:
+                    break
+                if seq in inflight:
+                    continue
+                self._db.execute(
+                    "UPDATE outbox SET payload = lite, nbytes = length(lite), crc = ?,"
+                    " lite = NULL WHERE seq = ?",
+                    (self._crc_of_lite(seq), seq),
+                )
+                nbytes -= size - lite_len
+                lite += 1
+            rows = self._db.execute(
+                "SELECT seq FROM outbox ORDER BY anomaly, priority, seq"
+            ).fetchall()
+            rows.sort(key=lambda r: r[0] not in delivered)  # stable: policy order otherwise
+            for (seq,) in rows:
+                if nbytes <= self.max_bytes:
+                    break
+                if seq in inflight:
+                    continue
+                gone = self._delete(seq)
+                if gone is None:
+                    continue
+                nbytes -= gone[0]
+                depth -= 1
+                out.append(Eviction(seq, seq, "outbox_full"))
+            if out:
+                self._record(out)
+        self._bytes, self._depth = nbytes, depth
+        self.raw_dropped += lite
+        self.evicted_batches += len(out)
         return out
 
     def _crc_of_lite(self, seq: int) -> int:

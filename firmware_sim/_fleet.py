@@ -1,8 +1,12 @@
 """A simulated fleet: N devices, each its own MQTT client and outbox, driven in simulated time.
 
-One driver thread feeds every device a chunk per tick; ``speed`` > 1 runs simulated time faster
-than the wall clock (timestamps follow simulated time). Device ids are
-``{prefix}{offset + i:05d}`` so several simulator processes can own disjoint ranges.
+One driver thread feeds every device a chunk of every sensor per tick; ``speed`` > 1 runs
+simulated time faster than the wall clock (timestamps follow simulated time). Without a
+scenario, every device is the original accelerometer (:class:`AccelModel`) and device ids are
+``{prefix}{offset + i:05d}`` so several simulator processes can own disjoint ranges. With a
+scenario (``Fleet(config, scenario=...)``) the devices, their sensors, events and faults come
+from it; the live run applies ``battery_at`` and reboots (see :mod:`._live`) — partitions,
+clock skew and reconnect storms are applied only by the evaluation runner.
 
 With a ``data_dir``, each device keeps its outbox in ``data_dir/{device_id}``: a simulator killed
 at any instant and restarted with the same directory resends what was not acknowledged, under
@@ -21,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from device_sdk import BatchPolicy, Device, MqttOptions, Transport
+from firmware_sim._catalog import Label
+from firmware_sim._fleetspec import build_fleet
+from firmware_sim._live import AccelSource, Member, Source
+from firmware_sim._scenario import Scenario
 from firmware_sim._signals import AccelModel
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,8 @@ class FleetConfig:
     flush_timeout_s: float = 30.0
     heartbeat_s: float = 30.0
     reconnect_spread_s: float = 10.0
+    #: When devices drop a batch: "stored" (the cloud's confirmation) or "puback" (broker only).
+    confirm: str = "stored"
 
 
 @dataclass
@@ -72,42 +82,71 @@ Progress = Callable[[float, list[dict[str, Any]]], None]
 
 
 class Fleet:
+    """Streams simulated devices through the real SDK.
+
+    Without ``scenario``: ``config.devices`` accelerometers. With it: the scenario's devices
+    for ``scenario.duration_s`` (``config.devices``, ``duration_s``, ``rate_hz``, ``window``,
+    ``id_prefix``, ``id_offset`` and ``seed`` are then not used; replace the scenario's
+    ``seed``/``duration_s`` to change them). ``labels`` is the ground truth of the run.
+    """
+
     def __init__(
         self,
         config: FleetConfig,
         *,
+        scenario: Scenario | None = None,
         transport_factory: Callable[[str], Transport] | None = None,
     ) -> None:
         self.config = config
+        self.duration_s = scenario.duration_s if scenario is not None else config.duration_s
+        self._transport_factory = transport_factory
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if config.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="binhai-sim-")
-            base = Path(self._tmp.name)
+            self._base = Path(self._tmp.name)
         else:
-            base = Path(config.data_dir)
-        self.ids = [f"{config.id_prefix}{config.id_offset + i:05d}" for i in range(config.devices)]
-        self.models = [
-            AccelModel(config.seed * 1_000_003 + config.id_offset + i, config.rate_hz)
-            for i in range(config.devices)
-        ]
-        self.devices: list[Device] = []
-        self._first_seq: dict[str, int] = {}
-        for dev_id in self.ids:
-            transport = transport_factory(dev_id) if transport_factory else None
-            dev = Device(
-                dev_id,
-                tenant=config.tenant,
-                broker_url=config.broker_url,
-                data_dir=base / dev_id,
-                transport=transport,
-                batch=config.batch,
-                mqtt=MqttOptions(backoff_max_s=10.0, reconnect_spread_s=config.reconnect_spread_s),
-                heartbeat_s=config.heartbeat_s,
-                firmware="firmware_sim",
+            self._base = Path(config.data_dir)
+        self.members: list[Member] = []
+        self.labels: list[Label] = []
+        if scenario is None:
+            for i in range(config.devices):
+                dev_id = f"{config.id_prefix}{config.id_offset + i:05d}"
+                model = AccelModel(config.seed * 1_000_003 + config.id_offset + i, config.rate_hz)
+                source = AccelSource(dev_id, model, SENSOR, config.window)
+                self.members.append(Member(source, self._open))
+        else:
+            for sim in build_fleet(scenario):
+                downtimes = tuple(
+                    (lab.t_on, lab.t_off) for lab in sim.labels if lab.kind == "reboot"
+                )
+                member = Member(sim, self._open, battery=sim.battery_at, downtimes=downtimes)
+                self.members.append(member)
+                self.labels.extend(sim.labels)
+            self.labels.sort(key=lambda lab: (lab.t_on, lab.device, lab.sensor, lab.kind))
+        self.ids = [m.source.device_id for m in self.members]
+        self.t0_unix: float | None = None  # wall time of the first sample, once running
+
+    def _open(self, source: Source) -> Device:
+        cfg = self.config
+        dev_id = source.device_id
+        dev = Device(
+            dev_id,
+            tenant=cfg.tenant,
+            broker_url=cfg.broker_url,
+            data_dir=self._base / dev_id,
+            transport=self._transport_factory(dev_id) if self._transport_factory else None,
+            batch=cfg.batch,
+            mqtt=MqttOptions(backoff_max_s=10.0, reconnect_spread_s=cfg.reconnect_spread_s),
+            heartbeat_s=cfg.heartbeat_s,
+            firmware="firmware_sim",
+            confirm="puback" if cfg.confirm == "puback" else "stored",
+        )
+        for s in source.sensors:
+            # windows do not overlap in the simulator: every sample is sent once (as in eval)
+            dev.add_sensor(
+                s.name, rate_hz=s.rate_hz, channels=s.channels, window=s.window, hop=s.window
             )
-            dev.add_sensor(SENSOR, rate_hz=config.rate_hz, channels=3, window=config.window)
-            self._first_seq[dev_id] = dev.stats()["first_seq_at_open"]
-            self.devices.append(dev)
+        return dev
 
     def run(
         self, *, progress: Progress | None = None, stop: Callable[[], bool] | None = None
@@ -115,21 +154,15 @@ class Fleet:
         """Stream for ``duration_s`` simulated seconds, flush, close; return the report."""
         cfg = self.config
         start_wall = time.monotonic()
-        sim_t0 = time.time()
+        self.t0_unix = time.time()
         sim_s = 0.0
-        carry = [0.0] * len(self.devices)
-        while sim_s < cfg.duration_s and not (stop and stop()):
-            step = min(cfg.tick_s * cfg.speed, cfg.duration_s - sim_s)
-            for i, (dev, model) in enumerate(zip(self.devices, self.models, strict=True)):
-                exact = step * cfg.rate_hz + carry[i]
-                n = int(exact)
-                carry[i] = exact - n
-                if n:
-                    # The first chunk fixes the stream's time; later ones continue it exactly.
-                    dev.push(SENSOR, model.take(n), sim_t0 if sim_s == 0 else None)
+        while sim_s < self.duration_s and not (stop and stop()):
+            step = min(cfg.tick_s * cfg.speed, self.duration_s - sim_s)
+            for member in self.members:
+                member.step(sim_s, step, self.t0_unix)
             sim_s += step
             if progress:
-                progress(sim_s, [d.stats() for d in self.devices])
+                progress(sim_s, [m.stats() for m in self.members])
             wait = start_wall + sim_s / cfg.speed - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -137,22 +170,25 @@ class Fleet:
 
     def close(self, sim_s: float = 0.0, progress: Progress | None = None) -> FleetReport:
         deadline = time.monotonic() + self.config.flush_timeout_s
-        for dev in self.devices:
-            dev.flush(max(0.1, deadline - time.monotonic()))
-        stats = [d.stats() for d in self.devices]
+        for member in self.members:
+            member.finish()
+        for member in self.members:
+            member.flush(max(0.1, deadline - time.monotonic()))
+        stats = [m.stats() for m in self.members]
         if progress:
             progress(sim_s, stats)
-        for dev in self.devices:
-            dev.close(timeout=0.1)
+        for member in self.members:
+            member.close()
         if self._tmp is not None:
             self._tmp.cleanup()
         per = dict(zip(self.ids, stats, strict=True))
+        first = {m.source.device_id: m.first_seq for m in self.members}
         return FleetReport(
-            devices=len(self.devices),
+            devices=len(self.members),
             sim_seconds=sim_s,
             samples_pushed=sum(s["samples_pushed"] for s in stats),
-            batches_sent=sum(s["next_seq"] - self._first_seq[d] for d, s in per.items()),
+            batches_sent=sum(s["next_seq"] - first[d] for d, s in per.items()),
             batches_acked=sum(s["batches_acked"] for s in stats),
-            seq_ranges={d: (self._first_seq[d], s["next_seq"] - 1) for d, s in per.items()},
+            seq_ranges={d: (first[d], s["next_seq"] - 1) for d, s in per.items()},
             per_device=per,
         )

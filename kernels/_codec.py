@@ -633,18 +633,25 @@ def encode_samples(x: np.ndarray, *, resolution: float | None = None) -> bytes:
 
 
 def decode_samples(
-    b: bytes | bytearray | memoryview, *, max_samples: int | None = None
+    b: bytes | bytearray | memoryview,
+    *,
+    expected: int | None = None,
+    max_samples: int | None = None,
 ) -> np.ndarray:
     """Decompress a byte string made by :func:`encode_samples` (stream version 1 or 2).
 
     Parameters
     ----------
     b : bytes-like
-        One encoded stream, complete.
+        One encoded stream, complete (untrusted input is fine: it is validated).
+    expected : int, optional
+        The number of samples the caller knows the stream must hold (e.g. channels x
+        n_samples of its window); a header claiming another count is refused before anything
+        is allocated.
     max_samples : int, optional
-        The most samples the caller accepts (e.g. the window's declared size). A header claiming
-        more is rejected before anything is allocated. Without it, the bound is what the stream's
-        bytes can describe (a block of ``block`` <= 4096 samples costs at least one byte).
+        Refuse, before allocating, a header claiming more samples than this. Without either
+        bound the header's count is trusted once it passes the stream-length check below (at
+        most ``block`` <= 4096 samples per byte of stream).
 
     Returns
     -------
@@ -654,8 +661,8 @@ def decode_samples(
     Raises
     ------
     CodecError
-        The stream is truncated, corrupt, of an unknown version, has trailing bytes, or claims
-        more than ``max_samples`` samples.
+        The stream is truncated, corrupt, of an unknown version, has trailing bytes, or its
+        header claims a sample count other than ``expected`` or above ``max_samples``.
     """
     buf = np.frombuffer(b, dtype=np.uint8)
     if buf.shape[0] < 10:
@@ -667,13 +674,17 @@ def decode_samples(
     n = int.from_bytes(buf[4:8].tobytes(), "little")
     block = int.from_bytes(buf[8:10].tobytes(), "little")
     pos = 10 + (8 if buf[3] & _FLAG_LOSSY else 0)
-    if block == 0 or block > _MAX_BLOCK or pos > buf.shape[0]:
+    if block == 0 or pos > buf.shape[0]:
         raise CodecError("invalid stream header", offset=8)
-    if max_samples is not None and n > max_samples:
-        raise CodecError(f"header claims {n} samples, more than {max_samples} allowed", offset=4)
     # every block costs at least a few bytes; reject lengths the stream cannot hold
     if (n + block - 1) // block > buf.shape[0]:
         raise CodecError(f"header claims {n} samples, more than the stream can hold", offset=4)
+    if expected is not None and n != expected:
+        raise CodecError(f"header claims {n} samples, expected {expected}", offset=4)
+    if max_samples is not None and n > max_samples:
+        raise CodecError(f"header claims {n} samples, limit {max_samples}", offset=4)
+    if block > _MAX_BLOCK:  # bounds the decoders' per-block scratch
+        raise CodecError(f"header claims blocks of {block} samples, limit {_MAX_BLOCK}", offset=8)
     out = np.empty(n, dtype=np.float32)
     decode = _decode_v1 if buf[2] == 1 else _decode_v2
     status, where = decode(buf, n, block, pos, out)

@@ -2,12 +2,14 @@
 
 The generated code lives in ``protos.binhai.v1`` (made by ``python scripts/gen_protos.py``,
 never edited by hand); this module re-exports what the other packages use, plus the topic
-layout and the Prometheus text exposition the services serve.
+layout, and what the services share at run time: the Prometheus text exposition they serve,
+the task supervisor they run under and its backoff.
 """
 
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from protos._backoff import Backoff
 from protos._exposition import (
     LATENCY_BUCKETS,
     Exposition,
@@ -17,6 +19,7 @@ from protos._exposition import (
     serve_exposition,
 )
 from protos._mqtt_url import MqttUrl
+from protos._supervise import Supervisor
 from protos._topics import (
     KINDS,
     PREFIX,
@@ -40,6 +43,8 @@ from protos.binhai.v1.control_pb2 import (
     SendCommandReply,
     SendCommandRequest,
     SendRaw,
+    SeqSpan,
+    Stored,
     TimeSync,
 )
 from protos.binhai.v1.ingest_pb2 import (
@@ -49,16 +54,27 @@ from protos.binhai.v1.ingest_pb2 import (
     IngestRequest,
     Presence,
 )
-from protos.binhai.v1.query_pb2 import SeriesReply, SeriesRequest, StatsReply, StatsRequest
+from protos.binhai.v1.query_pb2 import (
+    Alert,
+    AlertsReply,
+    AlertsRequest,
+    SeriesReply,
+    SeriesRequest,
+    StatsReply,
+    StatsRequest,
+)
 from protos.binhai.v1.telemetry_pb2 import (
     Codec,
+    CompactFeatures,
     Features,
     Health,
     Offload,
     RawSamples,
     SeqRange,
+    Summary,
     TelemetryBatch,
     Window,
+    WindowFlag,
 )
 
 if TYPE_CHECKING:
@@ -75,15 +91,21 @@ def __getattr__(name: str) -> ModuleType:
         return importlib.import_module(f"protos.binhai.v1.{name}")
     raise AttributeError(f"module 'protos' has no attribute {name!r}")
 
+
 __all__ = [
     "KINDS",
     "LATENCY_BUCKETS",
     "PREFIX",
     "STATUS_OFFLINE",
     "STATUS_ONLINE",
+    "Alert",
+    "AlertsReply",
+    "AlertsRequest",
+    "Backoff",
     "Codec",
     "Command",
     "CommandAck",
+    "CompactFeatures",
     "ControlSubscribe",
     "DeadLetter",
     "Downlink",
@@ -105,15 +127,20 @@ __all__ = [
     "SendCommandRequest",
     "SendRaw",
     "SeqRange",
+    "SeqSpan",
     "SeriesReply",
     "SeriesRequest",
     "StatsReply",
     "StatsRequest",
+    "Stored",
+    "Summary",
+    "Supervisor",
     "TelemetryBatch",
     "TimeSync",
     "Topic",
     "TopicError",
     "Window",
+    "WindowFlag",
     "check_id",
     "control_pb2_grpc",
     "ingest_pb2_grpc",

@@ -13,6 +13,8 @@ fixtures. Fixtures:
 
 - ``pg_server_dsn`` (session): DSN of the chosen server's maintenance database.
 - ``pg_dsn`` (session): DSN of a fresh database ``binhai_test_<hex>``, dropped at the end.
+- ``private_dsn`` (function): DSN of a database of the test's own (empty, not migrated), for
+  tests that migrate from scratch, drop partitions or make the database unreachable.
 - ``mqtt_url`` (session): the shared broker's URL (``protos.MqttUrl`` format).
 - ``embedded_broker`` (function): a private broker for fault tests that stop or restart it.
 - ``unique_tenant`` (function): a tenant id unique to the test, for topics that never collide.
@@ -202,6 +204,24 @@ def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
                 (name,),
             )
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def private_dsn(pg_server_dsn: str) -> Iterator[str]:
+    """A database of its own, dropped (connections terminated) after the test."""
+    name = f"binhai_test_st_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_dbname(pg_server_dsn, name)
+    finally:
+        with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
+            )
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture(scope="session")

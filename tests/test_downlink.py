@@ -432,6 +432,7 @@ def test_malformed_downlink_over_a_real_broker_is_nacked_while_streaming(
         data_dir=tmp_path / "pi",
         batch=BatchPolicy(max_windows=2, max_age_s=0.1),
         offload_policy=FEATURES_ONLY,
+        confirm="puback",  # only a broker here, no cloud to confirm
     )
     try:
         dev.add_sensor("acc", rate_hz=50.0, channels=3, window=32, hop=32)

@@ -30,7 +30,7 @@ def test_twenty_devices_every_batch_stored_exactly_once(
     report = _fleet(tmp_path, mqtt_url, unique_tenant, devices=20, duration_s=20, speed=4).run()
     result = wait_stored(migrated_dsn, unique_tenant, report.seq_ranges, timeout=60)
     windows = sum(s["windows"] for s in report.per_device.values())
-    assert windows >= 20 * 14  # 20 s at 50 Hz, windows of 128 every 64 samples
+    assert windows >= 20 * 7  # 20 s at 50 Hz, windows of 128 (the simulator does not overlap them)
     assert result["lost"] == 0 and result["duplicates"] == 0
     assert result["batches_stored"] == report.batches_sent
     assert (

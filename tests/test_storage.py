@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import psycopg
 import pytest
-from psycopg import sql
 
 import kernels
 import protos
@@ -26,27 +24,11 @@ from cloud_core import (
     parse_age,
     raw_window,
 )
-from tests.fix_services import with_dbname
 from tests.fix_stack import build_batch
 
 pytestmark = pytest.mark.db
 
 DAY_NS = 86_400 * 10**9
-
-
-@pytest.fixture
-def private_dsn(pg_server_dsn: str) -> Iterator[str]:
-    """A database of its own, for tests that drop partitions or migrate from scratch."""
-    name = f"binhai_test_st_{secrets.token_hex(4)}"
-    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_dbname(pg_server_dsn, name)
-    finally:
-        with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def raw_batch(
@@ -308,7 +290,7 @@ def test_undecodable_raw_is_dead_lettered(migrated_dsn, unique_tenant, run):
 
     out = run(go())
     assert [o.stored for o in out] == [False, False]
-    assert "window 1" in out[0].reason and "values for 3 x 64" in out[1].reason
+    assert "window 1" in out[0].reason and "claims 384 samples, expected 192" in out[1].reason
 
 
 def test_health_and_command_acks_are_stored(migrated_dsn, unique_tenant, run):

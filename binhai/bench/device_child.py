@@ -31,6 +31,7 @@ def main() -> None:
         transport=transport,
         data_dir=data_dir,
         batch=BatchPolicy(max_age_s=0.0),
+        confirm="puback",  # no cloud behind the broker here: the PUBACK is what is measured
     ) as dev:
         dev.add_sensor("accel", rate_hz=50.0, channels=3, window=128)
         dev.push("accel", rng.standard_normal((128, 3)))

@@ -48,10 +48,11 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from binhai.cli import bench, bridge, core, db, query, sim, up
+    from binhai.cli import bench, bridge, core, db, query, sim, sim_eval, up
 
     for mod in (up, core, bridge, sim, db, query, bench):
         cli.add_command(mod.command)
+    sim.command.add_command(sim_eval.command)
 
 
 _register()

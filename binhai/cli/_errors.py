@@ -14,12 +14,14 @@ def _roots() -> tuple[type[BaseException], ...]:
     from broker_bridge import BridgeError
     from cloud_core import CoreError
     from device_sdk import DeviceError
+    from firmware_sim import SimError
     from kernels import KernelError
 
     return (
         BridgeError,
         CoreError,
         DeviceError,
+        SimError,
         KernelError,
         EmbeddedError,
         psycopg.Error,

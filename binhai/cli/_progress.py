@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from firmware_sim import Progress as FleetProgress
 
@@ -36,3 +36,27 @@ def fleet_progress(duration_s: float, devices: int) -> Iterator[FleetProgress]:
             bar.update(task, completed=sim_s, info=info)
 
         yield update
+
+
+@contextmanager
+def task_progress(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr; the yielded ``say(step)`` shows each new step and counts them."""
+    console = Console(stderr=True)
+    columns = (
+        SpinnerColumn(),
+        TextColumn(f"[bold]{title}[/]"),
+        TextColumn("{task.completed:.0f} done"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(title, total=None, info="starting")
+        steps = 0
+
+        def say(step: str) -> None:
+            nonlocal steps
+            bar.update(task, completed=steps, info=step)
+            steps += 1
+
+        yield say
+        bar.update(task, completed=steps, info="finished")

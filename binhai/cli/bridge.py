@@ -46,6 +46,25 @@ def command() -> None:
 @click.option(
     "--metrics-listen", default=None, help="Prometheus metrics address, e.g. :9465 or 0.0.0.0:9465."
 )
+@click.option(
+    "--stored-confirmations/--no-stored-confirmations",
+    default=True,
+    show_default=True,
+    help="Confirm committed batches to devices (end-to-end ack). Turn off only while devices"
+    " run an SDK older than the confirmations (it would answer each with a NACK).",
+)
+@click.option(
+    "--stored-delay",
+    default=0.25,
+    show_default=True,
+    help="Seconds a device's confirmations are coalesced before they are published.",
+)
+@click.option(
+    "--max-core-crashes",
+    default=3,
+    show_default=True,
+    help="A message in flight at this many core failures is dead-lettered, not resent.",
+)
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate for mqtts://.")
 @click.option("--tls-key", default=None, help="Client key for mqtts://.")
@@ -63,6 +82,9 @@ def run_cmd(
     max_inflight: int,
     max_payload: int,
     metrics_listen: str | None,
+    stored_confirmations: bool,
+    stored_delay: float,
+    max_core_crashes: int,
     tls_ca: str | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -70,7 +92,9 @@ def run_cmd(
 ) -> None:
     """Subscribe to every device's uplink and forward it to the core until SIGTERM.
 
-    Each MQTT message is acknowledged only after the core has committed it.
+    Each MQTT message is acknowledged only after the core has committed it, and each committed
+    batch is confirmed to its device on its down topic (the device keeps it until then). Exits
+    non-zero with the reason when a background task keeps failing.
 
     \b
     Examples:
@@ -87,6 +111,9 @@ def run_cmd(
         max_inflight=max_inflight,
         max_payload=max_payload,
         metrics_listen=metrics_listen,
+        stored_confirmations=stored_confirmations,
+        stored_delay=stored_delay,
+        max_core_crashes=max_core_crashes,
         tls=TlsFiles(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None,
     )
     if client_id:

@@ -60,6 +60,24 @@ def command() -> None:
     default=None,
     help="Drop windows and health older than this many days (default: keep everything).",
 )
+@click.option(
+    "--max-window-samples",
+    default=1 << 20,
+    show_default=True,
+    help="Channels x samples per window at most (larger windows are dead-lettered).",
+)
+@click.option(
+    "--max-batch-decoded-mb",
+    default=32,
+    show_default=True,
+    help="MiB the raw windows of one batch may decode to.",
+)
+@click.option(
+    "--max-future-s",
+    default=86_400,
+    show_default=True,
+    help="Seconds a window's t0 may lie ahead of the core's clock.",
+)
 def serve_cmd(
     dsn: str,
     listen: str,
@@ -70,15 +88,20 @@ def serve_cmd(
     drain_timeout: float,
     maintenance_interval: float,
     retention_days: int | None,
+    max_window_samples: int,
+    max_batch_decoded_mb: int,
+    max_future_s: int,
 ) -> None:
     """Serve Ingest, Query, grpc.health.v1 and reflection until SIGTERM, then drain.
+
+    Exits non-zero with the reason when a background part (the ingest writer) keeps failing.
 
     \b
     Examples:
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
     """
-    from cloud_core import Core, CoreConfig, MaintenanceConfig, serve
+    from cloud_core import Core, CoreConfig, IngestLimits, MaintenanceConfig, serve
     from cloud_core import migrate as do_migrate
 
     def ready(core: Core) -> None:
@@ -95,6 +118,11 @@ def serve_cmd(
             metrics_listen=metrics_listen,
             pool_size=pool_size,
             drain_timeout=drain_timeout,
+            limits=IngestLimits(
+                max_window_samples=max_window_samples,
+                max_batch_decoded_bytes=max_batch_decoded_mb << 20,
+                max_future=timedelta(seconds=max_future_s),
+            ),
             maintenance=MaintenanceConfig(
                 interval=maintenance_interval,
                 retention=timedelta(days=retention_days) if retention_days else None,

@@ -48,8 +48,24 @@ class TimeSync(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class SeqSpan(_message.Message):
+    __slots__ = ("first", "last")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    last: int
+    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
+
+class Stored(_message.Message):
+    __slots__ = ("stored", "rejected")
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    stored: _containers.RepeatedCompositeFieldContainer[SeqSpan]
+    rejected: _containers.RepeatedCompositeFieldContainer[SeqSpan]
+    def __init__(self, stored: _Optional[_Iterable[_Union[SeqSpan, _Mapping]]] = ..., rejected: _Optional[_Iterable[_Union[SeqSpan, _Mapping]]] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("id", "issued_at_ns", "policy", "flush", "reset_counters", "send_raw", "time_sync")
+    __slots__ = ("id", "issued_at_ns", "policy", "flush", "reset_counters", "send_raw", "time_sync", "stored")
     ID_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_NS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +73,7 @@ class Command(_message.Message):
     RESET_COUNTERS_FIELD_NUMBER: _ClassVar[int]
     SEND_RAW_FIELD_NUMBER: _ClassVar[int]
     TIME_SYNC_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
     id: str
     issued_at_ns: int
     policy: Policy
@@ -64,7 +81,8 @@ class Command(_message.Message):
     reset_counters: ResetCounters
     send_raw: SendRaw
     time_sync: TimeSync
-    def __init__(self, id: _Optional[str] = ..., issued_at_ns: _Optional[int] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., flush: _Optional[_Union[FlushNow, _Mapping]] = ..., reset_counters: _Optional[_Union[ResetCounters, _Mapping]] = ..., send_raw: _Optional[_Union[SendRaw, _Mapping]] = ..., time_sync: _Optional[_Union[TimeSync, _Mapping]] = ...) -> None: ...
+    stored: Stored
+    def __init__(self, id: _Optional[str] = ..., issued_at_ns: _Optional[int] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., flush: _Optional[_Union[FlushNow, _Mapping]] = ..., reset_counters: _Optional[_Union[ResetCounters, _Mapping]] = ..., send_raw: _Optional[_Union[SendRaw, _Mapping]] = ..., time_sync: _Optional[_Union[TimeSync, _Mapping]] = ..., stored: _Optional[_Union[Stored, _Mapping]] = ...) -> None: ...
 
 class CommandAck(_message.Message):
     __slots__ = ("id", "ok", "reason", "device_time_ns")

@@ -248,3 +248,49 @@ class ConformanceReply(_message.Message):
     ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[ConformanceRow]
     def __init__(self, rows: _Optional[_Iterable[_Union[ConformanceRow, _Mapping]]] = ...) -> None: ...
+
+class AlertsRequest(_message.Message):
+    __slots__ = ("tenant", "device_id", "start_ns", "end_ns", "limit")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    START_NS_FIELD_NUMBER: _ClassVar[int]
+    END_NS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    device_id: str
+    start_ns: int
+    end_ns: int
+    limit: int
+    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("id", "tenant", "device_id", "sensor", "kind", "start_ns", "end_ns", "raised_ns", "score", "windows", "raw_windows")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SENSOR_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    START_NS_FIELD_NUMBER: _ClassVar[int]
+    END_NS_FIELD_NUMBER: _ClassVar[int]
+    RAISED_NS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    RAW_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    tenant: str
+    device_id: str
+    sensor: str
+    kind: str
+    start_ns: int
+    end_ns: int
+    raised_ns: int
+    score: float
+    windows: int
+    raw_windows: int
+    def __init__(self, id: _Optional[int] = ..., tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., sensor: _Optional[str] = ..., kind: _Optional[str] = ..., start_ns: _Optional[int] = ..., end_ns: _Optional[int] = ..., raised_ns: _Optional[int] = ..., score: _Optional[float] = ..., windows: _Optional[int] = ..., raw_windows: _Optional[int] = ...) -> None: ...
+
+class AlertsReply(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ...) -> None: ...

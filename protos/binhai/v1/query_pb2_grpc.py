@@ -64,6 +64,11 @@ class QueryStub:
                 request_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceRequest.SerializeToString,
                 response_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceReply.FromString,
                 _registered_method=True)
+        self.Alerts = channel.unary_unary(
+                '/binhai.v1.Query/Alerts',
+                request_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.AlertsRequest.SerializeToString,
+                response_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.AlertsReply.FromString,
+                _registered_method=True)
 
 
 class QueryServicer:
@@ -105,6 +110,12 @@ class QueryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Alerts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +148,11 @@ def add_QueryServicer_to_server(servicer, server):
                     servicer.Conformance,
                     request_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceRequest.FromString,
                     response_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceReply.SerializeToString,
+            ),
+            'Alerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.Alerts,
+                    request_deserializer=protos_dot_binhai_dot_v1_dot_query__pb2.AlertsRequest.FromString,
+                    response_serializer=protos_dot_binhai_dot_v1_dot_query__pb2.AlertsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +317,33 @@ class Query:
             '/binhai.v1.Query/Conformance',
             protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceRequest.SerializeToString,
             protos_dot_binhai_dot_v1_dot_query__pb2.ConformanceReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Alerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/binhai.v1.Query/Alerts',
+            protos_dot_binhai_dot_v1_dot_query__pb2.AlertsRequest.SerializeToString,
+            protos_dot_binhai_dot_v1_dot_query__pb2.AlertsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,8 @@ class Codec(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CODEC_UNSPECIFIED: _ClassVar[Codec]
     CODEC_F32LE: _ClassVar[Codec]
     CODEC_BINHAI: _ClassVar[Codec]
+    CODEC_POINTS_HOLD: _ClassVar[Codec]
+    CODEC_POINTS_LINEAR: _ClassVar[Codec]
 
 class Offload(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -20,13 +22,84 @@ class Offload(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OFFLOAD_FEATURES: _ClassVar[Offload]
     OFFLOAD_RAW: _ClassVar[Offload]
     OFFLOAD_BOTH: _ClassVar[Offload]
+    OFFLOAD_COMPACT: _ClassVar[Offload]
+
+class WindowFlag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FLAG_NONE: _ClassVar[WindowFlag]
+    FLAG_NOVEL: _ClassVar[WindowFlag]
+    FLAG_NAN: _ClassVar[WindowFlag]
+    FLAG_CONSTANT: _ClassVar[WindowFlag]
+    FLAG_PINNED: _ClassVar[WindowFlag]
+    FLAG_SPIKE: _ClassVar[WindowFlag]
+    FLAG_IMPACT: _ClassVar[WindowFlag]
+    FLAG_TREMOR: _ClassVar[WindowFlag]
+    FLAG_NOISE: _ClassVar[WindowFlag]
+    FLAG_LEVEL: _ClassVar[WindowFlag]
+    FLAG_LINE: _ClassVar[WindowFlag]
+    FLAG_RATE: _ClassVar[WindowFlag]
+    FLAG_TRUTH: _ClassVar[WindowFlag]
 CODEC_UNSPECIFIED: Codec
 CODEC_F32LE: Codec
 CODEC_BINHAI: Codec
+CODEC_POINTS_HOLD: Codec
+CODEC_POINTS_LINEAR: Codec
 OFFLOAD_UNSPECIFIED: Offload
 OFFLOAD_FEATURES: Offload
 OFFLOAD_RAW: Offload
 OFFLOAD_BOTH: Offload
+OFFLOAD_COMPACT: Offload
+FLAG_NONE: WindowFlag
+FLAG_NOVEL: WindowFlag
+FLAG_NAN: WindowFlag
+FLAG_CONSTANT: WindowFlag
+FLAG_PINNED: WindowFlag
+FLAG_SPIKE: WindowFlag
+FLAG_IMPACT: WindowFlag
+FLAG_TREMOR: WindowFlag
+FLAG_NOISE: WindowFlag
+FLAG_LEVEL: WindowFlag
+FLAG_LINE: WindowFlag
+FLAG_RATE: WindowFlag
+FLAG_TRUTH: WindowFlag
+
+class CompactFeatures(_message.Message):
+    __slots__ = ("index", "half")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    HALF_FIELD_NUMBER: _ClassVar[int]
+    index: _containers.RepeatedScalarFieldContainer[int]
+    half: bytes
+    def __init__(self, index: _Optional[_Iterable[int]] = ..., half: _Optional[bytes] = ...) -> None: ...
+
+class Summary(_message.Message):
+    __slots__ = ("sensor", "t0_ns", "t1_ns", "windows", "channels", "rate_hz", "n_samples", "index", "mean", "min", "max", "novelty_max", "sent")
+    SENSOR_FIELD_NUMBER: _ClassVar[int]
+    T0_NS_FIELD_NUMBER: _ClassVar[int]
+    T1_NS_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    N_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    NOVELTY_MAX_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    sensor: str
+    t0_ns: int
+    t1_ns: int
+    windows: int
+    channels: int
+    rate_hz: float
+    n_samples: int
+    index: _containers.RepeatedScalarFieldContainer[int]
+    mean: bytes
+    min: bytes
+    max: bytes
+    novelty_max: float
+    sent: int
+    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., t1_ns: _Optional[int] = ..., windows: _Optional[int] = ..., channels: _Optional[int] = ..., rate_hz: _Optional[float] = ..., n_samples: _Optional[int] = ..., index: _Optional[_Iterable[int]] = ..., mean: _Optional[bytes] = ..., min: _Optional[bytes] = ..., max: _Optional[bytes] = ..., novelty_max: _Optional[float] = ..., sent: _Optional[int] = ...) -> None: ...
 
 class Features(_message.Message):
     __slots__ = ("algo_version", "values")
@@ -45,7 +118,7 @@ class RawSamples(_message.Message):
     def __init__(self, codec: _Optional[_Union[Codec, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Window(_message.Message):
-    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty", "resent")
+    __slots__ = ("sensor", "t0_ns", "rate_hz", "channels", "n_samples", "offload", "features", "raw", "novelty", "flags", "compact", "resent")
     SENSOR_FIELD_NUMBER: _ClassVar[int]
     T0_NS_FIELD_NUMBER: _ClassVar[int]
     RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +128,8 @@ class Window(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     RAW_FIELD_NUMBER: _ClassVar[int]
     NOVELTY_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
     RESENT_FIELD_NUMBER: _ClassVar[int]
     sensor: str
     t0_ns: int
@@ -65,8 +140,10 @@ class Window(_message.Message):
     features: Features
     raw: RawSamples
     novelty: float
+    flags: int
+    compact: CompactFeatures
     resent: bool
-    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ..., resent: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sensor: _Optional[str] = ..., t0_ns: _Optional[int] = ..., rate_hz: _Optional[float] = ..., channels: _Optional[int] = ..., n_samples: _Optional[int] = ..., offload: _Optional[_Union[Offload, str]] = ..., features: _Optional[_Union[Features, _Mapping]] = ..., raw: _Optional[_Union[RawSamples, _Mapping]] = ..., novelty: _Optional[float] = ..., flags: _Optional[int] = ..., compact: _Optional[_Union[CompactFeatures, _Mapping]] = ..., resent: _Optional[bool] = ...) -> None: ...
 
 class SeqRange(_message.Message):
     __slots__ = ("first", "last", "reason")
@@ -79,7 +156,7 @@ class SeqRange(_message.Message):
     def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TelemetryBatch(_message.Message):
-    __slots__ = ("tenant", "device_id", "seq", "sent_at_ns", "windows", "evicted", "health", "acks", "clock_synced")
+    __slots__ = ("tenant", "device_id", "seq", "sent_at_ns", "windows", "evicted", "health", "acks", "clock_synced", "summaries")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +166,7 @@ class TelemetryBatch(_message.Message):
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     ACKS_FIELD_NUMBER: _ClassVar[int]
     CLOCK_SYNCED_FIELD_NUMBER: _ClassVar[int]
+    SUMMARIES_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     device_id: str
     seq: int
@@ -98,7 +176,8 @@ class TelemetryBatch(_message.Message):
     health: Health
     acks: _containers.RepeatedCompositeFieldContainer[_control_pb2.CommandAck]
     clock_synced: bool
-    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ..., health: _Optional[_Union[Health, _Mapping]] = ..., acks: _Optional[_Iterable[_Union[_control_pb2.CommandAck, _Mapping]]] = ..., clock_synced: _Optional[bool] = ...) -> None: ...
+    summaries: _containers.RepeatedCompositeFieldContainer[Summary]
+    def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ..., health: _Optional[_Union[Health, _Mapping]] = ..., acks: _Optional[_Iterable[_Union[_control_pb2.CommandAck, _Mapping]]] = ..., clock_synced: _Optional[bool] = ..., summaries: _Optional[_Iterable[_Union[Summary, _Mapping]]] = ...) -> None: ...
 
 class Health(_message.Message):
     __slots__ = ("battery", "outbox_depth", "outbox_bytes", "evicted_batches", "cpu_us_per_window", "clock_offset_ns", "firmware", "algo_version", "samples_dropped", "commands_nacked", "clock_synced", "raw_cache_bytes", "commands_ok")

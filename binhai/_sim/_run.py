@@ -1,0 +1,211 @@
+"""One policy over one scenario in virtual time: devices, in-process cloud, the raw results.
+
+:func:`run` splits the fleet into shards, one worker process each (devices do not interact in a
+run, and the cloud's state is per device, so a shard carries its own cloud); each shard steps all
+its devices through virtual time in ``step_s`` increments, then reports plain data that
+:mod:`binhai._sim._score` turns into figures. Results do not depend on the number of shards: every
+device's signals, decisions and alerts depend only on the scenario, its seed and the policy.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from binhai._sim._cloud import SimCloud
+from binhai._sim._node import EPOCH_NS, NS, SimNode, VirtualTime
+from device_sdk._config import Budget
+from device_sdk._engine import EngineConfig
+from firmware_sim import AlertRow, PolicyParams, Scenario, build_fleet
+
+#: A device's uplink budget is ``budget`` x its all-cloud byte rate; the bucket holds this long.
+BURST_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    scenario: Scenario
+    params: PolicyParams
+    step_s: float = 1.0
+    duration_s: float | None = None  # default: the scenario's
+    #: bytes per second of the all-cloud baseline, per device (budgeted SDK policy only)
+    all_cloud_bps: dict[str, float] | None = None
+    devices: tuple[int, ...] | None = None  # indices into the fleet; default all
+    judge: bool = True  # False: the cloud only counts (fitting runs)
+
+
+@dataclass
+class DeviceRow:
+    device: str
+    kind: str
+    bytes_up: int
+    publishes: int
+    windows: int
+    batches_created: int
+    batches_stored: int
+    duplicates: int
+    evicted: int
+    window_s: dict[str, float]
+    connects: int = 0
+    boots: int = 0
+    last_t0_s: dict[str, float] = field(default_factory=dict)
+    battery: float = -1.0
+
+
+@dataclass
+class ShardResult:
+    devices: list[DeviceRow] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+    #: (device, sensor, window start s, window length s, raw reached the cloud)
+    anomalous: list[tuple[str, str, float, float, bool]] = field(default_factory=list)
+    undecodable: int = 0
+    cpu_s: float = 0.0
+    device_windows: int = 0
+
+
+@dataclass
+class RunResult(ShardResult):
+    params: PolicyParams = field(default_factory=lambda: PolicyParams("binhai"))
+    duration_s: float = 0.0
+    wall_s: float = 0.0
+    workers: int = 1
+
+
+def engine_config(spec: RunSpec, device: str) -> EngineConfig:
+    budget = Budget()
+    if spec.params.name == "binhai" and spec.params.budget is not None and spec.all_cloud_bps:
+        rate = spec.params.budget * spec.all_cloud_bps.get(device, 0.0)
+        budget = Budget(bytes_per_s=rate, burst_bytes=rate * BURST_S)
+    return EngineConfig(budget=budget, heartbeat_s=30.0)
+
+
+def run_shard(
+    spec: RunSpec, indices: Sequence[int], progress: Callable[[float], None] | None = None
+) -> ShardResult:
+    started = time.process_time()
+    fleet = build_fleet(spec.scenario)
+    duration = spec.duration_s or spec.scenario.duration_s
+    vt = VirtualTime()
+    nodes: dict[str, SimNode] = {}
+
+    def downlink(device: str, topic: str, payload: bytes, qos: int) -> bool:
+        return nodes[device].deliver_downlink(topic, payload, qos)
+
+    cloud = SimCloud(now_ns=lambda: EPOCH_NS + vt.t_ns, downlink=downlink, judging=spec.judge)
+    with tempfile.TemporaryDirectory(prefix="binhai-eval-") as tmp:
+        for i in indices:
+            dev = fleet[i]
+            nodes[dev.device_id] = SimNode(
+                dev,
+                tenant=spec.scenario.name,
+                vt=vt,
+                deliver=cloud.receive,
+                params=spec.params,
+                config=engine_config(spec, dev.device_id),
+                data_dir=Path(tmp) / dev.device_id,
+            )
+        steps = math.ceil(duration / spec.step_s - 1e-9)
+        for k in range(1, steps + 1):
+            t = min(k * spec.step_s, duration)
+            vt.t_ns = round(t * NS)
+            for node in nodes.values():
+                node.advance(t)
+            cloud.flush()
+            for node in nodes.values():
+                node.settle()
+            if progress is not None:
+                progress(t)
+        for node in nodes.values():
+            node.finish()
+            cloud.flush()
+            node.settle()
+    return _collect(cloud, nodes, time.process_time() - started)
+
+
+def _collect(cloud: SimCloud, nodes: dict[str, SimNode], cpu_s: float) -> ShardResult:
+    out = ShardResult(cpu_s=cpu_s, undecodable=cloud.undecodable)
+    for dev_id, node in nodes.items():
+        led = cloud.ledger(dev_id)
+        window_s = {s.name: s.window / s.rate_hz for s in node.dev.sensors}
+        out.devices.append(
+            DeviceRow(
+                dev_id,
+                node.dev.kind,
+                node.transport.bytes_up,
+                node.transport.publishes,
+                node.log.windows,
+                node.batches_created,
+                len(led.seqs),
+                led.duplicates,
+                sum(last - first + 1 for first, last, _ in led.evicted),
+                window_s,
+                node.transport.connects,
+                node.boots,
+                {s: (t - EPOCH_NS) / NS for s, t in led.last_t0.items()},
+                led.last_health.battery if led.last_health is not None else -1.0,
+            )
+        )
+        out.device_windows += node.log.windows
+        for sensor, t0_ns, _mode in node.log.anomalous:
+            arrived = (dev_id, sensor, t0_ns) in cloud.evidence
+            out.anomalous.append(
+                (dev_id, sensor, node.scenario_s(t0_ns), window_s[sensor], arrived)
+            )
+    for a in cloud.tracker.alerts:
+        out.alerts.append(
+            AlertRow(
+                a.device,
+                a.sensor,
+                a.kind,
+                (a.start_ns - EPOCH_NS) / NS,
+                (a.end_ns - EPOCH_NS) / NS,
+                (a.raised_ns - EPOCH_NS) / NS,
+                a.score,
+                a.windows,
+            )
+        )
+    return out
+
+
+def _shard_main(args: tuple[RunSpec, list[int]]) -> ShardResult:
+    spec, indices = args
+    return run_shard(spec, indices)
+
+
+def run(spec: RunSpec, *, workers: int = 1) -> RunResult:
+    """Run ``spec`` on ``workers`` processes (1: in this process)."""
+    started = time.monotonic()
+    n = spec.scenario.device_count if spec.devices is None else len(spec.devices)
+    indices = (
+        list(range(spec.scenario.device_count)) if spec.devices is None else list(spec.devices)
+    )
+    workers = max(1, min(workers, n))
+    if workers == 1:
+        shards = [run_shard(spec, indices)]
+    else:
+        parts = [indices[i::workers] for i in range(workers)]
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers) as pool:
+            shards = pool.map(_shard_main, [(spec, p) for p in parts])
+    result = RunResult(
+        params=spec.params,
+        duration_s=spec.duration_s or spec.scenario.duration_s,
+        wall_s=time.monotonic() - started,
+        workers=workers,
+    )
+    for sh in shards:
+        result.devices.extend(sh.devices)
+        result.alerts.extend(sh.alerts)
+        result.anomalous.extend(sh.anomalous)
+        result.undecodable += sh.undecodable
+        result.cpu_s += sh.cpu_s
+        result.device_windows += sh.device_windows
+    result.devices.sort(key=lambda d: d.device)
+    result.alerts.sort(key=lambda a: (a.device, a.sensor, a.start_s))
+    result.anomalous.sort()
+    return result

@@ -1,0 +1,377 @@
+"""Window screening: cheap, explainable checks that flag what a window shows. Device and cloud.
+
+The device runs :class:`Screen` on every window (a few microseconds over the features it has
+already computed) and sends the flags upstream; the cloud runs the same checks on the raw
+windows it receives, plus heavier ones of its own. Each flag is one bit of ``Window.flags``
+(the numbers of the protobuf enum ``binhai.v1.WindowFlag``):
+
+=========  ==============================================================================
+flag       set when
+=========  ==============================================================================
+NAN        a sample is NaN or ±inf (a dropout: the features are NaN)
+CONSTANT   every channel is exactly constant (a stuck sensor: std = 0)
+PINNED     a channel spends >= ``profile.pinned`` of its samples at its own max or min, in
+           runs of >= 3 (clipping at rails)
+SPIKE      a sample's distance from its neighbours' mean is >= ``profile.spike_ratio`` times
+           the 90th percentile of those distances (an isolated outlier)
+IMPACT     ``profile.impact`` > 0 and the magnitude of the sample vector exceeds it, with a
+           neighbour (±2 samples) above half of it (a physical impact, not a one-sample spike)
+TREMOR     ``profile.tremor`` band set and a channel's dominant frequency lies in it with
+           >= 90 % of its power in that band's feature band
+NOISE      a channel's high-band amplitude (std x sqrt(share of the top band)) is
+           >= ``profile.noise_ratio`` times the stream's baseline
+LEVEL      the level moves: accelerometers (``profile.gravity`` > 0) when the norm of the
+           mean vector differs from 1 g by > 0.2 g; other sensors when a channel's mean is
+           off its slow reference by > ``profile.level_sigmas`` x its usual distance from
+           it, or its std is > ``profile.std_ratio`` x its usual std (a ramp within the
+           window), either by more than ``profile.level_floor`` in the sensor's unit; or
+           channel 0's mean is above ``profile.high_limit`` (temperatures: an absolute limit)
+NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy threshold
+           (set by the caller)
+=========  ==============================================================================
+
+Baselines (per stream and channel: a slow reference of the mean and the usual distance from it,
+the std, the high-band amplitude) learn only from windows with no flag, by exponential averaging
+(``alpha``, a fifth of it for the reference) — the reference also skips windows already three
+usual distances off, so a slow drift is not learnt before it is flagged; NOISE waits for
+``warmup`` windows, LEVEL (whose usual distance takes longer to know) for three times as many.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from kernels._config import JIT
+from kernels._features import FEATURE_NAMES
+
+G = 9.80665
+
+NAN = 2
+CONSTANT = 4
+PINNED = 8
+SPIKE = 16
+IMPACT = 32
+TREMOR = 64
+NOISE = 128
+LEVEL = 256
+NOVEL = 1
+#: Flag bit -> the name used in docs, logs and alerts.
+FLAG_NAMES = {
+    NOVEL: "novel",
+    NAN: "nan",
+    CONSTANT: "constant",
+    PINNED: "pinned",
+    SPIKE: "spike",
+    IMPACT: "impact",
+    TREMOR: "tremor",
+    NOISE: "noise",
+    LEVEL: "level",
+}
+
+_F = len(FEATURE_NAMES)
+_STD = FEATURE_NAMES.index("std")
+_MEAN = FEATURE_NAMES.index("mean")
+_DOM = FEATURE_NAMES.index("dominant_freq")
+_BAND0 = FEATURE_NAMES.index("band_power_0")
+_N_BANDS = 8
+# window_stats output slots
+_S_NAN, _S_CONST, _S_PINNED, _S_SPIKE, _S_PEAK, _S_WIDE = range(6)
+N_STATS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class SensorProfile:
+    """What the checks know about a kind of sensor (thresholds in its unit)."""
+
+    name: str = "generic"
+    spike_ratio: float = 8.0
+    pinned: float = 0.15
+    impact: float = 0.0
+    tremor: tuple[float, float] | None = None
+    noise_ratio: float = 6.0
+    level_sigmas: float = 8.0
+    std_ratio: float = 0.0
+    level_floor: float = 0.0
+    gravity: float = 0.0
+    high_limit: float = math.inf
+
+
+#: Built-in profiles, by sensor name (others get the generic one).
+PROFILES: dict[str, SensorProfile] = {
+    "accel": SensorProfile(
+        "accel", spike_ratio=60.0, impact=3 * G, tremor=(3.5, 7.0), noise_ratio=30.0, gravity=G
+    ),
+    "ppg": SensorProfile("ppg", level_sigmas=10.0),
+    "vib": SensorProfile("vib", level_sigmas=10.0),
+    "temp": SensorProfile(
+        "temp", pinned=0.6, level_sigmas=4.0, std_ratio=6.0, level_floor=2.0, high_limit=60.0
+    ),
+    "climate": SensorProfile(
+        "climate", pinned=0.6, level_sigmas=4.0, std_ratio=6.0, level_floor=1.5, high_limit=32.0
+    ),
+}
+
+
+def profile_for(sensor: str) -> SensorProfile:
+    return PROFILES.get(sensor, SensorProfile())
+
+
+@njit(**JIT)
+def window_stats(x, out):  # pragma: no cover - compiled
+    """Sample-level statistics of one (channels, n) window into ``out`` (N_STATS,)."""
+    ch, n = x.shape
+    out[:] = 0.0
+    for c in range(ch):
+        for i in range(n):
+            if not math.isfinite(x[c, i]):
+                out[_S_NAN] = 1.0
+                return
+    const = True
+    for c in range(ch):
+        for i in range(1, n):
+            if x[c, i] != x[c, 0]:
+                const = False
+                break
+    out[_S_CONST] = 1.0 if const else 0.0
+    if n < 5:
+        return
+    resid = np.empty(n - 2)
+    for c in range(ch):
+        hi = x[c, 0]
+        lo = x[c, 0]
+        for i in range(n):
+            hi = max(hi, x[c, i])
+            lo = min(lo, x[c, i])
+        if hi > lo:
+            for target in (hi, lo):
+                run = 0
+                pinned = 0
+                for i in range(n + 1):
+                    if i < n and x[c, i] == target:
+                        run += 1
+                    else:
+                        if run >= 3:
+                            pinned += run
+                        run = 0
+                out[_S_PINNED] = max(out[_S_PINNED], pinned / n)
+        for i in range(1, n - 1):
+            resid[i - 1] = abs(np.float64(x[c, i]) - 0.5 * (np.float64(x[c, i - 1]) + x[c, i + 1]))
+        top = resid.max()
+        p90 = np.partition(resid, int(0.9 * (n - 3)))[int(0.9 * (n - 3))]
+        if top > 0:
+            ratio = top / p90 if p90 > 0 else np.inf
+            out[_S_SPIKE] = max(out[_S_SPIKE], ratio)
+    norms = np.empty(n)
+    for i in range(n):
+        s = 0.0
+        for c in range(ch):
+            s += np.float64(x[c, i]) * x[c, i]
+        norms[i] = math.sqrt(s)
+    k = np.argmax(norms)
+    out[_S_PEAK] = norms[k]
+    wide = 0.0
+    for j in range(max(0, k - 2), min(n, k + 3)):
+        if j != k and norms[j] > 0.5 * norms[k]:
+            wide = 1.0
+    out[_S_WIDE] = wide
+
+
+class Screen:
+    """Flags of the windows of one stream (one sensor of one device); state across windows.
+
+    Parameters
+    ----------
+    channels : int
+    profile : SensorProfile
+    alpha : float
+        Weight of a window in the baselines. Default 0.05.
+    warmup : int
+        Unflagged windows before the baseline checks (NOISE, LEVEL) start. Default 8.
+    """
+
+    def __init__(
+        self, channels: int, profile: SensorProfile, *, alpha: float = 0.05, warmup: int = 8
+    ) -> None:
+        self.channels = channels
+        self.profile = profile
+        self.alpha = alpha
+        self.warmup = warmup
+        self.n = 0
+        self.ref = np.zeros(channels)  # slow reference of the window means
+        self.dev = np.zeros(channels)  # usual |mean - ref|
+        self.std = np.zeros(channels)
+        self.hf = np.zeros(channels)
+        self.level_delta = 0.0  # channel 0's mean - its reference, at the last level check
+        self._stats = np.zeros(N_STATS)
+
+    @property
+    def warm(self) -> bool:
+        return self.n >= self.warmup
+
+    def flags(self, features: np.ndarray, samples: np.ndarray | None = None) -> int:
+        """Flags of one window (``features`` (channels * F,), ``samples`` (channels, n) when
+        they are at hand); learns the baselines from it when it has none."""
+        f = np.asarray(features, dtype=np.float64).reshape(self.channels, _F)
+        p = self.profile
+        flags = 0
+        if not np.isfinite(f).all():
+            return NAN
+        std = f[:, _STD]
+        if (std == 0).all():
+            flags |= CONSTANT
+        if samples is not None:
+            st = self._stats
+            window_stats(samples, st)
+            if st[_S_NAN]:
+                return NAN
+            if st[_S_PINNED] >= p.pinned:
+                flags |= PINNED
+            if p.impact > 0 and st[_S_PEAK] > p.impact and st[_S_WIDE]:
+                flags |= IMPACT
+            elif st[_S_SPIKE] >= p.spike_ratio and not flags & CONSTANT:
+                flags |= SPIKE
+        bands = f[:, _BAND0 : _BAND0 + _N_BANDS]
+        total = np.maximum(bands.sum(axis=1), 1e-300)
+        if p.tremor is not None:
+            lo, hi = p.tremor
+            dom = f[:, _DOM]
+            band = bands[:, 1] / total
+            if ((dom >= lo) & (dom <= hi) & (band >= 0.9)).any():
+                flags |= TREMOR
+        hf = std * np.sqrt(bands[:, -1] / total)
+        mean = f[:, _MEAN]
+        if mean[0] > p.high_limit:
+            flags |= LEVEL
+            self.level_delta = float(mean[0] - p.high_limit)
+        if self.warm and not flags & CONSTANT:
+            if (hf > p.noise_ratio * np.maximum(self.hf, 1e-12)).any():
+                flags |= NOISE
+            if self.n >= 3 * self.warmup and self._level(mean, std):
+                flags |= LEVEL
+        if not flags:
+            self._learn(mean, std, hf)
+        return flags
+
+    def _level(self, mean: np.ndarray, std: np.ndarray) -> bool:
+        p = self.profile
+        if p.gravity > 0:
+            return abs(math.sqrt(float((mean**2).sum())) - p.gravity) > 0.2 * p.gravity
+        off = np.abs(mean - self.ref)
+        self.level_delta = float(mean[0] - self.ref[0])
+        moved = (off > p.level_sigmas * self.dev) & (off > p.level_floor)
+        if p.std_ratio > 0:
+            moved |= (std > p.std_ratio * self.std) & (std > p.level_floor / 4)
+        return bool(moved.any())
+
+    def _learn(self, mean: np.ndarray, std: np.ndarray, hf: np.ndarray) -> None:
+        a = max(self.alpha, 1.0 / (self.n + 1))
+        slow = max(self.alpha / 5, 1.0 / (self.n + 1))
+        off = np.abs(mean - self.ref)
+        # a level already 3 usual deviations off is not learnt: a slow drift must not become
+        # the reference before it crosses the threshold
+        settled = self.n >= 3 * self.warmup
+        if not settled or (off <= 3 * self.dev + self.profile.level_floor / 4).all():
+            if self.n:
+                self.dev += slow * (off - self.dev)
+            self.ref += slow * (mean - self.ref)
+        self.std += a * (std - self.std)
+        self.hf += a * (hf - self.hf)
+        self.n += 1
+
+
+#: Flag: a spectral line the stream's baseline spectrum does not have (e.g. a bearing defect).
+LINE = 512
+FLAG_NAMES[LINE] = "line"
+
+
+@njit(**JIT)
+def power_spectrum(x, win, out):  # pragma: no cover - compiled
+    """Hann-windowed power spectrum of each channel of ``x`` (channels, n) into ``out``
+    (channels, n // 2), bins 1 .. n // 2 (DC left out)."""
+    ch, n = x.shape
+    m = n // 2
+    zw = np.empty(n, dtype=np.float64)
+    for c in range(ch):
+        mean = 0.0
+        for i in range(n):
+            mean += x[c, i]
+        mean /= n
+        for i in range(n):
+            zw[i] = (x[c, i] - mean) * win[i]
+        spec = np.fft.rfft(zw)
+        for k in range(1, m + 1):
+            s = spec[k]
+            out[c, k - 1] = s.real * s.real + s.imag * s.imag
+
+
+@njit(**JIT)
+def new_line_ratio(p, base):  # pragma: no cover - compiled
+    """Largest ``p / baseline`` over bins, the baseline of a bin being the max of the stream's
+    average power over that bin and its two neighbours on each side (so that a harmonic that
+    wanders a bin with the load is not new)."""
+    ch, m = p.shape
+    best = 0.0
+    for c in range(ch):
+        for k in range(m):
+            b = 0.0
+            for j in range(max(0, k - 2), min(m, k + 3)):
+                b = max(b, base[c, j])
+            if b > 0.0:
+                best = max(best, p[c, k] / b)
+    return best
+
+
+@njit(**JIT)
+def learn_bins(p, base, a, below):  # pragma: no cover - compiled
+    """Move each bin of ``base`` towards ``p`` by ``a``, except bins ``below`` times above it."""
+    ch, m = p.shape
+    for c in range(ch):
+        for k in range(m):
+            if base[c, k] == 0.0 or p[c, k] < below * base[c, k]:
+                base[c, k] += a * (p[c, k] - base[c, k])
+
+
+class LineWatch:
+    """Flags :data:`LINE` when a window's spectrum holds a line ``ratio`` times above the
+    stream's baseline spectrum: the average power per bin, learnt with weight ``alpha`` (after
+    ``warmup`` windows; plain averages before) from unflagged windows, bin by bin, leaving out
+    bins ``learn_below`` times above their baseline — so a line that grows slowly is never
+    learnt as normal. The cloud runs it on raw vibration windows."""
+
+    def __init__(
+        self,
+        channels: int,
+        n: int,
+        *,
+        ratio: float = 25.0,
+        learn_below: float = 4.0,
+        alpha: float = 0.01,
+        warmup: int = 32,
+    ) -> None:
+        from kernels._spectral import hann
+
+        self.ratio = ratio
+        self.learn_below = learn_below
+        self.alpha = alpha
+        self.warmup = warmup
+        self.n = 0
+        self._win = np.ascontiguousarray(hann(n))
+        self._p = np.zeros((channels, n // 2))
+        self.base = np.zeros((channels, n // 2))
+
+    def check(self, samples: np.ndarray, *, learn: bool) -> float:
+        """The window's new-line ratio (0 until warm); learns from it when ``learn``."""
+        if samples.shape[1] // 2 != self._p.shape[1] or not np.isfinite(samples).all():
+            return 0.0
+        power_spectrum(samples, self._win, self._p)
+        warm = self.n >= self.warmup
+        ratio = new_line_ratio(self._p, self.base) if warm else 0.0
+        if learn:
+            a = self.alpha if warm else 1.0 / (self.n + 1)
+            learn_bins(self._p, self.base, a, self.learn_below if warm else np.inf)
+            self.n += 1
+        return ratio

@@ -1,0 +1,116 @@
+"""``binhai sim eval``: the JSON contract, honest baselines, a hand-written scenario, the report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from binhai.cli import cli
+
+CLEAN_ENV = {"BINHAI_DSN": None, "BINHAI_CONFIG": None, "BINHAI_MQTT_URL": None}
+KEYS = {
+    "policy", "budget", "rho", "event_recall", "evidence_recall", "alert_precision",
+    "latency_p50_windows", "latency_p95_windows", "per_kind",
+}  # fmt: skip
+
+HANDWRITTEN = """
+name = "ward"
+seed = 1
+duration_s = 240
+
+[[devices]]
+kind = "wrist"
+count = 3
+
+[[devices]]
+kind = "env"
+count = 1
+
+[[events]]
+kind = "fall"
+device = "wrist-00001"
+at_s = 90
+duration_s = 30
+
+[[events]]
+kind = "tremor"
+rate_per_device_hour = 20
+
+[[faults]]
+kind = "dropout"
+sensor = "ppg"
+device = "wrist-00002"
+at_s = 120
+duration_s = 15
+"""
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env=CLEAN_ENV, catch_exceptions=False)
+
+
+def _json(result: Result) -> dict[str, object]:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_eval_json_on_a_handwritten_scenario_at_another_seed(tmp_path: Path) -> None:
+    path = tmp_path / "ward.toml"
+    path.write_text(HANDWRITTEN)
+    args = ["--policies", "all_cloud,all_edge,periodic,binhai,oracle", "--budgets", "0.1"]
+    out = _json(invoke("sim", "eval", "--scenario", str(path), "--seed", "4", *args,
+                       "--workers", "1", "--fit-seconds", "60", "--json"))  # fmt: skip
+    assert (out["scenario"], out["seed"]) == ("ward", 4)
+    rows = {r["policy"]: r for r in out["results"]}  # type: ignore[attr-defined]
+    assert set(rows) == {"all_cloud", "all_edge", "periodic", "binhai", "oracle"}
+    assert all(set(r) >= KEYS for r in rows.values())
+    assert rows["all_cloud"]["rho"] == 1.0 and rows["all_cloud"]["budget"] is None
+    assert rows["periodic"]["budget"] == 0.1 and rows["periodic"]["rho"] <= 0.1
+    oracle = rows["oracle"]
+    assert oracle["event_recall"] == 1.0 and oracle["evidence_recall"] == 1.0
+    # the floor of full evidence: no policy that sends every anomalous window sends less
+    full = [r["rho"] for p, r in rows.items() if p != "oracle" and r["evidence_recall"] == 1.0]
+    assert full and oracle["rho"] < min(full)
+    assert rows["all_cloud"]["event_recall"] == 1.0
+
+
+def test_eval_writes_the_report(tmp_path: Path) -> None:
+    out_dir = tmp_path / "report"
+    result = CliRunner().invoke(
+        cli,
+        [
+        "sim", "eval", "--scenario", "wearables", "--duration", "60", "--policies",
+        "all_cloud,oracle", "--workers", "1", "--report", str(out_dir),
+        ],
+        env={**CLEAN_ENV, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "all_cloud" in result.output
+    html = (out_dir / "report.html").read_text()
+    assert "data:image/png;base64," in html and "oracle" in html
+    for name in ("pareto.png", "per_kind.png", "bytes.png", "delivery.png"):
+        assert (out_dir / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policies", "cloudy"], "unknown policy cloudy"),
+        (["--budgets", "0,2"], "budgets are fractions"),
+        (["--scenario", "nope"], "nope"),
+    ],
+)
+def test_eval_rejects_bad_options(args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "binhai", "sim", "eval", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -8,12 +8,11 @@ bit for bit (lossless mode) or within ``tol`` (lossy mode):
 * kind ``SCALE``: ``x == float32(float64(d) * s)`` — ADC counts times a scale factor
   ``s`` > 0, which is estimated from the block (least squares on a sample) and stored as a float64.
 
-Integers are then coded relative to a base, either as offsets from the block minimum (``FOR``) or
-as zig-zag deltas from the previous value (``DELTA``), bit-packed with one width per group of
-``GROUP`` values. Values
-that do not fit the width are *patched* (index + full 64-bit offset); values that no integer
-decodes to (NaN, ±inf, -0.0, denormals, noise beyond float32 precision) are *exceptions*
-(index + raw bits).
+Stream version 2 entropy-codes the integers (:mod:`kernels._ent`); values that no integer
+decodes to (NaN, ±inf, -0.0, denormals, noise beyond float32 precision) are *exceptions* (index +
+raw bits). Version 1 streams bit-packed them relative to a base (offsets from the block minimum,
+FOR, or zig-zag deltas), one width per group of ``GROUP`` values, wider values *patched*
+(index + 64-bit offset): :func:`int_restore` still decodes those.
 """
 
 from __future__ import annotations
@@ -35,14 +34,17 @@ MAX_EXP = 10
 MAX_INT_BITS = 50
 #: Widest bit-packed field.
 MAX_WIDTH = 56
-#: Approximate cost (bits) of one patch and one exception, used to choose the width.
-PATCH_BITS = 80
+#: Approximate cost (bits) of one exception, used to compare codings on a sample.
 EXCEPTION_BITS = 48
 SAMPLE = 32
+#: A decimal coding without misses and at most this wide is kept without trying a scale.
+_SCALE_WORTH_BITS = 16
 #: Values per bit-packing group (one width byte per group).
 GROUP = 64
 
 P10 = np.array([10.0**e for e in range(MAX_EXP + 1)], dtype=np.float64)
+#: 1 / 10**e as float64 quotients: stream version 2 decodes decimals with a multiplication.
+INV10 = 1.0 / P10
 _LIMIT = float(2**MAX_INT_BITS)
 
 
@@ -66,6 +68,25 @@ def to_int(x, kind, e, s, tol):  # pragma: no cover - compiled
     if tol > 0.0:
         return d, abs(np.float64(back) - v) <= tol
     if back != x:
+        return d, False
+    if x == 0.0 and math.copysign(1.0, x) < 0.0:  # -0.0 decodes as +0.0
+        return d, False
+    return d, True
+
+
+@njit(**JIT_EXACT_INLINE)
+def to_int_mul(x, e):  # pragma: no cover - compiled
+    """Decimal coding of stream version 2: ``d`` with ``x == float32(float64(d) * INV10[e])``.
+
+    A multiplication decodes several times faster than the division of version 1; the rare
+    values where the two round differently become exceptions, so the coding stays exact.
+    """
+    v = np.float64(x)
+    y = v * P10[e]
+    if not abs(y) < _LIMIT:  # also rejects NaN and inf
+        return 0, False
+    d = int(np.rint(y))
+    if np.float32(np.float64(d) * INV10[e]) != x:
         return d, False
     if x == 0.0 and math.copysign(1.0, x) < 0.0:  # -0.0 decodes as +0.0
         return d, False
@@ -102,18 +123,25 @@ def sample_eval(x, kind, e, s, stop):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INLINE)
 def choose_decimal(x):  # pragma: no cover - compiled
-    """Best decimal exponent on a sample of the block: (e, misses, bits) (lowest e on ties)."""
+    """Cheapest decimal exponent on a sample of the block: (e, misses, bits).
+
+    The cost is the sample's integer width plus the exceptions' (``sample_eval``): a higher
+    exponent that makes a few small values exact but widens every integer by 3.3 bits loses.
+    The lowest e wins ties; the search stops at the first e without misses.
+    """
     best_e = 0
     best = 1 << 30
     best_bits = np.inf
     for e in range(MAX_EXP + 1):
-        m, bits = sample_eval(x, DECIMAL, e, 1.0, best - 1)  # stop once it cannot beat best
-        if m < best:
+        # stop counting once the misses alone cost more than the best so far
+        stop = SAMPLE if best_bits == np.inf else int(best_bits * SAMPLE / EXCEPTION_BITS)
+        m, bits = sample_eval(x, DECIMAL, e, 1.0, stop)
+        if bits < best_bits:
             best = m
             best_e = e
             best_bits = bits
-            if m == 0:
-                break
+        if m == 0:
+            break
     return best_e, best, best_bits
 
 
@@ -179,15 +207,18 @@ def choose_scale(x, vals):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INNER)
-def choose_int(x, vals):  # pragma: no cover - compiled
+def choose_int(x, vals, try_scale):  # pragma: no cover - compiled
     """Search the integer coding for a lossless block: (ok, kind, e, s).
 
-    ``vals`` is float64 scratch of at least SAMPLE + 1 values.
+    ``vals`` is float64 scratch of at least SAMPLE + 1 values. The (costly) scale search runs
+    only with ``try_scale``.
     """
     e, miss, dbits = choose_decimal(x)
-    if miss == 0 and e == 0:
-        return True, DECIMAL, 0, 1.0
+    if miss == 0 and (e == 0 or dbits <= _SCALE_WORTH_BITS):
+        return True, DECIMAL, e, 1.0
     best = dbits if miss * 4 <= SAMPLE else np.inf
+    if not try_scale:
+        return best < 32.0, DECIMAL, e, 1.0
     s, smiss, sbits = choose_scale(x, vals)
     if s > 0.0 and smiss * 4 <= SAMPLE and sbits < best:
         return True, SCALE, 0, s
@@ -207,92 +238,6 @@ def reuse_int(x, kind, e, s):  # pragma: no cover - compiled
     if kind == DECIMAL and e > 0:
         return sample_eval(x, DECIMAL, e - 1, 1.0, 0)[0] != 0
     return True
-
-
-@njit(**JIT_EXACT_INLINE)
-def _best_width(hist, count, maxbl):  # pragma: no cover - compiled
-    """The width minimising ``count * w + PATCH_BITS * #(values wider than w)``; (w, cost).
-
-    ``hist`` holds how many values have each bit length (none above ``maxbl``); it is cleared.
-    """
-    top = min(maxbl, MAX_WIDTH)
-    over = 0
-    for w in range(top + 1, maxbl + 1):
-        over += hist[w]
-    best_w = top
-    best_cost = np.inf
-    for w in range(top, -1, -1):
-        cost = count * w + PATCH_BITS * over
-        if cost < best_cost:
-            best_cost = cost
-            best_w = w
-        over += hist[w]
-    for w in range(maxbl + 1):
-        hist[w] = 0
-    return best_w, best_cost
-
-
-@njit(**JIT_EXACT_INNER)
-def int_plan(x, kind, e, s, tol, d, ok, hist, widths, w_delta):  # pragma: no cover - compiled
-    """Fill ``d``/``ok`` for the block, pick a transform and the group widths (into ``widths``).
-
-    Per group of GROUP values the width minimises ``G * w + PATCH_BITS * (#wider values)``, for
-    offsets from the minimum (FOR) and for zig-zag deltas (DELTA); exceptions count as width 0.
-    ``hist`` is int64 scratch (2, 65), all zero (left zero); ``w_delta`` scratch like ``widths``.
-    Returns ``(transform, base, n_exceptions, cost_bits)``.
-    """
-    n = x.shape[0]
-    n_exc = 0
-    dmin = 1 << 62
-    for i in range(n):
-        di, good = to_int(x[i], kind, e, s, tol)
-        d[i] = di
-        ok[i] = good
-        if good:
-            dmin = min(dmin, di)
-        else:
-            n_exc += 1
-    if n_exc == n:
-        return FOR, 0, n_exc, np.inf
-    hf = hist[0]
-    hd = hist[1]
-    c_for = 0.0
-    c_delta = 0.0
-    prev = -1
-    first = 0
-    for g in range((n + GROUP - 1) // GROUP):
-        g0 = g * GROUP
-        g1 = min(n, g0 + GROUP)
-        mf = 0
-        md = 0
-        for i in range(g0, g1):
-            if ok[i]:
-                if prev == -1:
-                    first = d[i]
-                    prev = i
-                bf = bit_length(np.uint64(d[i] - dmin))
-                delta = d[i] - d[prev]
-                bd = bit_length(np.uint64((delta << 1) ^ (delta >> 63)))
-                prev = i
-            else:
-                bf = 0
-                bd = 0
-            hf[bf] += 1
-            hd[bd] += 1
-            mf = max(mf, bf)
-            md = max(md, bd)
-        wf, cf = _best_width(hf, g1 - g0, mf)
-        wd, cd = _best_width(hd, g1 - g0, md)
-        widths[g] = wf
-        w_delta[g] = wd
-        c_for += cf + 8
-        c_delta += cd + 8
-    exc_cost = EXCEPTION_BITS * n_exc
-    if c_delta < c_for:
-        for g in range(widths.shape[0]):
-            widths[g] = w_delta[g]
-        return DELTA, first, n_exc, c_delta + exc_cost
-    return FOR, dmin, n_exc, c_for + exc_cost
 
 
 @njit(**JIT_EXACT_INLINE)

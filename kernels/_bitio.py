@@ -21,63 +21,36 @@ from kernels._config import JIT_EXACT_INLINE
 def put_uint(buf, pos, value, nbytes):  # pragma: no cover - compiled
     """Write the low ``nbytes`` bytes of ``value`` (int, two's complement) little-endian."""
     v = np.uint64(np.int64(value)) if value < 0 else np.uint64(value)
+    p = np.uint64(pos)  # unsigned index: no negative-index wraparound, so the stores merge
     for i in range(nbytes):
-        buf[pos + i] = np.uint8(v & np.uint64(0xFF))
+        buf[p + np.uint64(i)] = np.uint8(v & np.uint64(0xFF))
         v = v >> np.uint64(8)
     return pos + nbytes
+
+
+@njit(**JIT_EXACT_INLINE)
+def put_u64(buf, pos, v):  # pragma: no cover - compiled
+    """Store the 8 bytes of uint64 ``v`` little-endian at ``pos`` (one unaligned store)."""
+    p = np.uint64(pos)
+    for i in range(8):
+        buf[p + np.uint64(i)] = np.uint8(v & np.uint64(0xFF))
+        v = v >> np.uint64(8)
 
 
 @njit(**JIT_EXACT_INLINE)
 def get_uint(buf, pos, nbytes):  # pragma: no cover - compiled
     """Read an unsigned little-endian integer of ``nbytes`` bytes (as uint64)."""
     v = np.uint64(0)
+    p = np.uint64(pos)
     for i in range(nbytes):
-        v |= np.uint64(buf[pos + i]) << np.uint64(8 * i)
+        v |= np.uint64(buf[p + np.uint64(i)]) << np.uint64(8 * i)
     return v
 
 
 @njit(**JIT_EXACT_INLINE)
-def pack_bits(buf, pos, values, count, width):  # pragma: no cover - compiled
-    """Pack ``values[:count]`` (uint64, each < 2**width, width <= 56) LSB-first; return new pos."""
-    if width == 0:
-        return pos
-    acc = np.uint64(0)
-    nacc = np.uint64(0)
-    w = np.uint64(width)
-    m8 = np.uint64(0xFF)
-    if width <= 32:
-        # nacc < 32 before each value, so nacc + width < 64: flush four bytes at a time
-        for i in range(count):
-            acc |= values[i] << nacc
-            nacc += w
-            if nacc >= np.uint64(32):
-                buf[pos] = np.uint8(acc & m8)
-                buf[pos + 1] = np.uint8((acc >> np.uint64(8)) & m8)
-                buf[pos + 2] = np.uint8((acc >> np.uint64(16)) & m8)
-                buf[pos + 3] = np.uint8((acc >> np.uint64(24)) & m8)
-                pos += 4
-                acc >>= np.uint64(32)
-                nacc -= np.uint64(32)
-    else:
-        for i in range(count):
-            acc |= values[i] << nacc
-            nacc += w
-            while nacc >= np.uint64(8):
-                buf[pos] = np.uint8(acc & m8)
-                pos += 1
-                acc >>= np.uint64(8)
-                nacc -= np.uint64(8)
-    while nacc > np.uint64(0):
-        buf[pos] = np.uint8(acc & m8)
-        pos += 1
-        acc >>= np.uint64(8)
-        nacc = nacc - np.uint64(8) if nacc > np.uint64(8) else np.uint64(0)
-    return pos
-
-
-@njit(**JIT_EXACT_INLINE)
 def unpack_bits(buf, pos, out, count, width):  # pragma: no cover - compiled
-    """Inverse of :func:`pack_bits`: fill ``out[:count]`` (uint64); return the position after."""
+    """Read ``count`` values of ``width`` bits packed LSB-first (version-1 INT blocks) into
+    ``out[:count]`` (uint64); return the position after."""
     if width == 0:
         for i in range(count):
             out[i] = 0

@@ -1,24 +1,30 @@
 """Lossless (and optional lossy) codec for float32 sensor windows.
 
-Stream format, version 1 (all integers little-endian)::
+Stream format, version 2 (all integers little-endian; varint = LEB128)::
 
-    header   magic 0xB7 0x5A | version u8 = 1 | flags u8 (bit 0: lossy) | n u32 | block u16
+    header   magic 0xB7 0x5A | version u8 = 2 | flags u8 (bit 0: lossy) | n u32 | block u16
              [lossy only: resolution f64]
     blocks   ceil(n / block) blocks of `block` samples (the last one may be shorter), each
              scheme u8, then
       RAW  0 nb * u32 raw bit patterns
-      INT  1 kind u8 (0 decimal, 1 scale) | e u8 or s f64 | transform u8 (0 FOR, 1 DELTA)
-             | base i64 | patches u16 | exceptions u16 | ceil(nb / 64) group widths u8
-             | per group of 64: ceil(64 * width / 8) bytes of bit-packed offsets
-             | patches: (index u16, offset u64) each | exceptions: (index u16, bits u32) each
-      XOR  2 length u32 | `length` bytes of Gorilla XOR bits (see kernels._xor)
+      ENT  3 src u8 (0 decimal: x = f32(d * (1 / 10**e)), 1 scale: x = f32(d * s), 2 latent)
+             | [e u8 | s f64] | transform u8
+             | [FOR only: base, zig-zag varint]
+             | [src 0/1: exceptions u16 | (index u16, bits u32) each, indices increasing]
+             | cmin u8 | cmax u8 | ceil((cmax - cmin + 1) / 2) bytes of 4-bit code lengths
+             | 4 varint lane sizes | 4 lanes of Huffman-coded residuals (see kernels._ent)
 
-The encoder picks per block the INT coding when it represents most values, else XOR, and falls
-back to RAW whenever that would be smaller: no block ever costs more than 4 bytes a sample plus
-its 1-byte tag. The search for the INT coding (decimal exponent or ADC scale) is skipped when one
-of the last few blocks' codings still fits the block's sample exactly (``_alp.reuse_int``); the
-encoder still verifies every value with the decoder's formula, so this only changes speed (and,
-on channel-major data whose per-block search misses a channel's scale, the size: smaller).
+Version 1 streams (schemes RAW 0, INT 1 bit-packed, XOR 2 Gorilla; docs/kernels.md) still
+decode; the encoder writes version 2 only.
+
+Per block the encoder takes the integer coding of :mod:`kernels._alp` (decimal exponent or ADC
+scale; searched, or reused from one of the last few blocks) and/or the float bit patterns as
+order-preserving integers (*latents*, exact for every float32), ranks the transforms (FOR, delta
+orders 1-3, the best lag 2-8) of each by the entropy of their residual classes, codes the best,
+and falls back to RAW whenever that is smaller. Latents are tried only where the integer coding
+fails, has exceptions, or its grid is finer than float32's own spacing. Every value is verified
+with the decoder's formula. A stream of at most ``_WHOLE`` samples is also encoded as one block
+and the smaller stream kept (a window of a few channels then pays one header and one warm-up).
 """
 
 from __future__ import annotations
@@ -28,23 +34,36 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels import _alp
-from kernels._alp import MAX_WIDTH, choose_int, int_plan, int_restore
-from kernels._bitio import get_uint, pack_bits, put_uint, unpack_bits
-from kernels._config import JIT_EXACT, JIT_EXACT_INNER
+from kernels import _alp, _ent
+from kernels._alp import MAX_WIDTH, choose_int, int_restore, to_int
+from kernels._bitio import bit_length, get_uint, put_uint, unpack_bits
+from kernels._config import JIT_EXACT, JIT_EXACT_INLINE, JIT_EXACT_INNER
 from kernels._errors import CodecError, KernelInputError
 from kernels._validate import as_float_array
-from kernels._xor import xor_decode, xor_encode
+from kernels._xor import xor_decode
 
 MAGIC0 = 0xB7
 MAGIC1 = 0x5A
-VERSION = 1
+VERSION = 2
+#: Stream versions the decoder reads (version 1 streams have no ENT blocks).
+VERSIONS = (1, 2)
 BLOCK = 256
 RAW = 0
 INT = 1
 XOR = 2
+ENT = 3
 _FLAG_LOSSY = 1
 _MAX_N = 0xFFFFFFFF
+#: After k failed decimal/scale searches in a row the next min(k, _SKIP_MAX) blocks go straight
+#: to the latent coding (the search costs more than the coding on plain float signals).
+_SKIP_MAX = 4
+#: After k searches in a row where no ADC scale won, the next min(k, _SCALE_SKIP_MAX) searches
+#: try decimals only.
+_SCALE_SKIP_MAX = 8
+#: Streams up to this many samples are also tried as one block (the smaller stream is kept).
+_WHOLE = 1024
+#: Largest block a decoder accepts (the encoder writes BLOCK): bounds its scratch allocation.
+_MAX_BLOCK = 4096
 #: Recent block codings tried before a search.
 _MRU = 4
 
@@ -58,106 +77,209 @@ _ERRORS = {
 }
 
 
+@njit(**JIT_EXACT_INLINE)
+def _varint_len(v):  # pragma: no cover - compiled
+    n = 1
+    v = np.uint64(v)
+    while v >= np.uint64(0x80):
+        v >>= np.uint64(7)
+        n += 1
+    return n
+
+
 @njit(**JIT_EXACT_INNER)
-def _encode_int_block(x, kind, e, s, tol, sc, buf, pos):  # pragma: no cover - compiled
-    """Try the INT scheme; return the new position, or -1 when it would not pay off."""
-    d, ok, u, full, hist, widths, w_delta, f64, u64 = sc
-    nb = x.shape[0]
-    ngroups = (nb + _alp.GROUP - 1) // _alp.GROUP
-    wd = widths[:ngroups]
-    transform, base, n_exc, cost = int_plan(x, kind, e, s, tol, d, ok, hist, wd, w_delta)
-    if n_exc * 2 > nb or not cost < 32.0 * nb:
-        return -1
-    # offsets to bit-pack (exceptions and patches get 0; ``full`` keeps the patches' offsets)
-    prev = base
-    n_patch = 0
-    for i in range(nb):
-        v = np.uint64(0)
-        if ok[i]:
-            if transform == _alp.FOR:
-                v = np.uint64(d[i] - base)
-            else:
-                delta = d[i] - prev
-                v = np.uint64((delta << 1) ^ (delta >> 63))
-                prev = d[i]
-        full[i] = v
-        if v >> np.uint64(wd[i // _alp.GROUP]) != np.uint64(0):
-            n_patch += 1
-            u[i] = 0
-        else:
-            u[i] = v
-    start = pos
-    buf[pos] = INT
-    buf[pos + 1] = kind
+def _ent_plan(v, m, es):  # pragma: no cover - compiled
+    """Cheapest transform of ``v[:m]``: (bytes of the residual part, transform, base).
+
+    The residual part is the code-length table, the varint byte count and the bit stream (plus
+    the varint base for FOR). Leaves that transform's histogram and code lengths in ``es``.
+    """
+    hist, best_cnt = es[0], es[3]
+    base, lag = _ent.histograms(v, m, hist)
+    best = np.inf
+    best_row = 1
+    for row in range(_ent.NROWS):
+        if row == _ent.NROWS - 1 and lag < 2:
+            break
+        size = _ent.estimate_bits(hist[row], m) / 8 + _ent.table_bytes(hist[row])
+        if row == 0:
+            size += _varint_len(_ent.zigzag(base))
+        if size < best:
+            best = size
+            best_row = row
+    best_tr = best_row if best_row < _ent.NROWS - 1 else _ent.LAG + lag
+    best_cnt[:] = hist[best_row]
+    return _ent_size(best_cnt, best_tr, base, es), best_tr, base
+
+
+@njit(**JIT_EXACT_INNER)
+def _ent_plan_one(v, m, tr, es):  # pragma: no cover - compiled
+    """Like :func:`_ent_plan` for one given transform ``tr`` only."""
+    base = v[0]
+    for i in range(1, m):
+        base = min(base, v[i])
+    z, best_cnt = es[7], es[3]
+    _ent.residuals_into(v, m, tr, base, z)
+    best_cnt[:] = 0
+    for i in range(m):
+        best_cnt[bit_length(z[i])] += 1
+    return _ent_size(best_cnt, tr, base, es), tr, base
+
+
+@njit(**JIT_EXACT_INLINE)
+def _ent_size(best_cnt, best_tr, base, es):  # pragma: no cover - compiled
+    """Bytes of an ENT block's residual part for the class histogram ``best_cnt`` (its Huffman
+    code lengths go to ``es[4]``)."""
+    best_lens, work = es[4], es[2]
+    _ent.huffman_lengths(best_cnt, best_lens, work)
+    nbytes = (_ent.cost_bits(best_cnt, best_lens) + 7) // 8
+    # each lane ends on a byte and has a varint byte count
+    size = _ent.table_bytes(best_cnt) + nbytes + _ent.LANES * (_varint_len(nbytes) + 1)
+    if best_tr == 0:
+        size += _varint_len(_ent.zigzag(base))
+    return size
+
+
+@njit(**JIT_EXACT_INNER)
+def _write_ent(
+    buf, pos, src, e, s, tr, base, v, m, xb, ok, n_exc, es, f64, u64
+):  # pragma: no cover
+    """One ENT block (format in the module doc); return the new position."""
+    best_cnt = es[3]
+    best_lens = es[4]
+    buf[pos] = ENT
+    buf[pos + 1] = src
     pos += 2
-    if kind == _alp.DECIMAL:
+    if src == _ent.SRC_DECIMAL:
         buf[pos] = e
         pos += 1
-    else:
+    elif src == _ent.SRC_SCALE:
         f64[0] = s
         pos = put_uint(buf, pos, u64[0], 8)
-    buf[pos] = transform
-    pos = put_uint(buf, pos + 1, base, 8)
-    pos = put_uint(buf, pos, n_patch, 2)
-    pos = put_uint(buf, pos, n_exc, 2)
-    for g in range(ngroups):
-        buf[pos + g] = wd[g]
-    pos += ngroups
-    for g in range(ngroups):
-        g0 = g * _alp.GROUP
-        g1 = min(nb, g0 + _alp.GROUP)
-        pos = pack_bits(buf, pos, u[g0:g1], g1 - g0, wd[g])
-    if n_patch:
+    buf[pos] = tr
+    pos += 1
+    if tr == 0:
+        pos = _ent.put_varint(buf, pos, _ent.zigzag(base))
+    if src != _ent.SRC_LATENT:
+        pos = put_uint(buf, pos, n_exc, 2)
+        if n_exc:
+            bits = xb.view(np.uint32)
+            for i in range(xb.shape[0]):
+                if not ok[i]:
+                    pos = put_uint(buf, pos, i, 2)
+                    pos = put_uint(buf, pos, bits[i], 4)
+    pos = _ent.write_table(best_cnt, best_lens, buf, pos)
+    z = es[7]
+    _ent.residuals_into(v, m, tr, base, z)
+    return _ent.write_lanes(z, m, best_lens, es[2][: _ent.CODES], buf, pos)
+
+
+@njit(**JIT_EXACT_INNER)
+def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # pragma: no cover
+    """The smallest ENT coding of a block (integers or latents): (new position, or -1 when RAW
+    is smaller; whether the integer coding was used)."""
+    ok, f64, u64 = sc
+    nb = xb.shape[0]
+    bits = xb.view(np.uint32)
+    best = 4 * nb  # RAW's payload
+    choice = -1
+    tr_i = 0
+    base_i = np.int64(0)
+    m = 0
+    n_exc = nb
+    coarse = False
+    if good:
+        top = 0.0
         for i in range(nb):
-            if u[i] != full[i]:
-                pos = put_uint(buf, pos, i, 2)
-                pos = put_uint(buf, pos, full[i], 8)
-    if n_exc:
-        bits = x.view(np.uint32)
+            if kind == _alp.DECIMAL:
+                di, g = _alp.to_int_mul(xb[i], e)
+            else:
+                di, g = to_int(xb[i], kind, e, s, tol)
+            ok[i] = g
+            if g:
+                vi[m] = di
+                m += 1
+                top = max(top, abs(np.float64(xb[i])))
+        # an integer grid coarser than float32's own spacing at the block's largest value
+        # always beats the latents (which count every float32 in between)
+        step = 1.0 / _alp.P10[e] if kind == _alp.DECIMAL else s
+        coarse = step >= 2.0 * math.ldexp(1.0, math.frexp(top)[1] - 24)
+        n_exc = nb - m
+        if m > 0 and n_exc * 2 <= nb:
+            size, tr_i, base_i = _ent_plan(vi, m, es)
+            size += 2 + (1 if kind == _alp.DECIMAL else 8) + 1 + 2 + 6 * n_exc
+            if size < best:
+                best = size
+                choice = 0
+    if choice < 0 or n_exc > 0 or not coarse:
         for i in range(nb):
-            if not ok[i]:
-                pos = put_uint(buf, pos, i, 2)
-                pos = put_uint(buf, pos, bits[i], 4)
-    if pos - start >= 4 * nb + 1:
-        return -1
-    return pos
+            vl[i] = _ent.to_latent(bits[i])
+        # the plan overwrites ``es``: keep the integer plan's tables if it still wins
+        best_cnt, best_lens = es[3], es[4]
+        keep_cnt, keep_lens = es[5], es[6]
+        keep_cnt[:] = best_cnt
+        keep_lens[:] = best_lens
+        if choice < 0:
+            size, tr_l, base_l = _ent_plan(vl, nb, es)
+        else:  # rank only the integers' best transform: the structure is the same
+            size, tr_l, base_l = _ent_plan_one(vl, nb, tr_i, es)
+        size += 2 + 1
+        if size < best:
+            lat = _ent.SRC_LATENT
+            end = _write_ent(buf, pos, lat, 0, 1.0, tr_l, base_l, vl, nb, xb, ok, 0, es, f64, u64)
+            return end, False
+        best_cnt[:] = keep_cnt
+        best_lens[:] = keep_lens
+    if choice < 0:
+        return -1, False
+    src = _ent.SRC_DECIMAL if kind == _alp.DECIMAL else _ent.SRC_SCALE
+    end = _write_ent(buf, pos, src, e, s, tr_i, base_i, vi, m, xb, ok, n_exc, es, f64, u64)
+    return end, True
 
 
 @njit(**JIT_EXACT)
-def _encode(x, resolution, buf):  # pragma: no cover - compiled
+def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     n = x.shape[0]
     buf[0] = MAGIC0
     buf[1] = MAGIC1
     buf[2] = VERSION
     buf[3] = _FLAG_LOSSY if resolution > 0.0 else 0
     pos = put_uint(buf, 4, n, 4)
-    pos = put_uint(buf, pos, BLOCK, 2)
+    pos = put_uint(buf, pos, block, 2)
     f64 = np.empty(1, dtype=np.float64)
     u64 = f64.view(np.uint64)
     if resolution > 0.0:
         f64[0] = resolution
         pos = put_uint(buf, pos, u64[0], 8)
-    ngroups = (BLOCK + _alp.GROUP - 1) // _alp.GROUP
-    sc = (
-        np.empty(BLOCK, dtype=np.int64),
-        np.empty(BLOCK, dtype=np.bool_),
-        np.empty(BLOCK, dtype=np.uint64),
-        np.empty(BLOCK, dtype=np.uint64),
-        np.zeros((2, 65), dtype=np.int64),
-        np.empty(ngroups, dtype=np.int64),
-        np.empty(ngroups, dtype=np.int64),
-        f64,
-        u64,
-    )
+    sc = (np.empty(block, dtype=np.bool_), f64, u64)
     vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
+    es = (
+        np.zeros((_ent.NROWS, _ent.NCLASS), dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.WORK, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.zeros(_ent.NCLASS, dtype=np.int64),
+        np.empty(block, dtype=np.uint64),
+    )
+    vi = np.empty(block, dtype=np.int64)
+    vl = np.empty(block, dtype=np.int64)
     # the codings of recent blocks, most recent first: a block that one of them still fits
     # skips the search (channel-major data cycles through a few channels' codings)
     mru_kind = np.zeros(_MRU, dtype=np.int64)
     mru_e = np.zeros(_MRU, dtype=np.int64)
     mru_s = np.zeros(_MRU, dtype=np.float64)
     n_mru = 0
-    for b0 in range(0, n, BLOCK):
-        b1 = min(n, b0 + BLOCK)
+    # consecutive failed searches, and blocks left to skip before the next one
+    misses = 0
+    skip = 0
+    # the same for the ADC-scale part of the search, which costs the most and finds nothing on
+    # data without a scale (decimals, plain floats)
+    scale_misses = 0
+    scale_skip = 0
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
         xb = x[b0:b1]
         nb = b1 - b0
         good = True
@@ -168,16 +290,32 @@ def _encode(x, resolution, buf):  # pragma: no cover - compiled
         if resolution <= 0.0:
             tol = 0.0
             hit = -1
-            for c in range(n_mru):
-                if _alp.reuse_int(xb, mru_kind[c], mru_e[c], mru_s[c]):
-                    hit = c
-                    break
-            if hit >= 0:
+            if skip == 0:
+                for c in range(n_mru):
+                    if _alp.reuse_int(xb, mru_kind[c], mru_e[c], mru_s[c]):
+                        hit = c
+                        break
+            if skip > 0:  # integers failed or lost to latents lately: latents only
+                skip -= 1
+                good = False
+            elif hit >= 0:
                 kind = mru_kind[hit]
                 e = mru_e[hit]
                 s = mru_s[hit]
             else:
-                good, kind, e, s = choose_int(xb, vals)
+                good, kind, e, s = choose_int(xb, vals, scale_skip == 0)
+                if scale_skip > 0:
+                    scale_skip -= 1
+                elif not (good and kind == _alp.SCALE):
+                    scale_misses = min(scale_misses + 1, _SCALE_SKIP_MAX)
+                    scale_skip = scale_misses
+                else:
+                    scale_misses = 0
+                if not good:
+                    misses = min(misses + 1, _SKIP_MAX)
+                    skip = misses
+                else:
+                    misses = 0
                 if good:
                     hit = min(n_mru, _MRU - 1)  # a new entry, or the oldest one, moves to front
                     for c in range(n_mru):
@@ -193,19 +331,16 @@ def _encode(x, resolution, buf):  # pragma: no cover - compiled
                 mru_kind[0] = kind
                 mru_e[0] = e
                 mru_s[0] = s
-        newpos = -1
-        if good:
-            newpos = _encode_int_block(xb, kind, e, s, tol, sc, buf, pos)
+        newpos, used_int = _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos)
+        if good and not used_int:
+            # the sample fitted, the block did not (or latents won): count it as a failed search
+            # (the next blocks go to the latents without the reuse check or the search)
+            misses = min(misses + 1, _SKIP_MAX)
+            skip = misses
         if newpos >= 0:
             pos = newpos
             continue
         bits = xb.view(np.uint32)
-        buf[pos] = XOR
-        end = xor_encode(bits, buf, pos + 5)
-        if end - pos < 4 * nb + 1:
-            put_uint(buf, pos + 1, end - pos - 5, 4)
-            pos = end
-            continue
         buf[pos] = RAW
         for i in range(nb):
             put_uint(buf, pos + 1 + 4 * i, bits[i], 4)
@@ -277,11 +412,107 @@ def _decode_int_block(buf, pos, end, nb, out, u, f64, u64):  # pragma: no cover 
     return pos
 
 
+@njit(**JIT_EXACT_INNER)
+def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no cover - compiled
+    """Decode one ENT block into ``out``; return the new position or a negative error code."""
+    if pos + 2 > end:
+        return -1
+    src = int(buf[pos])
+    pos += 1
+    e = 0
+    s = 1.0
+    if src == _ent.SRC_DECIMAL:
+        e = int(buf[pos])
+        pos += 1
+        if e > _alp.MAX_EXP:
+            return -3
+        s = _alp.INV10[e]  # x = float32(float64(d) * (1 / 10**e))
+    elif src == _ent.SRC_SCALE:
+        if pos + 8 > end:
+            return -1
+        u64[0] = get_uint(buf, pos, 8)
+        s = f64[0]
+        pos += 8
+        if not (s > 0.0 and math.isfinite(s)):
+            return -3
+    elif src != _ent.SRC_LATENT:
+        return -3
+    if pos >= end:
+        return -1
+    tr = int(buf[pos])
+    pos += 1
+    if not (tr <= _ent.MAX_ORDER or _ent.LAG + 2 <= tr <= _ent.LAG + _ent.MAX_LAG):
+        return -3
+    base = np.int64(0)
+    if tr == 0:
+        zb, pos = _ent.get_varint(buf, pos, end)
+        if pos < 0:
+            return -1
+        base = _ent.unzigzag(zb)
+    n_exc = 0
+    exc_pos = pos
+    if src != _ent.SRC_LATENT:
+        if pos + 2 > end:
+            return -1
+        n_exc = int(get_uint(buf, pos, 2))
+        if n_exc > nb:
+            return -3
+        exc_pos = pos + 2
+        pos = exc_pos + 6 * n_exc
+        if pos > end:
+            return -1
+    table = ts[0]
+    pos = _ent.read_table(buf, pos, end, table, ts[1], ts[2])
+    if pos < 0:
+        return pos
+    m = nb - n_exc
+    z = ts[3]
+    stop = _ent.read_lanes(buf, ts[4], pos, end, table, z, m)
+    if stop < 0:
+        return stop
+    _ent.restore(z, m, tr, base, v)
+    bits = out.view(np.uint32)
+    if src == _ent.SRC_LATENT:
+        bad = np.uint64(0)
+        for i in range(nb):  # branch-free: the range check is folded into one flag
+            bad |= np.uint64(v[i] + 0x80000000) >> np.uint64(32)
+            bits[i] = _ent.from_latent(v[i])
+        return -3 if bad else stop
+    j = 0
+    k = 0
+    nxt = nb if n_exc == 0 else int(get_uint(buf, exc_pos, 2))
+    for i in range(nb):
+        if i == nxt:
+            bits[i] = np.uint32(get_uint(buf, exc_pos + 6 * k + 2, 4))
+            k += 1
+            nxt = nb
+            if k < n_exc:
+                nxt = int(get_uint(buf, exc_pos + 6 * k, 2))
+                if nxt <= i:
+                    return -4
+        else:
+            out[i] = np.float32(np.float64(v[j]) * s)
+            j += 1
+    if k != n_exc or j != m:
+        return -4
+    return stop
+
+
+@njit(**JIT_EXACT_INLINE)
+def _decode_raw_block(buf, pos, end, nb, seg):  # pragma: no cover - compiled
+    if pos + 4 * nb > end:
+        return -1
+    bits = seg.view(np.uint32)
+    for i in range(nb):
+        bits[i] = np.uint32(get_uint(buf, pos + 4 * i, 4))
+    return pos + 4 * nb
+
+
 @njit(**JIT_EXACT)
-def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
-    """Decode blocks into ``out``; return 0, or a negative error code (see ``_ERRORS``)."""
+def _decode_v1(buf, n, block, pos, out):  # pragma: no cover - compiled
+    """Decode version-1 blocks into ``out``; (0, pos), or (negative error code, where)."""
     end = buf.shape[0]
-    u = np.empty(block, dtype=np.uint64)
+    u = np.empty(min(block, n), dtype=np.uint64)
     f64 = np.empty(1, dtype=np.float64)
     u64 = f64.view(np.uint64)
     for b0 in range(0, n, block):
@@ -293,17 +524,9 @@ def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
         pos += 1
         seg = out[b0:b1]
         if scheme == RAW:
-            if pos + 4 * nb > end:
-                return -1, pos
-            bits = seg.view(np.uint32)
-            for i in range(nb):
-                bits[i] = np.uint32(get_uint(buf, pos + 4 * i, 4))
-            pos += 4 * nb
+            newpos = _decode_raw_block(buf, pos, end, nb, seg)
         elif scheme == INT:
             newpos = _decode_int_block(buf, pos, end, nb, seg, u, f64, u64)
-            if newpos < 0:
-                return newpos, pos
-            pos = newpos
         elif scheme == XOR:
             if pos + 4 > end:
                 return -1, pos
@@ -312,9 +535,50 @@ def _decode(buf, n, block, pos, out):  # pragma: no cover - compiled
                 return -1, pos
             if xor_decode(buf, pos + 4, pos + 4 + length, seg.view(np.uint32)) < 0:
                 return -5, pos
-            pos += 4 + length
+            newpos = pos + 4 + length
         else:
             return -2, pos - 1
+        if newpos < 0:
+            return newpos, pos
+        pos = newpos
+    if pos != end:
+        return -6, pos
+    return 0, pos
+
+
+@njit(**JIT_EXACT)
+def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
+    """Decode version-2 blocks into ``out``; (0, pos), or (negative error code, where)."""
+    end = buf.shape[0]
+    m = min(block, n)
+    v = np.empty(m, dtype=np.int64)
+    z = np.empty(m, dtype=np.uint64)
+    table = np.empty(_ent.TABLE, dtype=np.int16)
+    lens = np.empty(_ent.NCLASS, dtype=np.int64)
+    codes = np.empty(_ent.CODES, dtype=np.int64)
+    # the stream as little-endian 64-bit words (zero words after it) for the bit readers
+    words = np.zeros(end // 8 + 4, dtype=np.uint64)
+    words.view(np.uint8)[:end] = buf
+    f64 = np.empty(1, dtype=np.float64)
+    u64 = f64.view(np.uint64)
+    ts = (table, lens, codes, z, words)
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        nb = b1 - b0
+        if pos >= end:
+            return -1, pos
+        scheme = buf[pos]
+        pos += 1
+        seg = out[b0:b1]
+        if scheme == RAW:
+            newpos = _decode_raw_block(buf, pos, end, nb, seg)
+        elif scheme == ENT:
+            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, ts, f64, u64)
+        else:
+            return -2, pos - 1
+        if newpos < 0:
+            return newpos, pos
+        pos = newpos
     if pos != end:
         return -6, pos
     return 0, pos
@@ -356,10 +620,15 @@ def encode_samples(x: np.ndarray, *, resolution: float | None = None) -> bytes:
         if not (math.isfinite(res) and res > 0.0):
             raise KernelInputError("resolution", f"must be finite and > 0, got {resolution!r}")
     n = xa.shape[0]
-    nblocks = (n + BLOCK - 1) // BLOCK
     # room for the worst case of every scheme before the encoder falls back to RAW
-    buf = np.empty(32 + nblocks * 64 + 6 * n, dtype=np.uint8)
-    end = _encode(xa, res, buf)
+    buf = np.empty(32 + (n // 8 + 1) * 64 + 6 * n, dtype=np.uint8)
+    end = _encode(xa, res, BLOCK, buf)
+    if BLOCK < n <= _WHOLE:
+        # a window of a few blocks: one block of its own may pay fewer headers and warm-ups
+        whole = np.empty_like(buf)
+        end2 = _encode(xa, res, n, whole)
+        if end2 < end:
+            return whole[:end2].tobytes()
     return buf[:end].tobytes()
 
 
@@ -369,7 +638,7 @@ def decode_samples(
     expected: int | None = None,
     max_samples: int | None = None,
 ) -> np.ndarray:
-    """Decompress a byte string made by :func:`encode_samples`.
+    """Decompress a byte string made by :func:`encode_samples` (stream version 1 or 2).
 
     Parameters
     ----------
@@ -381,8 +650,8 @@ def decode_samples(
         is allocated.
     max_samples : int, optional
         Refuse, before allocating, a header claiming more samples than this. Without either
-        bound the header's count (up to 2**32 - 1 samples, 16 GiB) is trusted once it passes
-        the stream-length check below.
+        bound the header's count is trusted once it passes the stream-length check below (at
+        most ``block`` <= 4096 samples per byte of stream).
 
     Returns
     -------
@@ -400,7 +669,7 @@ def decode_samples(
         raise CodecError("truncated stream header", offset=buf.shape[0])
     if buf[0] != MAGIC0 or buf[1] != MAGIC1:
         raise CodecError("not an encoded sample stream (bad magic)", offset=0)
-    if buf[2] != VERSION:
+    if buf[2] not in VERSIONS:
         raise CodecError(f"unsupported codec version {buf[2]}", offset=2)
     n = int.from_bytes(buf[4:8].tobytes(), "little")
     block = int.from_bytes(buf[8:10].tobytes(), "little")
@@ -414,8 +683,11 @@ def decode_samples(
         raise CodecError(f"header claims {n} samples, expected {expected}", offset=4)
     if max_samples is not None and n > max_samples:
         raise CodecError(f"header claims {n} samples, limit {max_samples}", offset=4)
+    if block > _MAX_BLOCK:  # bounds the decoders' per-block scratch
+        raise CodecError(f"header claims blocks of {block} samples, limit {_MAX_BLOCK}", offset=8)
     out = np.empty(n, dtype=np.float32)
-    status, where = _decode(buf, n, block, pos, out)
+    decode = _decode_v1 if buf[2] == 1 else _decode_v2
+    status, where = decode(buf, n, block, pos, out)
     if status != 0:
         raise CodecError(_ERRORS.get(int(status), "corrupt stream"), offset=int(where))
     return out

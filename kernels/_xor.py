@@ -1,4 +1,4 @@
-"""Gorilla-style XOR coding of float32 bit patterns (the codec's fallback scheme).
+"""Decoder of Gorilla-style XOR blocks (written by the version-1 encoder; read forever).
 
 Facebook's Gorilla (VLDB 2015) adapted to 32-bit values. The first value is stored as 32 raw bits;
 every next value is XOR-ed with its predecessor and written as
@@ -16,55 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels._bitio import clz32, ctz32
 from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
-
-
-@njit(**JIT_EXACT_INNER)
-def xor_encode(bits, buf, pos):  # pragma: no cover - compiled
-    """Append the XOR coding of ``bits`` (uint32 (n,), n >= 1) to ``buf`` at ``pos``; new pos."""
-    # every value is one code of at most 12 + 32 bits, written LSB-first through a 64-bit
-    # accumulator that holds fewer than 8 pending bits between values
-    m8 = np.uint64(0xFF)
-    acc = np.uint64(bits[0])
-    nacc = 32
-    prev = np.uint64(bits[0])
-    plz = 64  # no window yet
-    ptz = 0
-    for i in range(1, bits.shape[0] + 1):
-        while nacc >= 8:
-            buf[pos] = np.uint8(acc & m8)
-            pos += 1
-            acc >>= np.uint64(8)
-            nacc -= 8
-        if i == bits.shape[0]:
-            break
-        cur = np.uint64(bits[i])
-        x = cur ^ prev
-        prev = cur
-        if x == np.uint64(0):
-            nacc += 1  # a '0' bit: acc already holds zeros above nacc
-            continue
-        lz = clz32(x)
-        tz = ctz32(x)
-        if lz >= plz and tz >= ptz:
-            # '1' then '0', then the meaningful bits inside the previous window
-            code = np.uint64(1) | ((x >> np.uint64(ptz)) << np.uint64(2))
-            width = 2 + 32 - plz - ptz
-        else:
-            length = 32 - lz - tz
-            code = np.uint64(3) | (np.uint64(lz) << np.uint64(2))
-            code |= np.uint64(length - 1) << np.uint64(7)
-            code |= (x >> np.uint64(tz)) << np.uint64(12)
-            width = 12 + length
-            plz = lz
-            ptz = tz
-        acc |= code << np.uint64(nacc)
-        nacc += width
-    if nacc > 0:
-        buf[pos] = np.uint8(acc & m8)
-        pos += 1
-    return pos
 
 
 @njit(**JIT_EXACT_INLINE)

@@ -168,3 +168,160 @@ def novelty_scores(
             var[j] = (1 - alpha) * (var[j] + alpha * d * d)
         scores.append(math.sqrt(total / len(fin)))
     return scores
+
+
+# -- codec stream version 2, read literally from docs/kernels.md ---------------------------------
+
+
+class _Bits:
+    """LSB-first bit reader over ``data`` that refuses to read past its end."""
+
+    def __init__(self, data: bytes) -> None:
+        self.value = int.from_bytes(data, "little")
+        self.size = 8 * len(data)
+        self.pos = 0
+
+    def take(self, n: int) -> int:
+        if self.pos + n > self.size:
+            raise ValueError("bit stream overrun")
+        v = (self.value >> self.pos) & ((1 << n) - 1)
+        self.pos += n
+        return v
+
+
+def _varint(b: bytes, pos: int) -> tuple[int, int]:
+    v = shift = 0
+    while True:
+        byte = b[pos]
+        pos += 1
+        v |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return v, pos
+
+
+def _canonical(lens: dict[int, int]) -> dict[tuple[int, int], int]:
+    """(length, code read MSB-first) -> class, codes handed out by (length, class)."""
+    out = {}
+    code = 0
+    prev = 0
+    for c, n in sorted(lens.items(), key=lambda t: (t[1], t[0])):
+        code <<= n - prev
+        out[(n, code)] = c
+        code += 1
+        prev = n
+    return out
+
+
+def _ent_values(b: bytes, pos: int, m: int) -> tuple[list[int], int]:
+    """The ``m`` residuals of an ENT block's table and lanes: (residuals, position after)."""
+    lo, hi = b[pos], b[pos + 1]
+    pos += 2
+    lens = {}
+    for j in range(hi - lo + 1):
+        nib = (b[pos + j // 2] >> (4 * (j & 1))) & 15
+        if nib:
+            lens[lo + j] = nib
+    pos += (hi - lo + 2) // 2
+    codes = _canonical(lens)
+    sizes = []
+    for _ in range(4):
+        size, pos = _varint(b, pos)
+        sizes.append(size)
+    q = -(-m // 4)
+    out: list[int] = []
+    for k, size in enumerate(sizes):
+        bits = _Bits(b[pos : pos + size])
+        pos += size
+        for _ in range(max(0, min(m, (k + 1) * q) - k * q)):
+            if not lens:  # one class alone: no bits
+                c = lo
+            else:
+                code = n = 0
+                while (n, code) not in codes:
+                    code = (code << 1) | bits.take(1)
+                    n += 1
+                c = codes[(n, code)]
+            out.append(0 if c == 0 else (1 << (c - 1)) | bits.take(c - 1))
+    return out, pos
+
+
+def _unpredict(z: list[int], tr: int, base: int) -> list[int]:
+    v: list[int] = []
+    for i, zi in enumerate(z):
+        if tr == 0:
+            v.append(base + zi)
+            continue
+        r = (zi >> 1) ^ -(zi & 1)
+        if tr >= 16:
+            lag = tr - 16
+            p = v[i - lag] if i >= lag else (v[i - 1] if i else 0)
+        else:  # polynomial extrapolation of order min(i, tr)
+            k = min(i, tr)
+            if k == 0:
+                p = 0
+            elif k == 1:
+                p = v[i - 1]
+            elif k == 2:
+                p = 2 * v[i - 1] - v[i - 2]
+            else:
+                p = 3 * v[i - 1] - 3 * v[i - 2] + v[i - 3]
+        v.append(p + r)
+    return v
+
+
+def decode_v2(b: bytes) -> np.ndarray:
+    """Reference decoder of lossless stream version 2 (RAW and ENT blocks), plain Python."""
+    assert b[:3] == bytes([0xB7, 0x5A, 2]) and b[3] == 0
+    n = int.from_bytes(b[4:8], "little")
+    block = int.from_bytes(b[8:10], "little")
+    pos = 10
+    out = np.empty(n, dtype=np.uint32)
+    for b0 in range(0, n, block):
+        nb = min(block, n - b0)
+        scheme = b[pos]
+        pos += 1
+        if scheme == 0:  # RAW
+            out[b0 : b0 + nb] = np.frombuffer(b[pos : pos + 4 * nb], dtype="<u4")
+            pos += 4 * nb
+            continue
+        assert scheme == 3, f"scheme {scheme}"
+        src = b[pos]
+        pos += 1
+        e, s = 0, 1.0
+        if src == 0:
+            e = b[pos]
+            pos += 1
+        elif src == 1:
+            s = float(np.frombuffer(b[pos : pos + 8], dtype="<f8")[0])
+            pos += 8
+        tr = b[pos]
+        pos += 1
+        base = 0
+        if tr == 0:
+            zb, pos = _varint(b, pos)
+            base = (zb >> 1) ^ -(zb & 1)
+        exc: dict[int, int] = {}
+        if src != 2:
+            n_exc = int.from_bytes(b[pos : pos + 2], "little")
+            pos += 2
+            for _ in range(n_exc):
+                exc[int.from_bytes(b[pos : pos + 2], "little")] = int.from_bytes(
+                    b[pos + 2 : pos + 6], "little"
+                )
+                pos += 6
+        z, pos = _ent_values(b, pos, nb - len(exc))
+        ints = iter(_unpredict(z, tr, base))
+        for i in range(nb):
+            if i in exc:
+                out[b0 + i] = exc[i]
+                continue
+            d = next(ints)
+            if src == 2:  # latent: order-preserving integer of the bit pattern
+                out[b0 + i] = d if d >= 0 else (-(d + 1)) | 0x80000000
+            elif src == 0:  # decimal: times the float64 quotient 1 / 10**e
+                out[b0 + i] = np.float32(float(d) * (1.0 / 10.0**e)).view(np.uint32)
+            else:
+                out[b0 + i] = np.float32(float(d) * s).view(np.uint32)
+    assert pos == len(b), "trailing bytes"
+    return out.view(np.float32)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kernels
 from tests.kernels import signals
 from tests.kernels.make_golden import GOLDEN
+
+GOLDEN_V1 = GOLDEN.with_name("golden_codec_v1.npz")
 
 FS = signals.FS
 
@@ -60,12 +66,47 @@ def test_golden_vectors() -> None:
     assert tuple(g["feature_names"]) == kernels.FEATURE_NAMES
     got = kernels.window_features_batch(g["windows"], FS)
     np.testing.assert_allclose(got, g["features"], rtol=2e-6, atol=1e-6)
-    # the stream format is stable: old streams decode, the same input encodes to the same bytes
+    # the stream format is stable: the same input encodes to the same bytes, which decode
     stream = g["codec_bytes"].tobytes()
+    assert stream[2] == 2, "golden.npz holds a version-2 stream"
     np.testing.assert_array_equal(
         kernels.decode_samples(stream).view(np.uint32), g["codec_input"].view(np.uint32)
     )
     assert kernels.encode_samples(g["codec_input"]) == stream
+
+
+def test_codec_version_1_streams_still_decode() -> None:
+    """Streams written by the version-1 encoder decode to exactly the bits they did then."""
+    g = np.load(GOLDEN_V1)
+    names = sorted({k.split("__")[0] for k in g.files})
+    assert len(names) >= 10
+    for name in names:
+        stream = g[f"{name}__stream"].tobytes()
+        assert stream[2] == 1
+        got = kernels.decode_samples(stream)
+        want = g[f"{name}__decoded"]
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), err_msg=name)
+        if name != "lossy":
+            np.testing.assert_array_equal(got.view(np.uint32), g[f"{name}__input"].view(np.uint32))
+
+
+def test_codec_max_samples_is_checked_before_allocating() -> None:
+    x = signals.walking_accel(300).T.ravel()
+    b = kernels.encode_samples(x)
+    assert kernels.decode_samples(b, max_samples=x.size).size == x.size
+    with pytest.raises(kernels.CodecError, match="limit"):
+        kernels.decode_samples(b, max_samples=x.size - 1)
+    # a header claiming 2**32 - 1 samples over a few bytes: rejected, nothing allocated
+    bogus = b[:4] + (0xFFFFFFFF).to_bytes(4, "little") + (4096).to_bytes(2, "little") + b"\0" * 8
+    tracemalloc.start()
+    try:
+        with pytest.raises(kernels.CodecError):
+            kernels.decode_samples(bogus)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 def test_codec_compresses_sensor_data() -> None:
@@ -227,3 +268,58 @@ def test_read_only_input_reuses_the_compiled_kernels() -> None:
     assert kernels.decode_samples(kernels.encode_samples(ro)).tobytes() == x.tobytes()
     assert np.array_equal(kernels.window_features(ro, 50.0), kernels.window_features(x, 50.0))
     assert (len(_encode.signatures), len(features_into.signatures)) == before
+
+
+def _fuzz_corpus() -> list[bytes]:
+    rng = np.random.default_rng(9)
+    smooth = np.sin(np.arange(700) / 15).astype(np.float32)
+    period = np.tile(np.float32([-0.58, -0.58, -0.58, 1.73]), 100) + np.float32(1e-3) * np.repeat(
+        rng.standard_normal(100).astype(np.float32), 4
+    )
+    xs = [
+        signals.walking_accel(200).T.ravel(),
+        signals.temperature_log(600),
+        smooth,
+        period.astype(np.float32),
+        rng.standard_normal(300).astype(np.float32),
+    ]
+    streams = [kernels.encode_samples(x) for x in xs]
+    g = np.load(GOLDEN_V1)
+    streams += [g[k].tobytes() for k in g.files if k.endswith("__stream")]
+    return streams
+
+
+_STREAMS = _fuzz_corpus()
+
+
+def _decode_or_codec_error(b: bytes) -> None:
+    try:
+        y = kernels.decode_samples(b, max_samples=1 << 16)
+    except kernels.CodecError:
+        return
+    assert y.dtype == np.float32
+    assert y.size <= 1 << 16
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_codec_fuzz_random_bytes(data: bytes) -> None:
+    _decode_or_codec_error(data)
+    # the same bytes behind a valid header of either version
+    for version in (1, 2):
+        head = bytes([0xB7, 0x5A, version, 0]) + (len(data) * 3).to_bytes(4, "little")
+        _decode_or_codec_error(head + (256).to_bytes(2, "little") + data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(0, len(_STREAMS) - 1),
+    st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=6),
+    st.integers(0, 1 << 20),
+)
+def test_codec_fuzz_mutated_streams(which: int, edits: list[tuple[int, int]], cut: int) -> None:
+    good = bytearray(_STREAMS[which])
+    for where, value in edits:
+        good[where % len(good)] = value
+    _decode_or_codec_error(bytes(good))
+    _decode_or_codec_error(bytes(good[: cut % (len(good) + 1)]))

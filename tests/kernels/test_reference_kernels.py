@@ -79,8 +79,30 @@ def test_batch_matches_single_bitwise() -> None:
         signals.walking_accel(300).T.ravel(),
         np.full(1030, 7.25, dtype=np.float32),
         np.arange(-600, 600, dtype=np.float32),
+        np.sin(np.arange(900) / 17).astype(np.float32),  # latents, high delta orders
+        np.tile(np.float32([-0.58475375, -0.58475375, 1.730991, -0.58475375, 2.5e-3]), 130),
+        np.random.default_rng(1).integers(-(2**49), 2**49, 1000).astype(np.float32),  # wide
+        np.random.default_rng(2)
+        .integers(0, 2**32, 700, dtype=np.uint64)
+        .astype(np.uint32)
+        .view(np.float32),  # any bit pattern
+        np.concatenate([np.full(300, -0.0), np.full(300, 1e-42)]).astype(np.float32),
     ],
-    ids=["empty", "specials", "nan-payloads", "noise", "decimals", "adc", "constant", "ints"],
+    ids=[
+        "empty",
+        "specials",
+        "nan-payloads",
+        "noise",
+        "decimals",
+        "adc",
+        "constant",
+        "ints",
+        "smooth",
+        "periodic",
+        "wide-ints",
+        "random-bits",
+        "signed-zero-denormal-runs",
+    ],
 )
 def test_codec_round_trip_exact(x: np.ndarray) -> None:
     y = kernels.decode_samples(kernels.encode_samples(x))
@@ -146,3 +168,22 @@ def test_novelty_matches_reference() -> None:
     scorer = kernels.NoveltyScorer(6, alpha=0.1, warmup=5)
     got = [scorer.update(f) for f in feats]
     np.testing.assert_allclose(got, reference.novelty_scores(feats, 0.1, 5), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.sin(np.arange(700) / 13).astype(np.float32),
+        signals.walking_accel(300).T.ravel(),
+        signals.temperature_log(600),
+        np.tile(np.float32([-0.58, -0.58, 1.73, -0.58, 2.5e-3]), 80),
+        np.random.default_rng(4).integers(-(2**49), 2**49, 300).astype(np.float32),
+        np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, 3.4e38, 0.5] * 40, dtype=np.float32),
+    ],
+    ids=["smooth", "accel", "decimals", "periodic", "wide", "specials"],
+)
+def test_codec_v2_matches_reference_decoder(x: np.ndarray) -> None:
+    """The stream means what docs/kernels.md says: a literal decoder reads the same bits."""
+    b = kernels.encode_samples(x)
+    assert b[2] == 2
+    np.testing.assert_array_equal(reference.decode_v2(b).view(np.uint32), x.view(np.uint32))

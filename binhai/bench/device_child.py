@@ -1,4 +1,4 @@
-"""The device process of the cold-start benchmark (``python -m device_sdk._bench_child``).
+"""The device process of the cold-start benchmark (``python -m binhai.bench.device_child``).
 
 Arguments: broker URL (or ``fake``), data dir, the number of windows to stream after the first.
 Starts a device exactly as an app would, pushes one window and waits for its PUBACK, then

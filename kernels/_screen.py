@@ -81,8 +81,8 @@ _DOM = FEATURE_NAMES.index("dominant_freq")
 _BAND0 = FEATURE_NAMES.index("band_power_0")
 _N_BANDS = 8
 # window_stats output slots
-_S_NAN, _S_CONST, _S_PINNED, _S_SPIKE, _S_PEAK, _S_WIDE = range(6)
-N_STATS = 6
+_S_NAN, _S_CONST, _S_PINNED, _S_SPIKE, _S_PEAK, _S_WIDE, _S_HAVE = range(7)
+N_STATS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +203,9 @@ class Screen:
         self.alpha = alpha
         self.warmup = warmup
         self.n = 0
-        self.ref = np.zeros(channels)  # slow reference of the window means
-        self.dev = np.zeros(channels)  # usual |mean - ref|
-        self.std = np.zeros(channels)
-        self.hf = np.zeros(channels)
+        self._state = np.zeros((4, channels))  # ref, dev, std, hf per channel
+        self._profile = _profile_array(profile)
+        self._delta = np.zeros(1)
         self.level_delta = 0.0  # channel 0's mean - its reference, at the last level check
         self._stats = np.zeros(N_STATS)
 
@@ -217,74 +216,146 @@ class Screen:
     def flags(self, features: np.ndarray, samples: np.ndarray | None = None) -> int:
         """Flags of one window (``features`` (channels * F,), ``samples`` (channels, n) when
         they are at hand); learns the baselines from it when it has none."""
-        f = np.asarray(features, dtype=np.float64).reshape(self.channels, _F)
-        p = self.profile
-        flags = 0
-        if not np.isfinite(f).all():
-            return NAN
-        std = f[:, _STD]
-        if (std == 0).all():
-            flags |= CONSTANT
-        if samples is not None:
-            st = self._stats
+        f = np.asarray(features).reshape(self.channels, _F)
+        st = self._stats
+        if samples is None:
+            st[_S_HAVE] = 0.0
+        else:
             window_stats(samples, st)
-            if st[_S_NAN]:
-                return NAN
-            if st[_S_PINNED] >= p.pinned:
-                flags |= PINNED
-            if p.impact > 0 and st[_S_PEAK] > p.impact and st[_S_WIDE]:
-                flags |= IMPACT
-            elif st[_S_SPIKE] >= p.spike_ratio and not flags & CONSTANT:
-                flags |= SPIKE
-        bands = f[:, _BAND0 : _BAND0 + _N_BANDS]
-        total = np.maximum(bands.sum(axis=1), 1e-300)
-        if p.tremor is not None:
-            lo, hi = p.tremor
-            dom = f[:, _DOM]
-            band = bands[:, 1] / total
-            if ((dom >= lo) & (dom <= hi) & (band >= 0.9)).any():
-                flags |= TREMOR
-        hf = std * np.sqrt(bands[:, -1] / total)
-        mean = f[:, _MEAN]
-        if mean[0] > p.high_limit:
+            st[_S_HAVE] = 1.0
+        flags, self.n = screen_kernel(
+            f, st, self._profile, self._state, self.n, self.warmup, self.alpha, self._delta
+        )
+        self.level_delta = float(self._delta[0])
+        return int(flags)
+
+    @property
+    def ref(self) -> np.ndarray:
+        """Slow reference of the window means, per channel."""
+        return self._state[_REF]
+
+    @property
+    def dev(self) -> np.ndarray:
+        """Usual distance of a window mean from the reference, per channel."""
+        return self._state[_DEV]
+
+    @property
+    def std(self) -> np.ndarray:
+        return self._state[_STDB]
+
+    @property
+    def hf(self) -> np.ndarray:
+        return self._state[_HF]
+
+
+# Screen state rows and profile slots of the compiled kernel
+_REF, _DEV, _STDB, _HF = range(4)
+(_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
+ _P_GRAV, _P_HIGH) = range(11)  # fmt: skip
+
+
+def _profile_array(p: SensorProfile) -> np.ndarray:
+    lo, hi = p.tremor if p.tremor is not None else (0.0, -1.0)
+    return np.array(
+        [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
+         p.level_floor, p.gravity, p.high_limit],
+        dtype=np.float64,
+    )  # fmt: skip
+
+
+@njit(**JIT)
+def screen_kernel(f, st, prof, state, n, warmup, alpha, delta):  # pragma: no cover - compiled
+    """The checks of :class:`Screen` on one window's features ``f`` (channels, F) and sample
+    statistics ``st``; learns ``state`` from an unflagged window. Returns (flags, new n)."""
+    ch = f.shape[0]
+    for c in range(ch):
+        for j in range(f.shape[1]):
+            if not math.isfinite(f[c, j]):
+                return NAN, n
+    if st[_S_HAVE] != 0.0 and st[_S_NAN] != 0.0:
+        return NAN, n
+    flags = 0
+    constant = True
+    for c in range(ch):
+        if f[c, _STD] != 0.0:
+            constant = False
+    if constant:
+        flags |= CONSTANT
+    if st[_S_HAVE] != 0.0:
+        if st[_S_PINNED] >= prof[_P_PINNED]:
+            flags |= PINNED
+        if prof[_P_IMPACT] > 0 and st[_S_PEAK] > prof[_P_IMPACT] and st[_S_WIDE] != 0.0:
+            flags |= IMPACT
+        elif st[_S_SPIKE] >= prof[_P_SPIKE] and not constant:
+            flags |= SPIKE
+    warm = n >= warmup
+    settled = n >= 3 * warmup
+    level = False
+    noise = False
+    sq = 0.0
+    for c in range(ch):
+        total = 0.0
+        for b in range(_N_BANDS):
+            total += f[c, _BAND0 + b]
+        total = max(total, 1e-300)
+        dom = f[c, _DOM]
+        tremor_band = prof[_P_THI] >= prof[_P_TLO] and prof[_P_TLO] <= dom <= prof[_P_THI]
+        if tremor_band and f[c, _BAND0 + 1] / total >= 0.9:
+            flags |= TREMOR
+        mean = np.float64(f[c, _MEAN])
+        std = np.float64(f[c, _STD])
+        hf = std * math.sqrt(f[c, _BAND0 + _N_BANDS - 1] / total)
+        sq += mean * mean
+        if warm and not constant:
+            if hf > prof[_P_NOISE] * max(state[_HF, c], 1e-12):
+                noise = True
+            if prof[_P_GRAV] <= 0:
+                off = abs(mean - state[_REF, c])
+                if settled and off > prof[_P_SIGMAS] * state[_DEV, c] and off > prof[_P_FLOOR]:
+                    level = True
+                ramp = std > prof[_P_STDR] * state[_STDB, c] and std > prof[_P_FLOOR] / 4
+                if prof[_P_STDR] > 0 and ramp:
+                    level = True
+    mean0 = np.float64(f[0, _MEAN])
+    if mean0 > prof[_P_HIGH]:
+        flags |= LEVEL
+        delta[0] = mean0 - prof[_P_HIGH]
+    if warm and not constant:
+        if prof[_P_GRAV] > 0:
+            if abs(math.sqrt(sq) - prof[_P_GRAV]) > 0.2 * prof[_P_GRAV]:
+                level = True
+        else:
+            delta[0] = mean0 - state[_REF, 0]
+        if noise:
+            flags |= NOISE
+        if level:
             flags |= LEVEL
-            self.level_delta = float(mean[0] - p.high_limit)
-        if self.warm and not flags & CONSTANT:
-            if (hf > p.noise_ratio * np.maximum(self.hf, 1e-12)).any():
-                flags |= NOISE
-            if self._level(mean, std):
-                flags |= LEVEL
-        if not flags:
-            self._learn(mean, std, hf)
-        return flags
-
-    def _level(self, mean: np.ndarray, std: np.ndarray) -> bool:
-        p = self.profile
-        if p.gravity > 0:
-            return abs(math.sqrt(float((mean**2).sum())) - p.gravity) > 0.2 * p.gravity
-        off = np.abs(mean - self.ref)
-        self.level_delta = float(mean[0] - self.ref[0])
-        moved = np.zeros(mean.shape, dtype=bool)
-        if self.n >= 3 * self.warmup:  # the usual distance takes longer to know
-            moved |= (off > p.level_sigmas * self.dev) & (off > p.level_floor)
-        if p.std_ratio > 0:
-            moved |= (std > p.std_ratio * self.std) & (std > p.level_floor / 4)
-        return bool(moved.any())
-
-    def _learn(self, mean: np.ndarray, std: np.ndarray, hf: np.ndarray) -> None:
-        a = max(self.alpha, 1.0 / (self.n + 1))
-        slow = max(self.alpha / 5, 1.0 / (self.n + 1))
-        off = np.abs(mean - self.ref)
-        # a level already 3 usual deviations off is not learnt: a slow drift must not become
-        # the reference before it crosses the threshold
-        settled = self.n >= 3 * self.warmup
-        if not settled or (off <= 3 * self.dev + self.profile.level_floor / 4).all():
-            if self.n:
-                self.dev += slow * (off - self.dev)
-            self.ref += slow * (mean - self.ref)
-        self.std += a * (std - self.std)
-        self.hf += a * (hf - self.hf)
-        self.n += 1
+    if flags:
+        return flags, n
+    # learn: a level already 3 usual distances off is not learnt (a slow drift must not become
+    # the reference before it crosses the threshold)
+    a = max(alpha, 1.0 / (n + 1))
+    slow = max(alpha / 5, 1.0 / (n + 1))
+    keep_ref = settled
+    if settled:
+        for c in range(ch):
+            if abs(f[c, _MEAN] - state[_REF, c]) > 3 * state[_DEV, c] + prof[_P_FLOOR] / 4:
+                keep_ref = False
+    for c in range(ch):
+        mean = np.float64(f[c, _MEAN])
+        std = np.float64(f[c, _STD])
+        total = 0.0
+        for b in range(_N_BANDS):
+            total += f[c, _BAND0 + b]
+        total = max(total, 1e-300)
+        hf = std * math.sqrt(f[c, _BAND0 + _N_BANDS - 1] / total)
+        if keep_ref or not settled:
+            if n:
+                state[_DEV, c] += slow * (abs(mean - state[_REF, c]) - state[_DEV, c])
+            state[_REF, c] += slow * (mean - state[_REF, c])
+        state[_STDB, c] += a * (std - state[_STDB, c])
+        state[_HF, c] += a * (hf - state[_HF, c])
+    return 0, n + 1
 
 
 #: Flag: a spectral line the stream's baseline spectrum does not have (e.g. a bearing defect).

@@ -162,16 +162,15 @@ class SimNode:
             if battery != self._battery:
                 self._battery = battery
                 self.engine.handle(Battery(battery))
-        # Samples go in at every window boundary before t_s, in time order across sensors, so
-        # a window is decided (and an urgent one published) when it completes, not at the step.
+        # Samples go in at every window boundary up to t_s, in time order across sensors, so a
+        # window is decided (and an urgent one published) when it completes, not at the step;
+        # samples of a window not complete yet wait (the engine would only hold them).
         for b, sensor in self._boundaries(t_s):
             self.vt.t_ns = round(b * NS)
             self._push(sensor, b)
             if self.engine is not None:
                 self._settle()
         self.vt.t_ns = round(t_s * NS)
-        for s in self.dev.sensors:
-            self._push(s, t_s)
         if self.engine is not None:
             self._settle()
 
@@ -181,7 +180,7 @@ class SimNode:
         for s in self.dev.sensors:
             start = self._start[s.name]
             k = (self._taken[s.name] - start) // s.window + 1
-            while (b := (start + k * s.window) / s.rate_hz) < t_s - 1e-9:
+            while (b := (start + k * s.window) / s.rate_hz) <= t_s + 1e-9:
                 out.append((b, s))
                 k += 1
         out.sort(key=lambda bs: bs[0])

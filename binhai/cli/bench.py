@@ -7,6 +7,7 @@ import click
 from binhai.cli.bench_device import device_cmd
 from binhai.cli.bench_ingest import ingest_cmd
 from binhai.cli.bench_kernels import kernels_cmd
+from binhai.cli.bench_sim import sim_cmd
 
 
 @click.group("bench")
@@ -17,8 +18,9 @@ def command() -> None:
     Examples:
       binhai bench kernels
       binhai bench kernels --json | tail -1
+      binhai bench sim --devices 1000 --duration 3600
     """
 
 
-for cmd in (kernels_cmd, device_cmd, ingest_cmd):
+for cmd in (kernels_cmd, device_cmd, ingest_cmd, sim_cmd):
     command.add_command(cmd)

@@ -18,6 +18,7 @@ from device_sdk._config import BatchPolicy, Budget, OutboxLimits, SensorSpec
 from device_sdk._device import Device, OnCommand, OnPolicy
 from device_sdk._downlink import DevicePolicy
 from device_sdk._encode import WindowRecord, decode_raw, encode_batch, encode_raw
+from device_sdk._engine import Uplink
 from device_sdk._errors import (
     CallbackError,
     ClosedError,
@@ -59,6 +60,7 @@ __all__ = [
     "SynergyConfig",
     "Transport",
     "TransportEvents",
+    "Uplink",
     "WindowRecord",
     "Windower",
     "WorkerError",

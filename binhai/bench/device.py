@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from device_sdk import BatchPolicy, Device, FakeTransport, Outbox
+from device_sdk import BatchPolicy, Device, FakeTransport, Outbox, Uplink
 
 RATE_HZ, CHANNELS, WINDOW = 50.0, 3, 128
 APP_CHUNK = 5  # samples per push: an app loop at 10 Hz
@@ -59,12 +59,21 @@ def cold_start(
     }
 
 
-def cpu(seconds_of_signal: float = 600.0) -> dict[str, Any]:
+def wrist_accel(n: int) -> np.ndarray:
+    """``n`` samples (n, 3) of the simulator's wrist accelerometer (activities, no events)."""
+    from firmware_sim import DeviceGroup, Scenario, build_fleet
+
+    sc = Scenario("bench", 1, n / RATE_HZ + 1, (DeviceGroup("wrist", 1),))
+    return build_fleet(sc)[0].take("accel", n)
+
+
+def cpu(seconds_of_signal: float = 600.0, *, uplink: Uplink = "windows") -> dict[str, Any]:
     """CPU of one device at 50 Hz x 3 axes, windows of 128 with 50 % overlap, pushed by an app
     in chunks of 5 samples, one window per batch (as in real time, where a batch closes after
-    ``max_age_s`` = 1 s with the one window of that second), through the real outbox."""
+    ``max_age_s`` = 1 s with the one window of that second), through the real outbox. With
+    ``uplink="synergy"`` every window is also screened and ordinary ones summarised."""
     n = int(seconds_of_signal * RATE_HZ)
-    x = np.random.default_rng(1).standard_normal((n, CHANNELS)).astype(np.float32)
+    x = wrist_accel(n)
     with tempfile.TemporaryDirectory(prefix="binhai-bench-") as tmp:
         dev = Device(
             "bench-cpu",
@@ -73,6 +82,7 @@ def cpu(seconds_of_signal: float = 600.0) -> dict[str, Any]:
             transport=FakeTransport(),
             batch=BatchPolicy(max_windows=1),
             max_pending_chunks=100_000,
+            uplink=uplink,
         )
         try:
             dev.add_sensor("accel", rate_hz=RATE_HZ, channels=CHANNELS, window=WINDOW)

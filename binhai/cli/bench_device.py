@@ -38,6 +38,8 @@ def device_cmd(
                              (50 % overlap), pushed 5 samples at a time, one window per batch,
                              through the real SQLite outbox
     devices_per_core_at_50hz_3axis   1e6 us / (CPU per sample x 50 samples/s)
+    synergy_cpu_us_per_1k_samples    the same stream with uplink="synergy" (every window also
+                             screened, ordinary ones summarised), and its ratio to the above
     outbox_batches_per_s     SQLite WAL append+ack cycles with fsync (the shipped outbox); a
                              bare SQLite table of the same rows with fsync, synchronous=NORMAL
                              and no fsync, and an append-only log, beside it
@@ -77,6 +79,10 @@ def device_cmd(
                 broker.stop()
         progress.update(task, advance=1, description="CPU per sample")
         res.update(_bench.cpu(signal_s))
+        syn = _bench.cpu(signal_s, uplink="synergy")
+        res["synergy_cpu_us_per_1k_samples"] = syn["cpu_us_per_1k_samples"]
+        res["synergy_edge_us_per_window"] = syn["edge_us_per_window"]
+        res["synergy_vs_windows_cpu"] = syn["cpu_us_per_1k_samples"] / res["cpu_us_per_1k_samples"]
         progress.update(task, advance=1, description="outbox append+ack cycles")
         res.update(_bench.outbox(outbox_cycles))
         progress.update(task, advance=1)

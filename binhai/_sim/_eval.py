@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from binhai._sim._run import RunResult, RunSpec, run
+from binhai._sim._run import RunResult, RunSpec, run, worker_pool
 from firmware_sim import BUDGETED, POLICIES, Delivery, PolicyParams, Scenario, build_fleet, score
 
 DEFAULT_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2)
@@ -48,10 +49,24 @@ class Evaluation:
         self._labels = [lb for dev in build_fleet(scenario) for lb in dev.labels]
         self._prefix_all_cloud: int | None = None
         self.all_cloud: RunResult | None = None
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Evaluation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _run(self, params: PolicyParams, **kw: Any) -> RunResult:
         spec = RunSpec(self.scenario, params, step_s=self.step_s, **kw)
-        return run(spec, workers=self.workers)
+        if self.workers > 1 and self._pool is None:
+            self._pool = worker_pool(self.workers)
+        return run(spec, workers=self.workers, pool=self._pool)
 
     def baseline(self) -> RunResult:
         if self.all_cloud is None:

@@ -394,13 +394,13 @@ def evaluate_live(
             for k, (name, budget) in enumerate(cases, 1):
                 params = ev.fit(name, budget) if budget is not None else PolicyParams(name)
                 scenario = replace(ev.scenario, name=f"{ev.scenario.name}.{k}")
-                local = Evaluation(scenario, workers=ev.workers, step_s=ev.step_s)
-                base = local.baseline()
-                rates = _rates(base) if name == "binhai" else None
-                spec = RunSpec(scenario, params, step_s=ev.step_s, all_cloud_bps=rates)
-                live = _run_on(dsn, url, workdir, spec, config, progress or _quiet)
-                row = local.score(live.result, budget)
-                sim = base if name == "all_cloud" else run(spec, workers=ev.workers)
-                row["live"] = agreement(live, sim)
-                rows.append(row)
+                with Evaluation(scenario, workers=ev.workers, step_s=ev.step_s) as local:
+                    base = local.baseline()
+                    rates = _rates(base) if name == "binhai" else None
+                    spec = RunSpec(scenario, params, step_s=ev.step_s, all_cloud_bps=rates)
+                    live = _run_on(dsn, url, workdir, spec, config, progress or _quiet)
+                    row = local.score(live.result, budget)
+                    sim = base if name == "all_cloud" else run(spec, workers=ev.workers)
+                    row["live"] = agreement(live, sim)
+                    rows.append(row)
     return rows

@@ -194,8 +194,16 @@ def _shard_main(args: tuple[RunSpec, list[int]]) -> ShardResult:
     return run_shard(spec, indices)
 
 
-def run(spec: RunSpec, *, workers: int = 1) -> RunResult:
-    """Run ``spec`` on ``workers`` processes (1: in this process)."""
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for :func:`run` (spawned: no fork after Numba's threads); reuse one across
+    runs to pay the start-up (imports, the kernels' cache) once."""
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+
+
+def run(
+    spec: RunSpec, *, workers: int = 1, pool: ProcessPoolExecutor | None = None
+) -> RunResult:
+    """Run ``spec`` on ``workers`` processes (1: in this process), from ``pool`` if given."""
     started = time.monotonic()
     n = spec.scenario.device_count if spec.devices is None else len(spec.devices)
     indices = (
@@ -205,11 +213,13 @@ def run(spec: RunSpec, *, workers: int = 1) -> RunResult:
     if workers == 1:
         shards = [run_shard(spec, indices)]
     else:
-        parts = [indices[i::workers] for i in range(workers)]
-        # spawn (no fork after Numba's threads); a worker that dies raises BrokenProcessPool
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            shards = list(pool.map(_shard_main, [(spec, p) for p in parts]))
+        parts = [(spec, indices[i::workers]) for i in range(workers)]
+        # a worker that dies raises BrokenProcessPool (never a silent hang)
+        if pool is not None:
+            shards = list(pool.map(_shard_main, parts))
+        else:
+            with worker_pool(workers) as own:
+                shards = list(own.map(_shard_main, parts))
     result = RunResult(
         params=spec.params,
         duration_s=spec.duration_s or spec.scenario.duration_s,

@@ -130,8 +130,10 @@ def command(
 
         scenario = replace(scenario, duration_s=float(duration))
     n_workers = workers or os.cpu_count() or 1
-    with task_progress("eval") as say:
-        ev = Evaluation(scenario, workers=n_workers, step_s=step, fit_s=fit_s, progress=say)
+    with (
+        task_progress("eval") as say,
+        Evaluation(scenario, workers=n_workers, step_s=step, fit_s=fit_s, progress=say) as ev,
+    ):
         if live:
             from binhai._sim._live import LiveConfig, evaluate_live
 

@@ -59,8 +59,10 @@ OnPolicy = Callable[[dl.DevicePolicy], object]
 Uplink = Literal["windows", "synergy"]
 
 _MAX_ACKS_PER_BATCH = 64
-#: What a heartbeat with the summaries of a few sensors costs on the wire, about (bytes).
+#: What a heartbeat with the summaries of a few sensors costs on the wire, about (bytes), and
+#: what a synergy device keeps in its budget for the first window of an episode beyond it.
 HEARTBEAT_COST = 400
+URGENT_RESERVE = 300
 _RECENT_COMMANDS = 256  # command ids remembered, so a redelivered command is not applied twice
 _MAX_RESEND_WINDOWS = 4096  # raw windows one SendRaw may send
 _MAX_SPANS = 4096  # seq ranges taken from one Stored confirmation
@@ -515,7 +517,7 @@ class Engine:
 
     def _heartbeat(self, now: int) -> None:
         self._next_heartbeat = max(self._next_heartbeat + self._heartbeat_ns, now)
-        if self.synergy is not None and self._available() < HEARTBEAT_COST:
+        if self.synergy is not None and self._available() < HEARTBEAT_COST + URGENT_RESERVE:
             # the budget cannot pay for it without delaying what matters: the next one will
             # carry the summaries (they keep counting) — unless the device is closing
             self.count(heartbeats_deferred=1)

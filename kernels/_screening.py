@@ -50,8 +50,10 @@ class ScreenConfig:
 
 @dataclass(frozen=True, slots=True)
 class Screened:
-    """A window's flags, a score (the new-line ratio, or 1 when flagged), and how far channel
-    0's level is above its reference (what tells an overheat from a drift)."""
+    """A window's flags, a score (the new-line ratio, or 1 when flagged), how far channel 0's
+    level is above its reference (what tells an overheat from a drift), and whether every
+    check that needs a baseline could run (``warm``: the stream's level reference is settled
+    and, where lines are watched, the line baseline too)."""
 
     flags: int
     score: float
@@ -135,4 +137,7 @@ class DeviceScreen:
             if ratio >= st.lines.ratio:
                 flags |= scr.LINE
                 score = ratio
-        return Screened(flags, score, screen.level_delta, screen.warm)
+        warm = screen.n >= 3 * screen.warmup
+        if sensor in _LINE_SENSORS:
+            warm = warm and st.lines is not None and st.lines.n >= st.lines.warmup
+        return Screened(flags, score, screen.level_delta, warm)

@@ -26,7 +26,11 @@ LEVEL      the level moves: accelerometers (``profile.gravity`` > 0) when the no
            it, or its std is > ``profile.std_ratio`` x its usual std (a ramp within the
            window), either by more than ``profile.level_floor`` in the sensor's unit (a
            quarter of it for the std); or
-           channel 0's mean is above ``profile.high_limit`` (temperatures: an absolute limit)
+           channel 0's mean is above ``profile.high_limit`` (temperatures: an absolute limit); or
+           ``profile.slope_ratio`` > 0 and a channel's mean moved from the previous window's by
+           more than ``slope_ratio`` x its usual move and more than ``profile.level_floor``
+           (a heat-up faster than the sensor's own dynamics, caught while the reference is
+           still settling)
 NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy threshold
            (set by the caller)
 =========  ==============================================================================
@@ -36,7 +40,8 @@ the std, the high-band amplitude) learn only from windows with no flag, by expon
 (``alpha``, a fifth of it for the reference) — the reference also skips windows already three
 usual distances off, so a slow drift is not learnt before it is flagged; NOISE and the std
 check of LEVEL wait for ``warmup`` windows, its reference check (whose usual distance takes
-longer to know) for three times as many.
+longer to know) for three times as many, its slope check for half as many (the usual move between
+consecutive windows, learnt like the reference: a move already three usual moves off is not learnt).
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ class SensorProfile:
     level_floor: float = 0.0
     gravity: float = 0.0
     high_limit: float = math.inf
+    slope_ratio: float = 0.0
 
 
 #: Built-in profiles, by sensor name (others get the generic one).
@@ -110,10 +116,22 @@ PROFILES: dict[str, SensorProfile] = {
     "ppg": SensorProfile("ppg", level_sigmas=10.0),
     "vib": SensorProfile("vib", level_sigmas=10.0),
     "temp": SensorProfile(
-        "temp", pinned=0.6, level_sigmas=4.0, std_ratio=6.0, level_floor=2.0, high_limit=60.0
+        "temp",
+        pinned=0.6,
+        level_sigmas=4.0,
+        std_ratio=6.0,
+        level_floor=2.0,
+        high_limit=60.0,
+        slope_ratio=4.0,
     ),
     "climate": SensorProfile(
-        "climate", pinned=0.6, level_sigmas=4.0, std_ratio=6.0, level_floor=1.5, high_limit=32.0
+        "climate",
+        pinned=0.6,
+        level_sigmas=4.0,
+        std_ratio=6.0,
+        level_floor=1.5,
+        high_limit=32.0,
+        slope_ratio=4.0,
     ),
 }
 
@@ -203,7 +221,9 @@ class Screen:
         self.alpha = alpha
         self.warmup = warmup
         self.n = 0
-        self._state = np.zeros((4, channels))  # ref, dev, std, hf per channel
+        # ref, dev, std, hf, the previous window's mean (NaN: none yet), usual move, per channel
+        self._state = np.zeros((6, channels))
+        self._state[_PREV] = np.nan
         self._profile = _profile_array(profile)
         self._delta = np.zeros(1)
         self.level_delta = 0.0  # channel 0's mean - its reference, at the last level check
@@ -249,16 +269,16 @@ class Screen:
 
 
 # Screen state rows and profile slots of the compiled kernel
-_REF, _DEV, _STDB, _HF = range(4)
+_REF, _DEV, _STDB, _HF, _PREV, _MOVE = range(6)
 (_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
- _P_GRAV, _P_HIGH) = range(11)  # fmt: skip
+ _P_GRAV, _P_HIGH, _P_SLOPE) = range(12)  # fmt: skip
 
 
 def _profile_array(p: SensorProfile) -> np.ndarray:
     lo, hi = p.tremor if p.tremor is not None else (0.0, -1.0)
     return np.array(
         [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
-         p.level_floor, p.gravity, p.high_limit],
+         p.level_floor, p.gravity, p.high_limit, p.slope_ratio],
         dtype=np.float64,
     )  # fmt: skip
 
@@ -268,11 +288,13 @@ def screen_kernel(f, st, prof, state, n, warmup, alpha, delta):  # pragma: no co
     """The checks of :class:`Screen` on one window's features ``f`` (channels, F) and sample
     statistics ``st``; learns ``state`` from an unflagged window. Returns (flags, new n)."""
     ch = f.shape[0]
+    gap = st[_S_HAVE] != 0.0 and st[_S_NAN] != 0.0
     for c in range(ch):
         for j in range(f.shape[1]):
             if not math.isfinite(f[c, j]):
-                return NAN, n
-    if st[_S_HAVE] != 0.0 and st[_S_NAN] != 0.0:
+                gap = True
+    if gap:  # no move is measured across missing samples
+        state[_PREV, :] = np.nan
         return NAN, n
     flags = 0
     constant = True
@@ -316,7 +338,16 @@ def screen_kernel(f, st, prof, state, n, warmup, alpha, delta):  # pragma: no co
                 ramp = std > prof[_P_STDR] * state[_STDB, c] and std > prof[_P_FLOOR] / 4
                 if prof[_P_STDR] > 0 and ramp:
                     level = True
+    slope = False
+    if prof[_P_SLOPE] > 0 and n >= warmup // 2 and not constant:
+        for c in range(ch):
+            move = abs(np.float64(f[c, _MEAN]) - state[_PREV, c])  # NaN: no previous window
+            if move > prof[_P_SLOPE] * state[_MOVE, c] and move > prof[_P_FLOOR]:
+                slope = True
     mean0 = np.float64(f[0, _MEAN])
+    if slope:
+        flags |= LEVEL
+        delta[0] = mean0 - state[_REF, 0]
     if mean0 > prof[_P_HIGH]:
         flags |= LEVEL
         delta[0] = mean0 - prof[_P_HIGH]
@@ -330,11 +361,21 @@ def screen_kernel(f, st, prof, state, n, warmup, alpha, delta):  # pragma: no co
             flags |= NOISE
         if level:
             flags |= LEVEL
+    a = max(alpha, 1.0 / (n + 1))
+    for c in range(ch):
+        mean = np.float64(f[c, _MEAN])
+        move = abs(mean - state[_PREV, c])
+        state[_PREV, c] = mean
+        if flags or not math.isfinite(move):
+            continue
+        if state[_MOVE, c] == 0.0:
+            state[_MOVE, c] = move
+        elif n < warmup // 2 or move <= 3 * state[_MOVE, c] + prof[_P_FLOOR] / 4:
+            state[_MOVE, c] += a * (move - state[_MOVE, c])
     if flags:
         return flags, n
     # learn: a level already 3 usual distances off is not learnt (a slow drift must not become
     # the reference before it crosses the threshold)
-    a = max(alpha, 1.0 / (n + 1))
     slow = max(alpha / 5, 1.0 / (n + 1))
     keep_ref = settled
     if settled:

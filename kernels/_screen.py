@@ -19,7 +19,12 @@ IMPACT     ``profile.impact`` > 0 and the magnitude of the sample vector exceeds
 TREMOR     ``profile.tremor`` band set and a channel's dominant frequency lies in it with
            >= 90 % of its power in that band's feature band
 NOISE      a channel's high-band amplitude (std x sqrt(share of the top band)) is
-           >= ``profile.noise_ratio`` times the stream's baseline
+           >= ``profile.noise_ratio`` times the stream's baseline; or, where
+           ``profile.rough_ratio`` > 0 and the samples are at hand, its roughness (the 90th
+           percentile of the samples' distances from their neighbours' mean) is above
+           ``rough_ratio`` times the stream's usual roughness and above half the channel's std
+           (white noise is rough, motion and heat are smooth: a noise burst, whatever the
+           wearer does)
 LEVEL      the level moves: accelerometers (``profile.gravity`` > 0) when the norm of the
            mean vector differs from 1 g by > 0.2 g; other sensors when a channel's mean is
            off its slow reference by > ``profile.level_sigmas`` x its usual distance from
@@ -106,12 +111,19 @@ class SensorProfile:
     gravity: float = 0.0
     high_limit: float = math.inf
     slope_ratio: float = 0.0
+    rough_ratio: float = 0.0
 
 
 #: Built-in profiles, by sensor name (others get the generic one).
 PROFILES: dict[str, SensorProfile] = {
     "accel": SensorProfile(
-        "accel", spike_ratio=60.0, impact=3 * G, tremor=(3.5, 7.0), noise_ratio=30.0, gravity=G
+        "accel",
+        spike_ratio=60.0,
+        impact=3 * G,
+        tremor=(3.5, 7.0),
+        noise_ratio=30.0,
+        gravity=G,
+        rough_ratio=6.5,
     ),
     "ppg": SensorProfile("ppg", level_sigmas=10.0),
     "vib": SensorProfile("vib", level_sigmas=10.0),
@@ -123,6 +135,7 @@ PROFILES: dict[str, SensorProfile] = {
         level_floor=2.0,
         high_limit=60.0,
         slope_ratio=4.0,
+        rough_ratio=4.0,
     ),
     "climate": SensorProfile(
         "climate",
@@ -132,6 +145,7 @@ PROFILES: dict[str, SensorProfile] = {
         level_floor=1.5,
         high_limit=32.0,
         slope_ratio=4.0,
+        rough_ratio=4.0,
     ),
 }
 
@@ -141,10 +155,12 @@ def profile_for(sensor: str) -> SensorProfile:
 
 
 @njit(**JIT)
-def window_stats(x, out):  # pragma: no cover - compiled
-    """Sample-level statistics of one (channels, n) window into ``out`` (N_STATS,)."""
+def window_stats(x, out, rough):  # pragma: no cover - compiled
+    """Sample-level statistics of one (channels, n) window into ``out`` (N_STATS,), and each
+    channel's roughness into ``rough`` (channels,) (0: not measured)."""
     ch, n = x.shape
     out[:] = 0.0
+    rough[:] = 0.0
     for c in range(ch):
         for i in range(n):
             if not math.isfinite(x[c, i]):
@@ -182,6 +198,7 @@ def window_stats(x, out):  # pragma: no cover - compiled
             resid[i - 1] = abs(np.float64(x[c, i]) - 0.5 * (np.float64(x[c, i - 1]) + x[c, i + 1]))
         top = resid.max()
         p90 = np.partition(resid, int(0.9 * (n - 3)))[int(0.9 * (n - 3))]
+        rough[c] = p90
         if top > 0:
             ratio = top / p90 if p90 > 0 else np.inf
             out[_S_SPIKE] = max(out[_S_SPIKE], ratio)
@@ -221,13 +238,15 @@ class Screen:
         self.alpha = alpha
         self.warmup = warmup
         self.n = 0
-        # ref, dev, std, hf, the previous window's mean (NaN: none yet), usual move, per channel
-        self._state = np.zeros((6, channels))
+        # ref, dev, std, hf, the previous window's mean (NaN: none yet), usual move, usual
+        # roughness, per channel
+        self._state = np.zeros((7, channels))
         self._state[_PREV] = np.nan
         self._profile = _profile_array(profile)
         self._delta = np.zeros(1)
         self.level_delta = 0.0  # channel 0's mean - its reference, at the last level check
         self._stats = np.zeros(N_STATS)
+        self._rough = np.zeros(channels)
 
     @property
     def warm(self) -> bool:
@@ -240,12 +259,14 @@ class Screen:
         st = self._stats
         if samples is None:
             st[_S_HAVE] = 0.0
+            self._rough[:] = 0.0
         else:
-            window_stats(samples, st)
+            window_stats(samples, st, self._rough)
             st[_S_HAVE] = 1.0
         flags, self.n = screen_kernel(
-            f, st, self._profile, self._state, self.n, self.warmup, self.alpha, self._delta
-        )
+            f, st, self._rough, self._profile, self._state, self.n, self.warmup, self.alpha,
+            self._delta,
+        )  # fmt: skip
         self.level_delta = float(self._delta[0])
         return int(flags)
 
@@ -269,24 +290,25 @@ class Screen:
 
 
 # Screen state rows and profile slots of the compiled kernel
-_REF, _DEV, _STDB, _HF, _PREV, _MOVE = range(6)
+_REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH = range(7)
 (_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
- _P_GRAV, _P_HIGH, _P_SLOPE) = range(12)  # fmt: skip
+ _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH) = range(13)  # fmt: skip
 
 
 def _profile_array(p: SensorProfile) -> np.ndarray:
     lo, hi = p.tremor if p.tremor is not None else (0.0, -1.0)
     return np.array(
         [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
-         p.level_floor, p.gravity, p.high_limit, p.slope_ratio],
+         p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio],
         dtype=np.float64,
     )  # fmt: skip
 
 
 @njit(**JIT)
-def screen_kernel(f, st, prof, state, n, warmup, alpha, delta):  # pragma: no cover - compiled
-    """The checks of :class:`Screen` on one window's features ``f`` (channels, F) and sample
-    statistics ``st``; learns ``state`` from an unflagged window. Returns (flags, new n)."""
+def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma: no cover
+    """The checks of :class:`Screen` on one window's features ``f`` (channels, F), sample
+    statistics ``st`` and roughness ``rough`` (channels,); learns ``state`` from an unflagged
+    window. Returns (flags, new n)."""
     ch = f.shape[0]
     gap = st[_S_HAVE] != 0.0 and st[_S_NAN] != 0.0
     for c in range(ch):
@@ -330,6 +352,10 @@ def screen_kernel(f, st, prof, state, n, warmup, alpha, delta):  # pragma: no co
         sq += mean * mean
         if warm and not constant:
             if hf > prof[_P_NOISE] * max(state[_HF, c], 1e-12):
+                noise = True
+            usual = state[_ROUGH, c]
+            rough_on = prof[_P_ROUGH] > 0 and rough[c] > 0 and usual > 0
+            if rough_on and rough[c] > prof[_P_ROUGH] * usual and rough[c] > 0.5 * std:
                 noise = True
             if prof[_P_GRAV] <= 0:
                 off = abs(mean - state[_REF, c])
@@ -396,6 +422,11 @@ def screen_kernel(f, st, prof, state, n, warmup, alpha, delta):  # pragma: no co
             state[_REF, c] += slow * (mean - state[_REF, c])
         state[_STDB, c] += a * (std - state[_STDB, c])
         state[_HF, c] += a * (hf - state[_HF, c])
+        if rough[c] > 0:
+            if state[_ROUGH, c] == 0.0:
+                state[_ROUGH, c] = rough[c]
+            else:
+                state[_ROUGH, c] += a * (rough[c] - state[_ROUGH, c])
     return 0, n + 1
 
 

@@ -26,6 +26,9 @@ CASES = [
     ("env", "faults", "noise_burst", "climate", 700.0, 300.0, {"noise_burst", "drift"}),
     ("machine", "faults", "clipping", "vib", 120.0, 10.0, {"clipping"}),
     ("machine", "faults", "noise_burst", "vib", 120.0, 10.0, {"noise_burst"}),
+    # roughness: white noise on smooth signals (a wearer's motion, a machine's heat)
+    ("wrist", "faults", "noise_burst", "accel", 200.0, 15.0, {"noise_burst"}),
+    ("machine", "faults", "noise_burst", "temp", 900.0, 200.0, {"noise_burst"}),
 ]
 
 

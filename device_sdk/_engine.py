@@ -18,7 +18,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -156,6 +156,8 @@ class Engine:
         self.clock = clock
         self.config = config
         self._heartbeat_ns = round(config.heartbeat_s * NS)
+        #: the version of the cloud's policy this device runs (reported in its health)
+        self.policy_version = 0
         self._max_age_ns = round(config.batch.max_age_s * NS)
         self._grace_ns = round(config.clock_sync_grace_s * NS)
         self._callbacks = callbacks
@@ -244,6 +246,13 @@ class Engine:
             clock_offset_ns=rtc_error,
             raw_cache_bytes=ob.raw_cache.nbytes,
             raw_cache_windows=ob.raw_cache.count,
+            policy_version=self.policy_version,
+            novelty_threshold=(
+                self.synergy.config.novelty_threshold
+                if self.synergy is not None
+                else self.edge.policy.novelty_threshold
+            ),
+            heartbeat_s=self._heartbeat_ns / NS,
         )
         return out
 
@@ -530,6 +539,7 @@ class Engine:
             battery=self.battery,
             firmware=self.config.firmware,
             cpu_us_per_window=cpu / n / 1000 if n > 0 else 0.0,
+            policy_version=self.policy_version,
         )
         self.count(heartbeats=1)
         if self.synergy is not None:
@@ -614,6 +624,24 @@ class Engine:
 
     def _apply_policy(self, p: protos.Policy) -> None:
         new = dl.apply_policy(p, self.edge.policy, self.edge.budget)
+        if self.synergy is not None:
+            cfg = self.synergy.config
+            self.synergy.config = replace(
+                cfg,
+                novelty_threshold=(
+                    new.offload.novelty_threshold if new.novelty_given else cfg.novelty_threshold
+                ),
+                raw_per_episode=(
+                    cfg.raw_per_episode if new.raw_per_episode is None else new.raw_per_episode
+                ),
+            )
+        if new.heartbeat_s is not None:
+            self._heartbeat_ns = round(new.heartbeat_s * NS)
+            self._next_heartbeat = min(
+                self._next_heartbeat, self.clock.mono_ns() + self._heartbeat_ns
+            )
+        if new.version is not None:
+            self.policy_version = new.version
         if new.window is not None:
             with self._lock:
                 specs = {n: self.edge.resize(s, new.window) for n, s in self.specs.items()}

@@ -16,8 +16,12 @@ Rules, per device (each one a documented, bounded step):
   on everything converges in a few rounds); below half the target it is divided by ``step``,
   one step a decision (novelty scores are heavy-tailed: stepping down fast overshoots), down
   to ``min_threshold`` — a device that says nothing learns to speak up when something changes.
+  Only devices that run the synergy uplink (they have sent a summary) are steered by it: the
+  ``windows`` uplink's novelty threshold says which windows go RAW, not how chatty it is.
 * **battery**: below ``low_battery`` the device is told to spend half (its heartbeat period
-  doubles, one raw window per episode); above ``low_battery + 0.1`` it returns to normal.
+  doubles, one raw window per episode); above ``low_battery + 0.1`` it returns to normal
+  (``heartbeat_s``, two raw windows per episode). A device whose battery never ran low is never
+  sent these two fields: it keeps its own.
 * **operator overrides** win: a field an operator set for the device, its group or its tenant
   (``binhai policy set``) is never changed by the engine (:meth:`PolicyEngine.set_pins`).
 
@@ -63,6 +67,8 @@ class DeviceRound:
     novel: int
     bytes_up: int = 0
     battery: float = -1.0
+    #: summaries the device sent (only the synergy uplink sends them)
+    summaries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,11 @@ class PolicyChange:
 class _State:
     threshold: float
     low_power: bool = False
+    #: whether the battery rule ever set this device's heartbeat and raw windows per episode
+    power_managed: bool = False
     version: int = 0
+    #: whether the device ever sent a summary: the flag-rate rule steers synergy devices only
+    synergy: bool = False
     #: windows and novel-only windows counted since the last decision on the flag rate
     windows: int = 0
     novel: int = 0
@@ -113,6 +123,7 @@ class PolicyEngine:
         """Take up a device's state saved earlier (the core restarting)."""
         st = self.state(tenant, device)
         st.threshold, st.version, st.low_power = threshold, version, low_power
+        st.power_managed = low_power
 
     def set_pins(self, tenant: str, device: str, pins: dict[str, float]) -> bool:
         """The operator's fields for this device (its own, its groups' and its tenant's, resolved);
@@ -143,11 +154,10 @@ class PolicyEngine:
     def fields(self, tenant: str, device: str) -> dict[str, float]:
         """The device's whole policy now: the engine's fields, then the pinned ones over them."""
         cfg, st = self.config, self.state(tenant, device)
-        out: dict[str, float] = {
-            "novelty_threshold": st.threshold,
-            "heartbeat_s": cfg.heartbeat_s * (2 if st.low_power else 1),
-            "raw_per_episode": 1 if st.low_power else 2,
-        }
+        out: dict[str, float] = {"novelty_threshold": st.threshold}
+        if st.power_managed:
+            out["heartbeat_s"] = cfg.heartbeat_s * (2 if st.low_power else 1)
+            out["raw_per_episode"] = 1 if st.low_power else 2
         out.update(st.pins)
         return out
 
@@ -168,7 +178,8 @@ class PolicyEngine:
         for r in seen:
             st = self.state(r.tenant, r.device)
             why = []
-            if "novelty_threshold" not in st.pinned and r.windows > 0:
+            st.synergy = st.synergy or r.summaries > 0
+            if st.synergy and "novelty_threshold" not in st.pinned and r.windows > 0:
                 new = self._threshold(st, r)
                 if new is not None and new != st.threshold:
                     why.append(f"flag rate {st.novel / st.windows:.3f}")
@@ -179,6 +190,7 @@ class PolicyEngine:
                 recovering = st.low_power and r.battery < cfg.low_battery + 0.1
                 low = r.battery < cfg.low_battery or recovering
                 if low != st.low_power:
+                    st.power_managed = True
                     st.low_power = low
                     why.append(f"battery {r.battery:.2f}")
             if why:

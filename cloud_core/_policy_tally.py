@@ -28,6 +28,7 @@ class _Count:
     novel: int = 0
     bytes_up: int = 0
     battery: float = -1.0
+    summaries: int = 0
     heartbeat: bool = False
 
 
@@ -42,6 +43,7 @@ class RoundTally:
         c.novel += sum(w.flags == NOVEL_ONLY for w in batch.windows)
         c.novel += sum(min(s.novel, s.windows) for s in batch.summaries)
         c.bytes_up += payload_bytes
+        c.summaries += len(batch.summaries)
         if batch.HasField("health"):
             c.battery = batch.health.battery
             c.heartbeat = True
@@ -52,7 +54,9 @@ class RoundTally:
         out = []
         for (t, d), c in sorted(self._counts.items()):
             if c.heartbeat:
-                out.append(DeviceRound(t, d, c.windows, c.novel, c.bytes_up, c.battery))
-                c.windows = c.novel = c.bytes_up = 0
+                out.append(
+                    DeviceRound(t, d, c.windows, c.novel, c.bytes_up, c.battery, c.summaries)
+                )
+                c.windows = c.novel = c.bytes_up = c.summaries = 0
                 c.heartbeat = False
         return out

@@ -59,6 +59,8 @@ OnPolicy = Callable[[dl.DevicePolicy], object]
 Uplink = Literal["windows", "synergy"]
 
 _MAX_ACKS_PER_BATCH = 64
+#: The share of its rate the budget's bucket refills at below the synergy uplink's low_battery.
+LOW_BATTERY_REFILL = 0.5
 #: What a heartbeat with the summaries of a few sensors costs on the wire, about (bytes), and
 #: what a synergy device keeps in its budget for the first window of an episode beyond it.
 HEARTBEAT_COST = 400
@@ -466,9 +468,15 @@ class Engine:
                 self._unpaid = max(0, self._unpaid - len(p.payload))
 
     def _tokens(self, now: int) -> float:
-        self.bucket.advance(max(0, now - self._bucket_at) / NS)
+        self.bucket.advance(max(0, now - self._bucket_at) / NS * self._refill_share())
         self._bucket_at = now
         return self.bucket.level
+
+    def _refill_share(self) -> float:
+        """Below the synergy uplink's ``low_battery`` the bucket refills at half its rate."""
+        syn = self.synergy
+        low = syn is not None and self.battery is not None and self.battery < syn.config.low_battery
+        return LOW_BATTERY_REFILL if low else 1.0
 
     def _available(self) -> float:
         """Budget bytes not yet promised: the bucket less what waits to be published."""
@@ -650,6 +658,15 @@ class Engine:
                 self.edge.set_window(spec)
         self.edge.policy = new.offload
         self.edge.set_budget(new.budget)
+        b = new.budget
+        if self.synergy is not None and (b.bytes_per_s, b.burst_bytes) != (
+            self.bucket.rate,
+            self.bucket.capacity,
+        ):
+            level = self._tokens(self.clock.mono_ns())  # what the old rate earned until now
+            self.bucket = kernels.TokenBucket(
+                b.bytes_per_s, b.burst_bytes, level=min(level, float(b.burst_bytes))
+            )
         if self._callbacks is not None and self._on_policy is not None:
             self._callbacks.submit(self._on_policy, new)
 

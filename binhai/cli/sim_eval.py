@@ -88,6 +88,15 @@ def _names(text: str) -> list[str]:
     "--speed", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
     help="With --live: simulated seconds per wall-clock second.",
 )  # fmt: skip
+@click.option(
+    "--policy-loop/--no-policy-loop", default=True, show_default=True,
+    help="Close the loop in the binhai runs: the cloud's policy engine steers every device's "
+    "novelty threshold and battery mode (every --policy-period simulated seconds).",
+)  # fmt: skip
+@click.option(
+    "--policy-period", type=click.FloatRange(min=0, min_open=True), default=60.0,
+    show_default=True, help="Simulated seconds between the policy engine's rounds.",
+)  # fmt: skip
 def command(
     scenario_name: str,
     seed: int | None,
@@ -101,6 +110,8 @@ def command(
     as_json: bool,
     live: bool,
     speed: float,
+    policy_loop: bool,
+    policy_period: float,
 ) -> None:
     """Score offload policies on a scenario's signals against its ground truth.
 
@@ -120,6 +131,7 @@ def command(
     """
     from binhai._sim._eval import Evaluation, with_seed
     from binhai.cli._progress import task_progress
+    from cloud_core import PolicyEngineConfig
     from firmware_sim import load_scenario
 
     names = _names(policies)
@@ -132,7 +144,14 @@ def command(
     n_workers = workers or os.cpu_count() or 1
     with (
         task_progress("eval") as say,
-        Evaluation(scenario, workers=n_workers, step_s=step, fit_s=fit_s, progress=say) as ev,
+        Evaluation(
+            scenario,
+            workers=n_workers,
+            step_s=step,
+            fit_s=fit_s,
+            progress=say,
+            policy=PolicyEngineConfig(period_s=policy_period) if policy_loop else None,
+        ) as ev,
     ):
         if live:
             from binhai._sim._live import LiveConfig, evaluate_live
@@ -140,7 +159,12 @@ def command(
             rows = evaluate_live(ev, names, fractions, LiveConfig(speed=speed), progress=say)
         else:
             rows = ev.evaluate(names, fractions)
-    out: dict[str, Any] = {"scenario": scenario.name, "seed": scenario.seed, "results": rows}
+    out: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "policy_loop": policy_loop,
+        "results": rows,
+    }
     if report_dir is not None:
         from binhai._sim._report import write_report
 

@@ -31,7 +31,7 @@ import psycopg
 import protos
 from cloud_core._errors import StorageError
 from cloud_core._metrics import Metrics
-from cloud_core._policy_scopes import PolicyError, Scope
+from cloud_core._policy_scopes import PolicyError, Scope, ScopeKind
 from cloud_core._store import Store
 
 if TYPE_CHECKING:
@@ -239,7 +239,7 @@ class ControlServicer(protos.control_pb2_grpc.ControlServicer):
         return protos.SetPolicyReply(commands=n)
 
 
-_SCOPES = {
+_SCOPES: dict[int, ScopeKind] = {
     protos.PolicyScope.POLICY_SCOPE_TENANT: "tenant",
     protos.PolicyScope.POLICY_SCOPE_GROUP: "group",
     protos.PolicyScope.POLICY_SCOPE_DEVICE: "device",
@@ -247,7 +247,7 @@ _SCOPES = {
 
 
 def _scope(kind: int, key: str) -> Scope:
-    name = _SCOPES.get(kind)  # type: ignore[call-overload]
+    name = _SCOPES.get(kind)
     if name is None:
         raise PolicyError("a policy scope is required (tenant, group or device)")
     return Scope(name, key)

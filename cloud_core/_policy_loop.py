@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import protos
@@ -47,18 +48,15 @@ __all__ = ["EffectivePolicy", "PolicyLoop"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
 class EffectivePolicy:
-    """A scope's policy: every field with its value and source, the scope's own pins, versions."""
+    """A scope's policy: every field with its value and source, the scope's own pins, and for a
+    device the version the cloud sent and the one its last health report ran."""
 
-    def __init__(
-        self,
-        fields: dict[str, tuple[float, str]],
-        pinned: dict[str, float],
-        version: int = 0,
-        device_version: int = 0,
-    ) -> None:
-        self.fields, self.pinned = fields, pinned
-        self.version, self.device_version = version, device_version
+    fields: dict[str, tuple[float, str]]
+    pinned: dict[str, float]
+    version: int = 0
+    device_version: int = 0
 
     def proto(self) -> protos.GetPolicyReply:
         return protos.GetPolicyReply(
@@ -113,7 +111,10 @@ class PolicyLoop:
     async def _rounds(self) -> None:
         while True:
             await asyncio.sleep(self.engine.config.period_s)
-            await self.round_once()
+            try:
+                await self.round_once()
+            except StorageError as exc:  # the writer reports the database's health; next round
+                log.warning("policy round skipped: %s", exc)
 
     # -- the engine's rounds -------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "Override",
     "PolicyError",
     "Scope",
+    "ScopeKind",
     "check_fields",
     "pins_for",
     "policy_message",

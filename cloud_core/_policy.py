@@ -26,7 +26,9 @@ Rules, per device (each one a documented, bounded step):
   (``binhai policy set``) is never changed by the engine (:meth:`PolicyEngine.set_pins`).
 
 Each change bumps the device's policy version; devices echo the version they run in their
-health reports, so conformance (who runs what) is visible. A change carries every field the
+health reports, so conformance (who runs what) is visible. A device that reports an older
+version than it was sent (it rebooted, or its session lost the command) gets its policy again,
+once per version. A change carries every field the
 device's policy has (the engine's and the pinned ones), so a device that missed an earlier
 command catches up with the next.
 """
@@ -69,6 +71,8 @@ class DeviceRound:
     battery: float = -1.0
     #: summaries the device sent (only the synergy uplink sends them)
     summaries: int = 0
+    #: the policy version its latest health report says it runs (-1: unknown)
+    policy_version: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,8 @@ class _State:
     #: windows and novel-only windows counted since the last decision on the flag rate
     windows: int = 0
     novel: int = 0
+    #: the last version sent again to a device that reported an older one (once per version)
+    resent: int = 0
     #: operator-set fields and their values (the engine leaves them alone)
     pins: dict[str, float] = field(default_factory=dict)
 
@@ -195,6 +201,12 @@ class PolicyEngine:
                     why.append(f"battery {r.battery:.2f}")
             if why:
                 out.append(self.bump(r.tenant, r.device, "; ".join(why)))
+            elif 0 <= r.policy_version < st.version and st.resent < st.version:
+                # it missed the command (a reboot, a lost session): the same version again, once
+                st.resent = st.version
+                fields = self.fields(r.tenant, r.device)
+                reason = f"device runs v{r.policy_version}"
+                out.append(PolicyChange(r.tenant, r.device, st.version, fields, reason))
         return out
 
 

@@ -201,7 +201,10 @@ SELECT s.tenant, s.device_id,
        AND m.seq > s.after AND m.seq <= s.upto) AS summaries,
     (SELECT h.battery FROM device_health h
      WHERE h.tenant = s.tenant AND h.device_id = s.device_id AND h.seq = s.upto
-     LIMIT 1) AS battery
+     LIMIT 1) AS battery,
+    (SELECT coalesce(h.policy_version, -1) FROM device_health h
+     WHERE h.tenant = s.tenant AND h.device_id = s.device_id AND h.seq = s.upto
+     LIMIT 1) AS policy_version
 FROM span s
 ORDER BY s.tenant, s.device_id
 """
@@ -213,8 +216,17 @@ async def fleet_round(conn: psycopg.AsyncConnection, since: datetime) -> list[De
     async def work() -> list[DeviceRound]:
         cur = await conn.execute(_ROUND, {"since": since, "novel": NOVEL_ONLY})
         return [
-            DeviceRound(t, d, int(w), int(n), int(b), -1.0 if bat is None else float(bat), int(m))
-            for t, d, w, n, b, m, bat in await cur.fetchall()
+            DeviceRound(
+                t,
+                d,
+                int(w),
+                int(n),
+                int(b),
+                -1.0 if bat is None else float(bat),
+                int(m),
+                -1 if pv is None else int(pv),
+            )
+            for t, d, w, n, b, m, bat, pv in await cur.fetchall()
         ]
 
     return await _guard("counting the fleet's round", work)

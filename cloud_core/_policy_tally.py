@@ -29,6 +29,7 @@ class _Count:
     bytes_up: int = 0
     battery: float = -1.0
     summaries: int = 0
+    policy_version: int = -1
     heartbeat: bool = False
 
 
@@ -46,6 +47,7 @@ class RoundTally:
         c.summaries += len(batch.summaries)
         if batch.HasField("health"):
             c.battery = batch.health.battery
+            c.policy_version = int(batch.health.policy_version)
             c.heartbeat = True
 
     def take(self) -> list[DeviceRound]:
@@ -55,7 +57,16 @@ class RoundTally:
         for (t, d), c in sorted(self._counts.items()):
             if c.heartbeat:
                 out.append(
-                    DeviceRound(t, d, c.windows, c.novel, c.bytes_up, c.battery, c.summaries)
+                    DeviceRound(
+                        t,
+                        d,
+                        c.windows,
+                        c.novel,
+                        c.bytes_up,
+                        c.battery,
+                        c.summaries,
+                        c.policy_version,
+                    )
                 )
                 c.windows = c.novel = c.bytes_up = c.summaries = 0
                 c.heartbeat = False

@@ -126,5 +126,15 @@ def test_the_tally_takes_devices_up_to_their_heartbeat() -> None:
     hb.summaries.add(windows=20, novel=3)
     hb.health.battery = 0.5
     tally.add(hb, 50)
-    assert tally.take() == [DeviceRound("t", "d", 22, 4, 150, 0.5, 1)]
+    assert tally.take() == [DeviceRound("t", "d", 22, 4, 150, 0.5, 1, 0)]
     assert tally.take() == []
+
+
+def test_a_device_behind_its_version_gets_its_policy_again_once() -> None:
+    eng = PolicyEngine(default_threshold=1.0)
+    (ch,) = eng.round([_round(100, 100)])
+    behind = DeviceRound("t", "d", 100, 2, 0, -1.0, 1, policy_version=0)  # it rebooted
+    (again,) = eng.round([behind])
+    assert (again.version, again.fields) == (ch.version, ch.fields)
+    assert again.reason == "device runs v0"
+    assert eng.round([behind]) == []  # once per version (old firmware always says 0)

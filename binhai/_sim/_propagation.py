@@ -7,8 +7,9 @@ policy set`` does). The core stores the override and sends every device of the t
 command through the bridge; each device applies it, acks it and runs the new version. The delay
 of a device is from just before the RPC to the first moment its stats show the new version,
 polled every few milliseconds, in simulated seconds (wall seconds x ``speed``). The devices
-counted are those connected when the change is made. The engine's periodic rounds are off in
-this core, so every change seen is the operator's.
+counted are those connected when the change is made; they are polled while the RPC runs (it
+stores and sends one command per device, so the first devices run theirs before it returns).
+The engine's periodic rounds are off in this core, so every change seen is the operator's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,19 +136,26 @@ def _change(
     req = protos.SetPolicyRequest(
         tenant=tenant, scope=protos.PolicyScope.POLICY_SCOPE_TENANT, fields=fields
     )
-    with grpc.insecure_channel(core) as ch:
-        try:
-            out.commands = (
-                protos.control_pb2_grpc.ControlStub(ch).SetPolicy(req, timeout=30).commands
-            )
-        except grpc.RpcError as exc:
-            raise SimError(f"SetPolicy failed: {exc.code().name}: {exc.details()}") from exc
     waiting = {m.source.device_id: m for m in members}
     limit = started + 2 * within_s / speed
-    while waiting and time.monotonic() < limit:
-        for dev, m in list(waiting.items()):
-            if int(m.stats()["policy_version"]) > before[dev]:
-                out.delays_s[dev] = (time.monotonic() - started) * speed
-                del waiting[dev]
-        time.sleep(_POLL_S)
+    # the RPC stores and sends one command per device: devices may run theirs before it returns
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(_set_policy, core, req)
+        while waiting and time.monotonic() < limit:
+            for dev, m in list(waiting.items()):
+                if int(m.stats()["policy_version"]) > before[dev]:
+                    out.delays_s[dev] = (time.monotonic() - started) * speed
+                    del waiting[dev]
+            if reply.done() and reply.exception() is not None:
+                break
+            time.sleep(_POLL_S)
+        out.commands = reply.result()
     return out
+
+
+def _set_policy(core: str, req: protos.SetPolicyRequest) -> int:
+    with grpc.insecure_channel(core) as ch:
+        try:
+            return int(protos.control_pb2_grpc.ControlStub(ch).SetPolicy(req, timeout=30).commands)
+        except grpc.RpcError as exc:
+            raise SimError(f"SetPolicy failed: {exc.code().name}: {exc.details()}") from exc

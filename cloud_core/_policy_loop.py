@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import protos
 from cloud_core._control import ControlHub, NoBridgeRoom
 from cloud_core._errors import StorageError
+from cloud_core._metrics import Metrics
 from cloud_core._policy import PolicyChange, PolicyEngine, PolicyEngineConfig
 from cloud_core._policy_scopes import (
     FIELD_RANGES,
@@ -80,6 +81,7 @@ class PolicyLoop:
         hub: ControlHub,
         config: PolicyEngineConfig | None = None,
         *,
+        metrics: Metrics | None = None,
         default_threshold: float = 4.0,
         on_failure: Callable[[str], None] | None = None,
     ) -> None:
@@ -88,7 +90,7 @@ class PolicyLoop:
         self._lock = asyncio.Lock()
         self._since: datetime | None = None
         self.supervisor = protos.Supervisor("policy loop", on_failure=on_failure)
-        self.commands = 0
+        self._metrics = metrics or Metrics()
 
     async def start(self, *, rounds: bool = True) -> None:
         """Take up the stored device policies; run the periodic rounds if ``rounds``."""
@@ -144,6 +146,7 @@ class PolicyLoop:
                 ]
                 for c in changes:
                     await save_device(conn, c.tenant, c.device, c.fields, c.version)
+            self._metrics.policy_rounds += 1
             for c in changes:
                 log.info("policy %s/%s v%d: %s", c.tenant, c.device, c.version, c.reason)
                 await self._send(c)
@@ -160,7 +163,7 @@ class PolicyLoop:
         except (NoBridgeRoom, StorageError) as exc:
             log.warning("policy for %s/%s not sent: %s", c.tenant, c.device, exc)
             return False
-        self.commands += 1
+        self._metrics.policy_commands += 1
         return sent
 
     # -- operators -----------------------------------------------------------------------------

@@ -278,6 +278,7 @@ async def start_core(config: CoreConfig) -> Core:
         store,
         hub,
         config.policy or PolicyEngineConfig(),
+        metrics=metrics,
         default_threshold=config.policy_default_threshold,
         on_failure=on_failure,
     )

@@ -80,6 +80,7 @@ def test_a_round_counts_stored_fleet_state_and_sends_changes(migrated_dsn, uniqu
             assert all(o.stored for o in out)
             changes = await core.policy.round_once()
             again = await core.policy.round_once()  # nothing new since: nothing to do
+            counted = (core.metrics.policy_rounds, core.metrics.policy_commands)
         finally:
             await core.stop(5)
         # a restarted core takes up the stored state
@@ -89,9 +90,10 @@ def test_a_round_counts_stored_fleet_state_and_sends_changes(migrated_dsn, uniqu
             restored = (state.threshold, state.version)
         finally:
             await core.stop(5)
-        return changes, again, restored
+        return changes, again, restored, counted
 
-    changes, again, restored = run(go())
+    changes, again, restored, counted = run(go())
+    assert counted == (2, len(changes))  # every tenant of the session database counts
     by = {c.device: c for c in changes if c.tenant == t}
     assert set(by) == {"chatty", "tired"} and again == []
     assert by["chatty"].fields == {"novelty_threshold": 13.5} and by["chatty"].version == 1

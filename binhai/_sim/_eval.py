@@ -172,6 +172,7 @@ class Evaluation:
             "meets_budget": budget is None or (rho is not None and rho <= budget),
             "params": params,
             "device_windows": r.device_windows,
+            "policy_changes": len(r.policy_changes),
             "cpu_s": round(r.cpu_s, 2),
             "wall_s": round(r.wall_s, 2),
         }

@@ -63,3 +63,16 @@ def test_out_of_range_synergy_fields_are_nacked_and_change_nothing(tmp_path: Pat
         assert s["commands_nacked"] == 3
     finally:
         dev.close()
+
+
+def test_a_budget_in_a_policy_becomes_the_synergy_uplinks_hard_limit(tmp_path: Path) -> None:
+    dev, fake = make(tmp_path, uplink="synergy", heartbeat_s=60.0)
+    try:
+        p = protos.Policy(budget_bytes_per_s=10.0, budget_burst_bytes=500.0)
+        fake.deliver(dev.down_topic, command("b", policy=p))
+        wait_until(lambda: "b" in acks(fake))
+        bucket = dev._engine.bucket
+        assert (bucket.rate, bucket.capacity) == (10.0, 500.0)
+        assert bucket.level <= 500.0
+    finally:
+        dev.close()

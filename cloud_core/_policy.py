@@ -49,10 +49,12 @@ class PolicyEngineConfig:
     period_s: float = 60.0
     target_flag_rate: float = 0.02
     step: float = 1.5
+    #: The rates within ``target / band .. target x band`` leave the threshold alone.
+    band: float = 2.0
     #: Steps one round may take at most.
     max_steps: int = 3
     min_threshold: float = 1.0
-    max_threshold: float = 10_000.0
+    max_threshold: float = 1e6
     #: Windows a decision on the flag rate needs (counts add up over rounds until then).
     min_windows: int = 50
     low_battery: float = 0.2
@@ -147,13 +149,14 @@ class PolicyEngine:
         cfg = self.config
         st.windows += r.windows
         st.novel += r.novel
-        if st.windows < cfg.min_windows and st.novel <= 2 * cfg.target_flag_rate * cfg.min_windows:
+        hi, lo = cfg.target_flag_rate * cfg.band, cfg.target_flag_rate / cfg.band
+        if st.windows < cfg.min_windows and st.novel <= hi * cfg.min_windows:
             return None
         rate = st.novel / st.windows
-        if rate > 2 * cfg.target_flag_rate:
+        if rate > hi:
             k = _steps(rate / cfg.target_flag_rate, cfg.max_steps)
             return min(cfg.max_threshold, st.threshold * cfg.step**k)
-        if rate < cfg.target_flag_rate / 2:
+        if rate < lo:
             return max(cfg.min_threshold, st.threshold / cfg.step)
         return st.threshold
 

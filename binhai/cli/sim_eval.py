@@ -97,6 +97,11 @@ def _names(text: str) -> list[str]:
     "--policy-period", type=click.FloatRange(min=0, min_open=True), default=60.0,
     show_default=True, help="Simulated seconds between the policy engine's rounds.",
 )  # fmt: skip
+@click.option(
+    "--battery", type=click.FloatRange(0.0, 1.0), default=None,
+    help="Every device's battery level at the start (default: the scenario's), e.g. 0.15 to "
+    "score the fleet below the low-battery threshold.",
+)  # fmt: skip
 def command(
     scenario_name: str,
     seed: int | None,
@@ -112,6 +117,7 @@ def command(
     speed: float,
     policy_loop: bool,
     policy_period: float,
+    battery: float | None,
 ) -> None:
     """Score offload policies on a scenario's signals against its ground truth.
 
@@ -128,6 +134,7 @@ def command(
       binhai sim eval --scenario mixed --seed 7 --report out/
       binhai sim eval --scenario ./my.toml --duration 600 --workers 2
       binhai sim eval --scenario mixed --duration 300 --policies binhai,oracle --live --speed 20
+      binhai sim eval --scenario mixed --policies binhai --budgets 0.05 --battery 0.15
     """
     from binhai._sim._eval import Evaluation, with_seed
     from binhai.cli._progress import task_progress
@@ -137,10 +144,13 @@ def command(
     names = _names(policies)
     fractions = _floats(budgets)
     scenario = with_seed(load_scenario(scenario_name), seed)
-    if duration is not None:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if duration is not None:
         scenario = replace(scenario, duration_s=float(duration))
+    if battery is not None:
+        groups = tuple(replace(g, battery=battery) for g in scenario.devices)
+        scenario = replace(scenario, devices=groups)
     n_workers = workers or os.cpu_count() or 1
     with (
         task_progress("eval") as say,

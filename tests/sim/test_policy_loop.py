@@ -70,3 +70,12 @@ def test_the_closed_loop_is_deterministic() -> None:
     one, two = run(spec), run(spec, workers=2)
     assert one.policy_changes == two.policy_changes and one.policy_changes
     assert [d.bytes_up for d in one.devices] == [d.bytes_up for d in two.devices]
+
+
+def test_sim_eval_refuses_a_battery_out_of_range() -> None:
+    from click.testing import CliRunner
+
+    from binhai.cli import cli
+
+    res = CliRunner().invoke(cli, ["sim", "eval", "--battery", "1.5"])
+    assert res.exit_code == 2 and "--battery" in res.output

@@ -111,6 +111,7 @@ class HealthRow(NamedTuple):
     raw_cache_bytes: Int8
     commands_ok: Int8
     policy_version: Int8
+    uplink: Text
 
 
 class AckRow(NamedTuple):

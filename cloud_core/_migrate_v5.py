@@ -8,7 +8,9 @@
   a change counter (tenant and group rows).
 - ``summaries.novel``: the windows a summary stands for that were novel (the flag rate the
   engine steers each device's novelty threshold by).
-- ``device_health.policy_version``: the policy version the device runs (conformance).
+- ``device_health.policy_version``: the policy version the device runs (conformance), and
+  ``device_health.uplink``: the device's uplink (``windows`` or ``synergy``; the engine steers
+  the flag rate of synergy devices only).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ CREATE TABLE policies (
     PRIMARY KEY (tenant, scope, key)
 );
 ALTER TABLE summaries ADD COLUMN novel bigint NOT NULL DEFAULT 0;
-ALTER TABLE device_health ADD COLUMN policy_version bigint;
+ALTER TABLE device_health ADD COLUMN policy_version bigint, ADD COLUMN uplink text;
 """
 
 

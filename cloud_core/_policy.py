@@ -16,7 +16,8 @@ Rules, per device (each one a documented, bounded step):
   on everything converges in a few rounds); below half the target it is divided by ``step``,
   one step a decision (novelty scores are heavy-tailed: stepping down fast overshoots), down
   to ``min_threshold`` — a device that says nothing learns to speak up when something changes.
-  Only devices that run the synergy uplink (they have sent a summary) are steered by it: the
+  Only devices that run the synergy uplink (their health says so, or they sent a summary) are
+  steered by it: the
   ``windows`` uplink's novelty threshold says which windows go RAW, not how chatty it is.
 * **battery**: below ``low_battery`` the device is told to spend half (its heartbeat period
   doubles, one raw window per episode); above ``low_battery + 0.1`` it returns to normal
@@ -75,6 +76,8 @@ class DeviceRound:
     summaries: int = 0
     #: the policy version its latest health report says it runs (-1: unknown)
     policy_version: int = -1
+    #: its uplink as its latest health report says ("": not reported)
+    uplink: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +190,7 @@ class PolicyEngine:
         for r in seen:
             st = self.state(r.tenant, r.device)
             why = []
-            st.synergy = st.synergy or r.summaries > 0
+            st.synergy = st.synergy or r.summaries > 0 or r.uplink == "synergy"
             if st.synergy and "novelty_threshold" not in st.pinned and r.windows > 0:
                 new = self._threshold(st, r)
                 if new is not None and new != st.threshold:

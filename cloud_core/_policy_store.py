@@ -204,7 +204,10 @@ SELECT s.tenant, s.device_id,
      LIMIT 1) AS battery,
     (SELECT coalesce(h.policy_version, -1) FROM device_health h
      WHERE h.tenant = s.tenant AND h.device_id = s.device_id AND h.seq = s.upto
-     LIMIT 1) AS policy_version
+     LIMIT 1) AS policy_version,
+    (SELECT coalesce(h.uplink, '') FROM device_health h
+     WHERE h.tenant = s.tenant AND h.device_id = s.device_id AND h.seq = s.upto
+     LIMIT 1) AS uplink
 FROM span s
 ORDER BY s.tenant, s.device_id
 """
@@ -225,8 +228,9 @@ async def fleet_round(conn: psycopg.AsyncConnection, since: datetime) -> list[De
                 -1.0 if bat is None else float(bat),
                 int(m),
                 -1 if pv is None else int(pv),
+                up or "",
             )
-            for t, d, w, n, b, m, bat, pv in await cur.fetchall()
+            for t, d, w, n, b, m, bat, pv, up in await cur.fetchall()
         ]
 
     return await _guard("counting the fleet's round", work)

@@ -30,6 +30,7 @@ class _Count:
     battery: float = -1.0
     summaries: int = 0
     policy_version: int = -1
+    uplink: str = ""
     heartbeat: bool = False
 
 
@@ -48,6 +49,7 @@ class RoundTally:
         if batch.HasField("health"):
             c.battery = batch.health.battery
             c.policy_version = int(batch.health.policy_version)
+            c.uplink = batch.health.uplink
             c.heartbeat = True
 
     def take(self) -> list[DeviceRound]:
@@ -66,6 +68,7 @@ class RoundTally:
                         c.battery,
                         c.summaries,
                         c.policy_version,
+                        c.uplink,
                     )
                 )
                 c.windows = c.novel = c.bytes_up = c.summaries = 0

@@ -347,6 +347,7 @@ def _health_row(batch: protos.TelemetryBatch) -> HealthRow:
         _clamp(h.raw_cache_bytes),
         _clamp(h.commands_ok),
         _clamp(h.policy_version),
+        _text(h.uplink, 16),
     )
 
 

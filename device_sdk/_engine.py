@@ -548,6 +548,7 @@ class Engine:
             firmware=self.config.firmware,
             cpu_us_per_window=cpu / n / 1000 if n > 0 else 0.0,
             policy_version=self.policy_version,
+            uplink=self.config.uplink,
         )
         self.count(heartbeats=1)
         if self.synergy is not None:

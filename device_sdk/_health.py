@@ -16,6 +16,7 @@ def build_health(
     firmware: str,
     cpu_us_per_window: float,
     policy_version: int = 0,
+    uplink: str = "",
 ) -> protos.Health:
     return protos.Health(
         battery=-1.0 if battery is None else battery,
@@ -32,4 +33,5 @@ def build_health(
         clock_synced=stats["clock_synced"],
         raw_cache_bytes=stats["raw_cache_bytes"],
         policy_version=policy_version,
+        uplink=uplink,
     )

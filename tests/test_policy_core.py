@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import protos
 from binhai.cli import cli
 from cloud_core import CoreConfig, PolicyEngineConfig, start_core
-from device_sdk import DEFAULT_FEATURE_SET, BatchPolicy, Device
+from device_sdk import DEFAULT_FEATURE_SET, BatchPolicy, Device, SynergyConfig
 from tests.fix_stack import build_batch
 from tests.test_control import wait_bridges
 
@@ -184,3 +184,39 @@ def test_policy_cli_refuses_bad_input_with_one_line():
         cli, ["policy", "set", "--tenant", "t", "--group", "g", "--device", "d", "x=1"]
     )
     assert res.exit_code != 0 and "not both" in res.output
+
+
+@pytest.mark.broker
+def test_the_core_closes_the_loop_with_a_real_device(
+    stack, mqtt_url, migrated_dsn, unique_tenant, tmp_path: Path
+):
+    """A synergy device that calls every window novel (threshold 0) streams through a real
+    broker, bridge and core; the core's engine (a round every second) raises its threshold and
+    the device runs the new policy."""
+    st = stack(core_args=("--policy-period", "1"))
+    wait_bridges(st)
+    dev = Device(
+        "chatty-1", tenant=unique_tenant, broker_url=mqtt_url, data_dir=tmp_path / "dev",
+        uplink="synergy", synergy=SynergyConfig(novelty_threshold=0.0), heartbeat_s=0.5,
+        batch=BatchPolicy(max_age_s=0.1),
+    )  # fmt: skip
+    try:
+        dev.add_sensor("acc", rate_hz=50.0, channels=3, window=32, hop=32)
+        rng = np.random.default_rng(1)
+        t0 = time.time()
+        deadline = time.monotonic() + 30
+        k = 0
+        while dev.stats()["policy_version"] == 0:
+            assert time.monotonic() < deadline, dev.stats()
+            x = rng.standard_normal((320, 3)).astype(np.float32)
+            dev.push("acc", x, t0=t0 if k == 0 else None)
+            k += 1
+            time.sleep(0.2)
+        threshold = dev.stats()["novelty_threshold"]
+    finally:
+        dev.close()
+    assert threshold > 1.0
+    shown = _cli("policy", "show", "--core-addr", st.core_addrs[0], "--tenant", unique_tenant,
+                 "--device", "chatty-1", "--json")  # fmt: skip
+    assert shown["fields"]["novelty_threshold"]["source"] == "engine"
+    assert shown["fields"]["novelty_threshold"]["value"] >= threshold

@@ -25,6 +25,15 @@ from cloud_core._limits import MAX_SEQ, IngestLimits
 from cloud_core._maintenance import Maintenance, MaintenanceConfig, MaintenanceReport
 from cloud_core._metrics import Metrics
 from cloud_core._migrations import MIGRATIONS, current_version, migrate
+from cloud_core._policy import (
+    ENGINE_FIELDS,
+    DeviceRound,
+    PolicyChange,
+    PolicyEngine,
+    PolicyEngineConfig,
+)
+from cloud_core._policy_scopes import Override, PolicyError, Scope, pins_for, policy_message
+from cloud_core._policy_tally import RoundTally
 from cloud_core._queries import Series, Stats, feature_series, stats
 from cloud_core._retention import RetentionResult, apply_retention, parse_age
 from cloud_core._rollups import ROLLUP_CHANNELS, ROLLUP_FEATURES, RefreshResult, refresh
@@ -42,6 +51,7 @@ from cloud_core._writer import WriterConfig
 __all__ = [
     "ATOL",
     "CONTROL_SERVICE",
+    "ENGINE_FIELDS",
     "INGEST_SERVICE",
     "MAX_SEQ",
     "MIGRATIONS",
@@ -57,6 +67,7 @@ __all__ = [
     "CoreConfig",
     "CoreError",
     "DeviceDetail",
+    "DeviceRound",
     "Evidence",
     "FleetSummary",
     "IngestLimits",
@@ -68,10 +79,17 @@ __all__ = [
     "Metrics",
     "MigrationError",
     "Outcome",
+    "Override",
+    "PolicyChange",
+    "PolicyEngine",
+    "PolicyEngineConfig",
+    "PolicyError",
     "RawWindow",
     "RefreshResult",
     "RejectedItem",
     "RetentionResult",
+    "RoundTally",
+    "Scope",
     "Series",
     "Stats",
     "StorageError",
@@ -89,6 +107,8 @@ __all__ = [
     "list_alerts",
     "migrate",
     "parse_age",
+    "pins_for",
+    "policy_message",
     "raw_window",
     "refresh",
     "serve",

@@ -88,6 +88,8 @@ class SummaryRow(NamedTuple):
     mean: Float4Array
     lo: Float4Array
     hi: Float4Array
+    #: windows the summary stands for that were novel (the policy engine's flag rate)
+    novel: Int8
 
 
 class HealthRow(NamedTuple):
@@ -108,6 +110,8 @@ class HealthRow(NamedTuple):
     clock_synced: Bool
     raw_cache_bytes: Int8
     commands_ok: Int8
+    policy_version: Int8
+    uplink: Text
 
 
 class AckRow(NamedTuple):

@@ -104,6 +104,7 @@ def summary_row(
         mean,
         lo,
         hi,
+        min(s.novel, s.windows),
     )
 
 

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 import psycopg
@@ -30,7 +31,11 @@ import psycopg
 import protos
 from cloud_core._errors import StorageError
 from cloud_core._metrics import Metrics
+from cloud_core._policy_scopes import PolicyError, Scope, ScopeKind
 from cloud_core._store import Store
+
+if TYPE_CHECKING:
+    from cloud_core._policy_loop import PolicyLoop
 
 __all__ = ["CONTROL_SERVICE", "ControlHub", "ControlServicer", "NoBridgeRoom"]
 
@@ -172,8 +177,9 @@ class ControlHub:
 
 
 class ControlServicer(protos.control_pb2_grpc.ControlServicer):
-    def __init__(self, hub: ControlHub) -> None:
+    def __init__(self, hub: ControlHub, policy: PolicyLoop | None = None) -> None:
         self._hub = hub
+        self._policy = policy
 
     async def Downlinks(
         self, request: protos.ControlSubscribe, context: grpc.aio.ServicerContext
@@ -196,3 +202,52 @@ class ControlServicer(protos.control_pb2_grpc.ControlServicer):
         except StorageError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return protos.SendCommandReply(id=command.id, bridges=n)
+
+    async def GetPolicy(
+        self, request: protos.GetPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> protos.GetPolicyReply:
+        policy = self._policy
+        if policy is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no policy loop in this core")
+        assert policy is not None
+        try:
+            scope = _scope(request.scope, request.key)
+            protos.check_id(request.tenant, "tenant")
+            eff = await policy.effective(request.tenant, scope)
+        except (PolicyError, protos.TopicError) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except StorageError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return eff.proto()
+
+    async def SetPolicy(
+        self, request: protos.SetPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> protos.SetPolicyReply:
+        policy = self._policy
+        if policy is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no policy loop in this core")
+        assert policy is not None
+        try:
+            scope = _scope(request.scope, request.key)
+            n = await policy.set_policy(
+                request.tenant, scope, dict(request.fields), list(request.unpin)
+            )
+        except PolicyError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except StorageError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return protos.SetPolicyReply(commands=n)
+
+
+_SCOPES: dict[int, ScopeKind] = {
+    protos.PolicyScope.POLICY_SCOPE_TENANT: "tenant",
+    protos.PolicyScope.POLICY_SCOPE_GROUP: "group",
+    protos.PolicyScope.POLICY_SCOPE_DEVICE: "device",
+}
+
+
+def _scope(kind: int, key: str) -> Scope:
+    name = _SCOPES.get(kind)
+    if name is None:
+        raise PolicyError("a policy scope is required (tenant, group or device)")
+    return Scope(name, key)

@@ -38,6 +38,9 @@ class Metrics:
         self.commands_sent = 0
         self.commands_undelivered = 0
         self.time_syncs_dropped = 0
+        # The policy loop: rounds run, and Policy commands issued (engine and operators).
+        self.policy_rounds = 0
+        self.policy_commands = 0
         # Incremented by the cloud-side kernels when device and cloud features of a BOTH
         # window disagree.
         self.conformance_mismatches = 0
@@ -128,6 +131,13 @@ _FAMILIES = (
         "counter",
         "Presence time syncs not sent (queue full, no room, storage failure).",
         "time_syncs_dropped",
+    ),
+    ("policy_rounds_total", "counter", "Rounds of the policy engine run.", "policy_rounds"),
+    (
+        "policy_commands_total",
+        "counter",
+        "Policy commands issued (the engine's changes and operators' overrides).",
+        "policy_commands",
     ),
     ("queue_depth", "gauge", "Ingest requests waiting for a flush.", "queue_depth"),
     ("streams", "gauge", "Open ingest streams.", "streams"),

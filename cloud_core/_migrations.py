@@ -17,6 +17,7 @@ from cloud_core._capabilities import Capabilities, migration_capabilities
 from cloud_core._errors import MigrationError
 from cloud_core._migrate_v2 import v2_storage
 from cloud_core._migrate_v4 import v4_alerts_summaries
+from cloud_core._migrate_v5 import v5_policies
 from cloud_core._rollups import CAGGS, REFRESH_LOOKBACK, set_cagg_policies
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "partitions, rollups, health, commands, conformance", v2_storage),
     Migration(3, "retention horizon, bounded rollup refresh policies", _v3_retention_horizon),
     Migration(4, "alerts, window flags, summaries, per-feature rollup counts", v4_alerts_summaries),
+    Migration(5, "policies, summaries' novel counts, health's policy version", v5_policies),
 )
 
 

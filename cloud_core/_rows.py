@@ -346,6 +346,8 @@ def _health_row(batch: protos.TelemetryBatch) -> HealthRow:
         h.clock_synced,
         _clamp(h.raw_cache_bytes),
         _clamp(h.commands_ok),
+        _clamp(h.policy_version),
+        _text(h.uplink, 16),
     )
 
 

@@ -31,6 +31,8 @@ from cloud_core._errors import CoreError
 from cloud_core._limits import IngestLimits
 from cloud_core._maintenance import Maintenance, MaintenanceConfig
 from cloud_core._metrics import Metrics
+from cloud_core._policy import PolicyEngineConfig
+from cloud_core._policy_loop import PolicyLoop
 from cloud_core._query_service import QueryServicer
 from cloud_core._store import Outcome, Store
 from cloud_core._writer import Writer, WriterConfig
@@ -176,6 +178,11 @@ class CoreConfig:
     drain_timeout: float = 30.0
     # Rollup refresh, partitions ahead, retention; None runs none of it in this core.
     maintenance: MaintenanceConfig | None = field(default_factory=MaintenanceConfig)
+    # The policy engine's rounds; None runs none in this core (operators' overrides still go
+    # down). Run them in one core of a deployment.
+    policy: PolicyEngineConfig | None = field(default_factory=PolicyEngineConfig)
+    #: the novelty threshold the engine assumes a device starts with
+    policy_default_threshold: float = 4.0
 
 
 @dataclass
@@ -190,6 +197,7 @@ class Core:
     health: health.aio.HealthServicer
     ingest: IngestServicer
     control: ControlHub
+    policy: PolicyLoop
     metrics_server: asyncio.Server | None = None
     maintenance: Maintenance | None = None
     #: Set when a supervised part failed for good; ``reason`` says which and why.
@@ -221,6 +229,7 @@ class Core:
         else:
             log.warning("drain timed out after %.0fs; unacked items will be redelivered", grace)
         try:
+            await self.policy.close()  # re-raises a failure of its rounds
             await self.control.close()
             await self.server.stop(1.0)
             await self.writer.close()  # re-raises a failure of the writer
@@ -265,16 +274,32 @@ async def start_core(config: CoreConfig) -> Core:
     )
     hub = ControlHub(store, metrics, on_failure=on_failure)
     hub.start()
+    policy = PolicyLoop(
+        store,
+        hub,
+        config.policy or PolicyEngineConfig(),
+        metrics=metrics,
+        default_threshold=config.policy_default_threshold,
+        on_failure=on_failure,
+    )
+    try:
+        await policy.start(rounds=config.policy is not None)
+    except Exception:
+        await hub.close()
+        await writer.close()
+        await store.close()
+        raise
     ingest = IngestServicer(writer, metrics, hub)
     protos.ingest_pb2_grpc.add_IngestServicer_to_server(ingest, server)
     protos.query_pb2_grpc.add_QueryServicer_to_server(QueryServicer(store), server)
-    protos.control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(hub), server)
+    protos.control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(hub, policy), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (*SERVICES[1:], health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(config.listen)
     if port == 0:
+        await policy.close()
         await hub.close()
         await writer.close()
         await store.close()
@@ -282,7 +307,7 @@ async def start_core(config: CoreConfig) -> Core:
     await server.start()
     for svc in SERVICES:
         await health_servicer.set(svc, _SERVING)
-    core = Core(server, port, store, writer, metrics, health_servicer, ingest, hub)
+    core = Core(server, port, store, writer, metrics, health_servicer, ingest, hub, policy)
     core_ref.append(core)
     if config.maintenance is not None:
         core.maintenance = Maintenance(config.dsn, config.maintenance, on_failure=core.fail)

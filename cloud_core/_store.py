@@ -121,10 +121,11 @@ _HEALTH = """health AS (
     INSERT INTO device_health (tenant, device_id, seq, sent_at, battery, outbox_depth,
         outbox_bytes, evicted_batches, cpu_us_per_window, clock_offset_ns, firmware,
         algo_version, samples_dropped, commands_nacked, clock_synced, raw_cache_bytes,
-        commands_ok)
+        commands_ok, policy_version, uplink)
     SELECT h.tenant, h.device_id, h.seq, {sent}, h.battery, h.outbox_depth, h.outbox_bytes,
         h.evicted_batches, h.cpu_us_per_window, h.clock_offset_ns, h.firmware, h.algo_version,
-        h.samples_dropped, h.commands_nacked, h.clock_synced, h.raw_cache_bytes, h.commands_ok
+        h.samples_dropped, h.commands_nacked, h.clock_synced, h.raw_cache_bytes, h.commands_ok,
+        h.policy_version, nullif(h.uplink, '')
     FROM stage_health h JOIN new USING (tenant, device_id, seq)
 )""".format(sent=_TS.format("h.sent_ns"))
 

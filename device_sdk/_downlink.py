@@ -20,7 +20,11 @@ from device_sdk._config import Budget
 # Policy fields a policy may name in ``explicit`` (to set them even to 0).
 _OFFLOAD_FIELDS = ("novelty_threshold", "both_fraction", "explore_fraction", "min_battery_raw")
 _BUDGET_FIELDS = {"budget_bytes_per_s": "bytes_per_s", "budget_burst_bytes": "burst_bytes"}
-POLICY_FIELDS = frozenset((*_OFFLOAD_FIELDS, *_BUDGET_FIELDS, "window"))
+# Fields of the synergy uplink (device_sdk/_synergy.py) and the heartbeat.
+_SYNERGY_FIELDS = ("heartbeat_s", "raw_per_episode")
+POLICY_FIELDS = frozenset((*_OFFLOAD_FIELDS, *_BUDGET_FIELDS, "window", *_SYNERGY_FIELDS))
+#: The heartbeat periods a policy may set (seconds).
+HEARTBEAT_RANGE = (0.1, 86_400.0)
 BODIES = ("policy", "flush", "reset_counters", "send_raw", "time_sync")
 
 
@@ -34,11 +38,18 @@ class Rejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DevicePolicy:
-    """What a policy command set: the offload policy, the uplink budget, the window length."""
+    """What a policy command set: the offload policy, the uplink budget, the window length,
+    the heartbeat period, the synergy uplink's RAW windows per episode and the policy version
+    (``None``: unchanged)."""
 
     offload: kernels.OffloadPolicy
     budget: Budget
     window: int | None
+    heartbeat_s: float | None = None
+    raw_per_episode: int | None = None
+    version: int | None = None
+    #: whether the policy set the novelty threshold (the synergy uplink's knob too)
+    novelty_given: bool = False
 
 
 def decode(payload: bytes) -> protos.Command:
@@ -95,7 +106,22 @@ def apply_policy(p: protos.Policy, offload: kernels.OffloadPolicy, budget: Budge
     window = int(p.window) if given("window") else None
     if window is not None and not 2 <= window <= 65536:
         raise Rejected(f"invalid policy: window must be 2..65536, got {window}")
-    return DevicePolicy(new_offload, new_budget, window)
+    heartbeat = float(p.heartbeat_s) if given("heartbeat_s") else None
+    lo, hi = HEARTBEAT_RANGE
+    if heartbeat is not None and not lo <= heartbeat <= hi:
+        raise Rejected(f"invalid policy: heartbeat_s must be {lo:g}..{hi:g}, got {heartbeat}")
+    raw_per_episode = int(p.raw_per_episode) if given("raw_per_episode") else None
+    if raw_per_episode is not None and raw_per_episode > 64:
+        raise Rejected(f"invalid policy: raw_per_episode must be 0..64, got {raw_per_episode}")
+    return DevicePolicy(
+        new_offload,
+        new_budget,
+        window,
+        heartbeat,
+        raw_per_episode,
+        int(p.policy_version) or None,
+        given("novelty_threshold"),
+    )
 
 
 def check_send_raw(s: protos.SendRaw, sensors: set[str]) -> None:

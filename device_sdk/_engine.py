@@ -18,7 +18,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -59,6 +59,8 @@ OnPolicy = Callable[[dl.DevicePolicy], object]
 Uplink = Literal["windows", "synergy"]
 
 _MAX_ACKS_PER_BATCH = 64
+#: The share of its rate the budget's bucket refills at below the synergy uplink's low_battery.
+LOW_BATTERY_REFILL = 0.5
 #: What a heartbeat with the summaries of a few sensors costs on the wire, about (bytes), and
 #: what a synergy device keeps in its budget for the first window of an episode beyond it.
 HEARTBEAT_COST = 400
@@ -156,6 +158,8 @@ class Engine:
         self.clock = clock
         self.config = config
         self._heartbeat_ns = round(config.heartbeat_s * NS)
+        #: the version of the cloud's policy this device runs (reported in its health)
+        self.policy_version = 0
         self._max_age_ns = round(config.batch.max_age_s * NS)
         self._grace_ns = round(config.clock_sync_grace_s * NS)
         self._callbacks = callbacks
@@ -244,6 +248,13 @@ class Engine:
             clock_offset_ns=rtc_error,
             raw_cache_bytes=ob.raw_cache.nbytes,
             raw_cache_windows=ob.raw_cache.count,
+            policy_version=self.policy_version,
+            novelty_threshold=(
+                self.synergy.config.novelty_threshold
+                if self.synergy is not None
+                else self.edge.policy.novelty_threshold
+            ),
+            heartbeat_s=self._heartbeat_ns / NS,
         )
         return out
 
@@ -457,9 +468,15 @@ class Engine:
                 self._unpaid = max(0, self._unpaid - len(p.payload))
 
     def _tokens(self, now: int) -> float:
-        self.bucket.advance(max(0, now - self._bucket_at) / NS)
+        self.bucket.advance(max(0, now - self._bucket_at) / NS * self._refill_share())
         self._bucket_at = now
         return self.bucket.level
+
+    def _refill_share(self) -> float:
+        """Below the synergy uplink's ``low_battery`` the bucket refills at half its rate."""
+        syn = self.synergy
+        low = syn is not None and self.battery is not None and self.battery < syn.config.low_battery
+        return LOW_BATTERY_REFILL if low else 1.0
 
     def _available(self) -> float:
         """Budget bytes not yet promised: the bucket less what waits to be published."""
@@ -530,6 +547,8 @@ class Engine:
             battery=self.battery,
             firmware=self.config.firmware,
             cpu_us_per_window=cpu / n / 1000 if n > 0 else 0.0,
+            policy_version=self.policy_version,
+            uplink=self.config.uplink,
         )
         self.count(heartbeats=1)
         if self.synergy is not None:
@@ -614,6 +633,24 @@ class Engine:
 
     def _apply_policy(self, p: protos.Policy) -> None:
         new = dl.apply_policy(p, self.edge.policy, self.edge.budget)
+        if self.synergy is not None:
+            cfg = self.synergy.config
+            self.synergy.config = replace(
+                cfg,
+                novelty_threshold=(
+                    new.offload.novelty_threshold if new.novelty_given else cfg.novelty_threshold
+                ),
+                raw_per_episode=(
+                    cfg.raw_per_episode if new.raw_per_episode is None else new.raw_per_episode
+                ),
+            )
+        if new.heartbeat_s is not None:
+            self._heartbeat_ns = round(new.heartbeat_s * NS)
+            self._next_heartbeat = min(
+                self._next_heartbeat, self.clock.mono_ns() + self._heartbeat_ns
+            )
+        if new.version is not None:
+            self.policy_version = new.version
         if new.window is not None:
             with self._lock:
                 specs = {n: self.edge.resize(s, new.window) for n, s in self.specs.items()}
@@ -622,6 +659,15 @@ class Engine:
                 self.edge.set_window(spec)
         self.edge.policy = new.offload
         self.edge.set_budget(new.budget)
+        b = new.budget
+        if self.synergy is not None and (b.bytes_per_s, b.burst_bytes) != (
+            self.bucket.rate,
+            self.bucket.capacity,
+        ):
+            level = self._tokens(self.clock.mono_ns())  # what the old rate earned until now
+            self.bucket = kernels.TokenBucket(
+                b.bytes_per_s, b.burst_bytes, level=min(level, float(b.burst_bytes))
+            )
         if self._callbacks is not None and self._on_policy is not None:
             self._callbacks.submit(self._on_policy, new)
 

@@ -10,7 +10,13 @@ import protos
 
 
 def build_health(
-    stats: Mapping[str, Any], *, battery: float | None, firmware: str, cpu_us_per_window: float
+    stats: Mapping[str, Any],
+    *,
+    battery: float | None,
+    firmware: str,
+    cpu_us_per_window: float,
+    policy_version: int = 0,
+    uplink: str = "",
 ) -> protos.Health:
     return protos.Health(
         battery=-1.0 if battery is None else battery,
@@ -26,4 +32,6 @@ def build_health(
         commands_ok=stats["commands_ok"],
         clock_synced=stats["clock_synced"],
         raw_cache_bytes=stats["raw_cache_bytes"],
+        policy_version=policy_version,
+        uplink=uplink,
     )

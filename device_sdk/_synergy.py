@@ -26,8 +26,12 @@ The budget is a hard limit enforced where bytes leave (the engine's token bucket
 publish of the up topic, MQTT framing included, and holds back what it cannot pay); the
 decisions here only keep the queue from growing: RAW only when the tokens not already promised
 to queued batches cover it (keeping ``reserve`` of the bucket for urgent windows when the window
-is not urgent). Below ``low_battery`` the device spends about half: one RAW window per episode,
-no exploration, compact records without features.
+is not urgent). Below ``low_battery`` the device spends less: one RAW window per episode, no
+novel-only or exploration RAW, compact records without features — and its bucket refills at
+half its rate (the engine's ``LOW_BATTERY_REFILL``), so it spends at most half its budget over
+any long period whatever the signal. A cloud policy (``Policy`` command) may change the novelty
+threshold, ``raw_per_episode``, the heartbeat and the budget; the device acks it and reports
+the policy version it runs in its health.
 """
 
 from __future__ import annotations

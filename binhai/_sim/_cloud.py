@@ -5,8 +5,11 @@ stored twice) and confirms it to its device end to end — coalesced per device 
 own :class:`broker_bridge.Confirmations`, published QoS0 at every :meth:`SimCloud.flush` —
 judges every window with the core's own :class:`cloud_core.Judge` and groups the
 anomalous ones into alerts with :class:`cloud_core.AlertTracker` — the same code the core runs
-on ingest — and answers a device that comes online with a TimeSync, as the core does. Time is
-the simulation's virtual clock.
+on ingest — and answers a device that comes online with a TimeSync, as the core does. With a
+:class:`cloud_core.PolicyEngineConfig` it closes the loop as the core does: every ``period_s``
+of virtual time (:meth:`SimCloud.tick`) the policy engine reads what each device showed since
+the last round and the changes go down as Policy commands, the same Command path as TimeSync.
+Time is the simulation's virtual clock.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ from google.protobuf.message import DecodeError
 import kernels
 import protos
 from broker_bridge import Confirmations
-from cloud_core import AlertTracker, Evidence, Judge, JudgeConfig
+from cloud_core import (
+    AlertTracker,
+    DeviceRound,
+    Evidence,
+    Judge,
+    JudgeConfig,
+    PolicyChange,
+    PolicyEngine,
+    PolicyEngineConfig,
+    RoundTally,
+    policy_message,
+)
 
 _RAW_MODES = (int(protos.Offload.OFFLOAD_RAW), int(protos.Offload.OFFLOAD_BOTH))
 _COMPACT = int(protos.Offload.OFFLOAD_COMPACT)
@@ -52,6 +66,8 @@ class SimCloud:
         downlink: Downlink,
         judge: JudgeConfig | None = None,
         judging: bool = True,
+        policy: PolicyEngineConfig | None = None,
+        default_threshold: float = 4.0,
     ) -> None:
         self.judging = judging
         self._now = now_ns
@@ -64,6 +80,15 @@ class SimCloud:
         self.undecodable = 0
         self._commands = 0
         self.confirmations = Confirmations()
+        self.engine: PolicyEngine | None = None
+        self.tally = RoundTally()
+        #: (virtual ns, change) of every policy change sent, in order
+        self.policy_log: list[tuple[int, PolicyChange]] = []
+        #: (virtual ns, what the device showed) of every device in every round
+        self.round_log: list[tuple[int, DeviceRound]] = []
+        if policy is not None:
+            self.engine = PolicyEngine(policy, default_threshold=default_threshold)
+            self._next_round = now_ns() + round(policy.period_s * 1e9)
 
     def ledger(self, device: str) -> DeviceLedger:
         led = self.ledgers.get(device)
@@ -90,6 +115,7 @@ class SimCloud:
             return
         led.seqs.add(batch.seq)
         led.bytes_payload += len(payload)
+        self.tally.add(batch, len(payload))
         led.evicted.extend((e.first, e.last, e.reason) for e in batch.evicted)
         led.acks += len(batch.acks)
         if batch.HasField("health"):
@@ -135,9 +161,33 @@ class SimCloud:
         for topic, payload in self.confirmations.take():
             self._downlink(protos.parse_topic(topic).device_id, topic, payload, 0)
 
+    def tick(self) -> list[PolicyChange]:
+        """Run the policy engine's round when it is due; return the changes sent."""
+        if self.engine is None or self._now() < self._next_round:
+            return []
+        period = round(self.engine.config.period_s * 1e9)
+        while self._next_round <= self._now():
+            self._next_round += period
+        seen = [r for r in self.tally.take() if r.windows > 0]
+        self.round_log.extend((self._now(), r) for r in seen)
+        changes = self.engine.round(seen)
+        for ch in changes:
+            self.send_policy(ch)
+        return changes
+
+    def send_policy(self, change: PolicyChange) -> bool:
+        """Send ``change`` to its device (QoS1); False when the device is offline."""
+        self.policy_log.append((self._now(), change))
+        cmd = protos.Command(policy=policy_message(change.fields, change.version))
+        return self._command(change.tenant, change.device, "policy", cmd)
+
     def _time_sync(self, tenant: str, device: str) -> None:
-        self._commands += 1
-        cmd = protos.Command(id=f"sync-{self._commands:010d}", issued_at_ns=self._now())
+        cmd = protos.Command()
         cmd.time_sync.SetInParent()
+        self._command(tenant, device, "sync", cmd)
+
+    def _command(self, tenant: str, device: str, kind: str, cmd: protos.Command) -> bool:
+        self._commands += 1
+        cmd.id, cmd.issued_at_ns = f"{kind}-{self._commands:010d}", self._now()
         topic = protos.topic_for(tenant, device, "down")
-        self._downlink(device, topic, cmd.SerializeToString(), 1)
+        return self._downlink(device, topic, cmd.SerializeToString(), 1)

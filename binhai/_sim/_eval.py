@@ -5,7 +5,9 @@ is 5 % of the bytes the device would send all-cloud) and its total is ``rho``'s 
 Policies with a knob are fitted to each budget on a prefix of the scenario (``fit_s`` seconds,
 every device, no judging): ``periodic``'s ``k`` and the historians' deviation are the cheapest
 settings whose bytes stay within the budget there. ``binhai`` needs no fitting: its token bucket
-is the budget. Every run then covers the whole scenario.
+is the budget. Every run then covers the whole scenario. With ``policy``, the ``binhai`` runs
+close the loop: the in-process cloud's policy engine steers each device's novelty threshold
+(and its battery mode) every ``period_s`` of virtual time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from binhai._sim._run import RunResult, RunSpec, run, worker_pool
+from cloud_core import PolicyEngineConfig
 from firmware_sim import BUDGETED, POLICIES, Delivery, PolicyParams, Scenario, build_fleet, score
 
 DEFAULT_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2)
@@ -40,11 +43,14 @@ class Evaluation:
         step_s: float = 1.0,
         fit_s: float = 300.0,
         progress: Progress | None = None,
+        policy: PolicyEngineConfig | None = None,
     ) -> None:
         self.scenario = scenario
         self.workers = workers
         self.step_s = step_s
         self.fit_s = min(fit_s, scenario.duration_s)
+        #: the cloud's policy engine in the ``binhai`` runs (None: devices keep their settings)
+        self.policy = policy
         self._say = progress or (lambda _msg: None)
         self._labels = [lb for dev in build_fleet(scenario) for lb in dev.labels]
         self._prefix_all_cloud: int | None = None
@@ -125,6 +131,7 @@ class Evaluation:
                     spec_kw: dict[str, Any] = {}
                     if name == "binhai":
                         spec_kw["all_cloud_bps"] = _rates(base)
+                        spec_kw["policy"] = self.policy
                     result = self._run(params, **spec_kw)
                 rows.append(self.score(result, budget))
         return rows
@@ -165,6 +172,7 @@ class Evaluation:
             "meets_budget": budget is None or (rho is not None and rho <= budget),
             "params": params,
             "device_windows": r.device_windows,
+            "policy_changes": len(r.policy_changes),
             "cpu_s": round(r.cpu_s, 2),
             "wall_s": round(r.wall_s, 2),
         }

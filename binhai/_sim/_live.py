@@ -338,7 +338,14 @@ def _run_on(
 ) -> LiveRun:
     """One live run on the services: a bridge and a core of its own for the scenario's tenant."""
     tenant = spec.scenario.name
-    stack = Stack(workdir / f"stack-{tenant}", dsn=dsn, mqtt_url=url, tenant=tenant)
+    # the core's policy engine stays off: the in-process run it is compared with has none
+    stack = Stack(
+        workdir / f"stack-{tenant}",
+        dsn=dsn,
+        mqtt_url=url,
+        tenant=tenant,
+        core_args=("--policy-period", "0"),
+    )
     say(f"{tenant}: starting a bridge and a core")
     with stack:
         fleet = _LiveFleet(spec, config, url, workdir / f"devices-{tenant}")

@@ -20,8 +20,10 @@ from pathlib import Path
 
 from binhai._sim._cloud import SimCloud
 from binhai._sim._node import EPOCH_NS, NS, SimNode, VirtualTime
+from cloud_core import PolicyChange, PolicyEngineConfig
 from device_sdk._config import BatchPolicy, Budget
 from device_sdk._engine import EngineConfig
+from device_sdk._synergy import SynergyConfig
 from firmware_sim import AlertRow, PolicyParams, Scenario, build_fleet
 
 #: A device's uplink budget is ``budget`` x its all-cloud byte rate; its bucket holds this many
@@ -45,6 +47,10 @@ class RunSpec:
     all_cloud_bps: dict[str, float] | None = None
     devices: tuple[int, ...] | None = None  # indices into the fleet; default all
     judge: bool = True  # False: the cloud only counts (fitting runs)
+    #: the synergy uplink's settings at boot (``binhai`` policy)
+    synergy: SynergyConfig = SynergyConfig()
+    #: the cloud's policy engine closing the loop (``binhai`` policy; None: no engine)
+    policy: PolicyEngineConfig | None = None
 
 
 @dataclass
@@ -64,6 +70,8 @@ class DeviceRow:
     last_t0_s: dict[str, float] = field(default_factory=dict)
     battery: float = -1.0
     queued: int = 0
+    #: the policy version the device ran at the end (its last health report), 0: none
+    policy_version: int = 0
 
 
 @dataclass
@@ -75,6 +83,10 @@ class ShardResult:
     undecodable: int = 0
     cpu_s: float = 0.0
     device_windows: int = 0
+    #: (virtual s, device, version, novelty threshold) of every policy change the cloud sent
+    policy_changes: list[tuple[float, str, int, float]] = field(default_factory=list)
+    #: (virtual s, device, windows, novel-only windows) the policy engine saw in each round
+    policy_rounds: list[tuple[float, str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -94,9 +106,10 @@ def engine_config(spec: RunSpec, device: str) -> EngineConfig:
         budget = Budget(bytes_per_s=rate, burst_bytes=max(rate * BURST_S, MIN_BURST))
     return EngineConfig(
         budget=budget,
-        heartbeat_s=SYNERGY_HEARTBEAT_S,
+        heartbeat_s=spec.policy.heartbeat_s if spec.policy is not None else SYNERGY_HEARTBEAT_S,
         batch=BatchPolicy(max_age_s=SYNERGY_BATCH_AGE_S),
         uplink="synergy",
+        synergy=spec.synergy,
     )
 
 
@@ -112,7 +125,14 @@ def run_shard(
     def downlink(device: str, topic: str, payload: bytes, qos: int) -> bool:
         return nodes[device].deliver_downlink(topic, payload, qos)
 
-    cloud = SimCloud(now_ns=lambda: EPOCH_NS + vt.t_ns, downlink=downlink, judging=spec.judge)
+    closed_loop = spec.params.name == "binhai" and spec.policy is not None
+    cloud = SimCloud(
+        now_ns=lambda: EPOCH_NS + vt.t_ns,
+        downlink=downlink,
+        judging=spec.judge,
+        policy=spec.policy if closed_loop else None,
+        default_threshold=spec.synergy.novelty_threshold,
+    )
     with tempfile.TemporaryDirectory(prefix="binhai-eval-") as tmp:
         for i in indices:
             dev = fleet[i]
@@ -132,6 +152,7 @@ def run_shard(
             for node in nodes.values():
                 node.advance(t)
             cloud.flush()
+            cloud.tick()
             for node in nodes.values():
                 node.settle()
             if progress is not None:
@@ -165,6 +186,7 @@ def _collect(cloud: SimCloud, nodes: dict[str, SimNode], cpu_s: float) -> ShardR
                 {s: (t - EPOCH_NS) / NS for s, t in led.last_t0.items()},
                 led.last_health.battery if led.last_health is not None else -1.0,
                 node.queued_at_end,
+                led.last_health.policy_version if led.last_health is not None else 0,
             )
         )
         out.device_windows += node.log.windows
@@ -173,6 +195,10 @@ def _collect(cloud: SimCloud, nodes: dict[str, SimNode], cpu_s: float) -> ShardR
             out.anomalous.append(
                 (dev_id, sensor, node.scenario_s(t0_ns), window_s[sensor], arrived)
             )
+    out.policy_changes = [_change_row(t, ch) for t, ch in cloud.policy_log]
+    out.policy_rounds = [
+        ((t - EPOCH_NS) / NS, r.device, r.windows, r.novel) for t, r in cloud.round_log
+    ]
     for a in cloud.tracker.alerts:
         out.alerts.append(
             AlertRow(
@@ -189,6 +215,10 @@ def _collect(cloud: SimCloud, nodes: dict[str, SimNode], cpu_s: float) -> ShardR
     return out
 
 
+def _change_row(t_ns: int, ch: PolicyChange) -> tuple[float, str, int, float]:
+    return ((t_ns - EPOCH_NS) / NS, ch.device, ch.version, ch.fields["novelty_threshold"])
+
+
 def _shard_main(args: tuple[RunSpec, list[int]]) -> ShardResult:
     spec, indices = args
     return run_shard(spec, indices)
@@ -200,9 +230,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
 
 
-def run(
-    spec: RunSpec, *, workers: int = 1, pool: ProcessPoolExecutor | None = None
-) -> RunResult:
+def run(spec: RunSpec, *, workers: int = 1, pool: ProcessPoolExecutor | None = None) -> RunResult:
     """Run ``spec`` on ``workers`` processes (1: in this process), from ``pool`` if given."""
     started = time.monotonic()
     n = spec.scenario.device_count if spec.devices is None else len(spec.devices)
@@ -233,7 +261,11 @@ def run(
         result.undecodable += sh.undecodable
         result.cpu_s += sh.cpu_s
         result.device_windows += sh.device_windows
+        result.policy_changes.extend(sh.policy_changes)
+        result.policy_rounds.extend(sh.policy_rounds)
     result.devices.sort(key=lambda d: d.device)
     result.alerts.sort(key=lambda a: (a.device, a.sensor, a.start_s))
     result.anomalous.sort()
+    result.policy_changes.sort()
+    result.policy_rounds.sort()
     return result

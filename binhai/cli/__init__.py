@@ -48,11 +48,23 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from binhai.cli import bench, bridge, core, db, query, sim, sim_eval, up
+    from binhai.cli import (
+        bench,
+        bridge,
+        core,
+        db,
+        policy,
+        query,
+        sim,
+        sim_eval,
+        sim_propagation,
+        up,
+    )
 
-    for mod in (up, core, bridge, sim, db, query, bench):
+    for mod in (up, core, bridge, sim, db, query, policy, bench):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
+    sim.command.add_command(sim_propagation.command)
 
 
 _register()

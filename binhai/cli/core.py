@@ -78,6 +78,19 @@ def command() -> None:
     show_default=True,
     help="Seconds a window's t0 may lie ahead of the core's clock.",
 )
+@click.option(
+    "--policy-period",
+    default=60.0,
+    show_default=True,
+    help="Seconds between the policy engine's rounds; 0 runs none in this core (run them in "
+    "one core of a deployment). Operators' overrides go down either way.",
+)
+@click.option(
+    "--policy-target",
+    default=0.02,
+    show_default=True,
+    help="Share of windows the engine steers each synergy device to flag as novel.",
+)
 def serve_cmd(
     dsn: str,
     listen: str,
@@ -91,6 +104,8 @@ def serve_cmd(
     max_window_samples: int,
     max_batch_decoded_mb: int,
     max_future_s: int,
+    policy_period: float,
+    policy_target: float,
 ) -> None:
     """Serve Ingest, Query, grpc.health.v1 and reflection until SIGTERM, then drain.
 
@@ -101,13 +116,23 @@ def serve_cmd(
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
     """
-    from cloud_core import Core, CoreConfig, IngestLimits, MaintenanceConfig, serve
+    from cloud_core import (
+        Core,
+        CoreConfig,
+        IngestLimits,
+        MaintenanceConfig,
+        PolicyEngineConfig,
+        serve,
+    )
     from cloud_core import migrate as do_migrate
 
     def ready(core: Core) -> None:
         click.echo(f"core serving on port {core.port}", err=True)
         if ready_file is not None:
             write_ready(ready_file, str(core.port))
+
+    if policy_period < 0 or not 0 < policy_target < 1:
+        raise click.BadParameter("--policy-period must be >= 0 and --policy-target in (0, 1)")
 
     async def main() -> bool:
         if migrate:
@@ -128,6 +153,9 @@ def serve_cmd(
                 retention=timedelta(days=retention_days) if retention_days else None,
             )
             if maintenance_interval > 0
+            else None,
+            policy=PolicyEngineConfig(period_s=policy_period, target_flag_rate=policy_target)
+            if policy_period > 0
             else None,
         )
         return await serve(cfg, on_ready=ready)

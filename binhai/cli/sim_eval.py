@@ -88,6 +88,20 @@ def _names(text: str) -> list[str]:
     "--speed", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
     help="With --live: simulated seconds per wall-clock second.",
 )  # fmt: skip
+@click.option(
+    "--policy-loop/--no-policy-loop", default=True, show_default=True,
+    help="Close the loop in the binhai runs: the cloud's policy engine steers every device's "
+    "novelty threshold and battery mode (every --policy-period simulated seconds).",
+)  # fmt: skip
+@click.option(
+    "--policy-period", type=click.FloatRange(min=0, min_open=True), default=60.0,
+    show_default=True, help="Simulated seconds between the policy engine's rounds.",
+)  # fmt: skip
+@click.option(
+    "--battery", type=click.FloatRange(0.0, 1.0), default=None,
+    help="Every device's battery level at the start (default: the scenario's), e.g. 0.15 to "
+    "score the fleet below the low-battery threshold.",
+)  # fmt: skip
 def command(
     scenario_name: str,
     seed: int | None,
@@ -101,6 +115,9 @@ def command(
     as_json: bool,
     live: bool,
     speed: float,
+    policy_loop: bool,
+    policy_period: float,
+    battery: float | None,
 ) -> None:
     """Score offload policies on a scenario's signals against its ground truth.
 
@@ -117,22 +134,34 @@ def command(
       binhai sim eval --scenario mixed --seed 7 --report out/
       binhai sim eval --scenario ./my.toml --duration 600 --workers 2
       binhai sim eval --scenario mixed --duration 300 --policies binhai,oracle --live --speed 20
+      binhai sim eval --scenario mixed --policies binhai --budgets 0.05 --battery 0.15
     """
     from binhai._sim._eval import Evaluation, with_seed
     from binhai.cli._progress import task_progress
+    from cloud_core import PolicyEngineConfig
     from firmware_sim import load_scenario
 
     names = _names(policies)
     fractions = _floats(budgets)
     scenario = with_seed(load_scenario(scenario_name), seed)
-    if duration is not None:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if duration is not None:
         scenario = replace(scenario, duration_s=float(duration))
+    if battery is not None:
+        groups = tuple(replace(g, battery=battery) for g in scenario.devices)
+        scenario = replace(scenario, devices=groups)
     n_workers = workers or os.cpu_count() or 1
     with (
         task_progress("eval") as say,
-        Evaluation(scenario, workers=n_workers, step_s=step, fit_s=fit_s, progress=say) as ev,
+        Evaluation(
+            scenario,
+            workers=n_workers,
+            step_s=step,
+            fit_s=fit_s,
+            progress=say,
+            policy=PolicyEngineConfig(period_s=policy_period) if policy_loop else None,
+        ) as ev,
     ):
         if live:
             from binhai._sim._live import LiveConfig, evaluate_live
@@ -140,7 +169,12 @@ def command(
             rows = evaluate_live(ev, names, fractions, LiveConfig(speed=speed), progress=say)
         else:
             rows = ev.evaluate(names, fractions)
-    out: dict[str, Any] = {"scenario": scenario.name, "seed": scenario.seed, "results": rows}
+    out: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "policy_loop": policy_loop,
+        "results": rows,
+    }
     if report_dir is not None:
         from binhai._sim._report import write_report
 

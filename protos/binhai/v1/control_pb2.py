@@ -24,39 +24,55 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/binhai/v1/control.proto\x12\tbinhai.v1\"\xc7\x01\n\x06Policy\x12\x19\n\x11novelty_threshold\x18\x01 \x01(\x02\x12\x15\n\rboth_fraction\x18\x02 \x01(\x02\x12\x18\n\x10\x65xplore_fraction\x18\x03 \x01(\x02\x12\x17\n\x0fmin_battery_raw\x18\x04 \x01(\x02\x12\x1a\n\x12\x62udget_bytes_per_s\x18\x05 \x01(\x01\x12\x1a\n\x12\x62udget_burst_bytes\x18\x06 \x01(\x01\x12\x0e\n\x06window\x18\x07 \x01(\r\x12\x10\n\x08\x65xplicit\x18\x08 \x03(\t\"\n\n\x08\x46lushNow\"\x0f\n\rResetCounters\";\n\x07SendRaw\x12\x0e\n\x06sensor\x18\x01 \x01(\t\x12\x10\n\x08start_ns\x18\x02 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x03 \x01(\x03\"\n\n\x08TimeSync\"&\n\x07SeqSpan\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\"R\n\x06Stored\x12\"\n\x06stored\x18\x01 \x03(\x0b\x32\x12.binhai.v1.SeqSpan\x12$\n\x08rejected\x18\x02 \x03(\x0b\x32\x12.binhai.v1.SeqSpan\"\xa9\x02\n\x07\x43ommand\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cissued_at_ns\x18\x02 \x01(\x03\x12#\n\x06policy\x18\x03 \x01(\x0b\x32\x11.binhai.v1.PolicyH\x00\x12$\n\x05\x66lush\x18\x04 \x01(\x0b\x32\x13.binhai.v1.FlushNowH\x00\x12\x32\n\x0ereset_counters\x18\x05 \x01(\x0b\x32\x18.binhai.v1.ResetCountersH\x00\x12&\n\x08send_raw\x18\x06 \x01(\x0b\x32\x12.binhai.v1.SendRawH\x00\x12(\n\ttime_sync\x18\x07 \x01(\x0b\x32\x13.binhai.v1.TimeSyncH\x00\x12#\n\x06stored\x18\x08 \x01(\x0b\x32\x11.binhai.v1.StoredH\x00\x42\x06\n\x04\x62ody\"L\n\nCommandAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x16\n\x0e\x64\x65vice_time_ns\x18\x04 \x01(\x03\"R\n\x08\x44ownlink\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12#\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x12.binhai.v1.Command\"\"\n\x10\x43ontrolSubscribe\x12\x0e\n\x06\x62ridge\x18\x01 \x01(\t\"\\\n\x12SendCommandRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12#\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x12.binhai.v1.Command\"/\n\x10SendCommandReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ridges\x18\x02 \x01(\r2\x95\x01\n\x07\x43ontrol\x12?\n\tDownlinks\x12\x1b.binhai.v1.ControlSubscribe\x1a\x13.binhai.v1.Downlink0\x01\x12I\n\x0bSendCommand\x12\x1d.binhai.v1.SendCommandRequest\x1a\x1b.binhai.v1.SendCommandReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/binhai/v1/control.proto\x12\tbinhai.v1\"\x8d\x02\n\x06Policy\x12\x19\n\x11novelty_threshold\x18\x01 \x01(\x02\x12\x15\n\rboth_fraction\x18\x02 \x01(\x02\x12\x18\n\x10\x65xplore_fraction\x18\x03 \x01(\x02\x12\x17\n\x0fmin_battery_raw\x18\x04 \x01(\x02\x12\x1a\n\x12\x62udget_bytes_per_s\x18\x05 \x01(\x01\x12\x1a\n\x12\x62udget_burst_bytes\x18\x06 \x01(\x01\x12\x0e\n\x06window\x18\x07 \x01(\r\x12\x10\n\x08\x65xplicit\x18\x08 \x03(\t\x12\x13\n\x0bheartbeat_s\x18\t \x01(\x01\x12\x17\n\x0fraw_per_episode\x18\n \x01(\r\x12\x16\n\x0epolicy_version\x18\x0b \x01(\x04\"\n\n\x08\x46lushNow\"\x0f\n\rResetCounters\";\n\x07SendRaw\x12\x0e\n\x06sensor\x18\x01 \x01(\t\x12\x10\n\x08start_ns\x18\x02 \x01(\x03\x12\x0e\n\x06\x65nd_ns\x18\x03 \x01(\x03\"\n\n\x08TimeSync\"&\n\x07SeqSpan\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\"R\n\x06Stored\x12\"\n\x06stored\x18\x01 \x03(\x0b\x32\x12.binhai.v1.SeqSpan\x12$\n\x08rejected\x18\x02 \x03(\x0b\x32\x12.binhai.v1.SeqSpan\"\xa9\x02\n\x07\x43ommand\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0cissued_at_ns\x18\x02 \x01(\x03\x12#\n\x06policy\x18\x03 \x01(\x0b\x32\x11.binhai.v1.PolicyH\x00\x12$\n\x05\x66lush\x18\x04 \x01(\x0b\x32\x13.binhai.v1.FlushNowH\x00\x12\x32\n\x0ereset_counters\x18\x05 \x01(\x0b\x32\x18.binhai.v1.ResetCountersH\x00\x12&\n\x08send_raw\x18\x06 \x01(\x0b\x32\x12.binhai.v1.SendRawH\x00\x12(\n\ttime_sync\x18\x07 \x01(\x0b\x32\x13.binhai.v1.TimeSyncH\x00\x12#\n\x06stored\x18\x08 \x01(\x0b\x32\x11.binhai.v1.StoredH\x00\x42\x06\n\x04\x62ody\"L\n\nCommandAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x16\n\x0e\x64\x65vice_time_ns\x18\x04 \x01(\x03\"R\n\x08\x44ownlink\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12#\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x12.binhai.v1.Command\"\"\n\x10\x43ontrolSubscribe\x12\x0e\n\x06\x62ridge\x18\x01 \x01(\t\"\\\n\x12SendCommandRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12#\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x12.binhai.v1.Command\"/\n\x10SendCommandReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ridges\x18\x02 \x01(\r\":\n\x0bPolicyField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x0e\n\x06source\x18\x03 \x01(\t\"V\n\x10GetPolicyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12%\n\x05scope\x18\x02 \x01(\x0e\x32\x16.binhai.v1.PolicyScope\x12\x0b\n\x03key\x18\x03 \x01(\t\"\x89\x01\n\x0eGetPolicyReply\x12&\n\x06\x66ields\x18\x01 \x03(\x0b\x32\x16.binhai.v1.PolicyField\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x16\n\x0e\x64\x65vice_version\x18\x03 \x01(\x04\x12&\n\x06pinned\x18\x04 \x03(\x0b\x32\x16.binhai.v1.PolicyField\"\xcd\x01\n\x10SetPolicyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12%\n\x05scope\x18\x02 \x01(\x0e\x32\x16.binhai.v1.PolicyScope\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x37\n\x06\x66ields\x18\x04 \x03(\x0b\x32\'.binhai.v1.SetPolicyRequest.FieldsEntry\x12\r\n\x05unpin\x18\x05 \x03(\t\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\"\n\x0eSetPolicyReply\x12\x10\n\x08\x63ommands\x18\x01 \x01(\r*u\n\x0bPolicyScope\x12\x1c\n\x18POLICY_SCOPE_UNSPECIFIED\x10\x00\x12\x17\n\x13POLICY_SCOPE_TENANT\x10\x01\x12\x16\n\x12POLICY_SCOPE_GROUP\x10\x02\x12\x17\n\x13POLICY_SCOPE_DEVICE\x10\x03\x32\x9f\x02\n\x07\x43ontrol\x12?\n\tDownlinks\x12\x1b.binhai.v1.ControlSubscribe\x1a\x13.binhai.v1.Downlink0\x01\x12I\n\x0bSendCommand\x12\x1d.binhai.v1.SendCommandRequest\x1a\x1b.binhai.v1.SendCommandReply\x12\x43\n\tGetPolicy\x12\x1b.binhai.v1.GetPolicyRequest\x1a\x19.binhai.v1.GetPolicyReply\x12\x43\n\tSetPolicy\x12\x1b.binhai.v1.SetPolicyRequest\x1a\x19.binhai.v1.SetPolicyReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.binhai.v1.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SETPOLICYREQUEST_FIELDSENTRY']._loaded_options = None
+  _globals['_SETPOLICYREQUEST_FIELDSENTRY']._serialized_options = b'8\001'
+  _globals['_POLICYSCOPE']._serialized_start=1716
+  _globals['_POLICYSCOPE']._serialized_end=1833
   _globals['_POLICY']._serialized_start=46
-  _globals['_POLICY']._serialized_end=245
-  _globals['_FLUSHNOW']._serialized_start=247
-  _globals['_FLUSHNOW']._serialized_end=257
-  _globals['_RESETCOUNTERS']._serialized_start=259
-  _globals['_RESETCOUNTERS']._serialized_end=274
-  _globals['_SENDRAW']._serialized_start=276
-  _globals['_SENDRAW']._serialized_end=335
-  _globals['_TIMESYNC']._serialized_start=337
-  _globals['_TIMESYNC']._serialized_end=347
-  _globals['_SEQSPAN']._serialized_start=349
-  _globals['_SEQSPAN']._serialized_end=387
-  _globals['_STORED']._serialized_start=389
-  _globals['_STORED']._serialized_end=471
-  _globals['_COMMAND']._serialized_start=474
-  _globals['_COMMAND']._serialized_end=771
-  _globals['_COMMANDACK']._serialized_start=773
-  _globals['_COMMANDACK']._serialized_end=849
-  _globals['_DOWNLINK']._serialized_start=851
-  _globals['_DOWNLINK']._serialized_end=933
-  _globals['_CONTROLSUBSCRIBE']._serialized_start=935
-  _globals['_CONTROLSUBSCRIBE']._serialized_end=969
-  _globals['_SENDCOMMANDREQUEST']._serialized_start=971
-  _globals['_SENDCOMMANDREQUEST']._serialized_end=1063
-  _globals['_SENDCOMMANDREPLY']._serialized_start=1065
-  _globals['_SENDCOMMANDREPLY']._serialized_end=1112
-  _globals['_CONTROL']._serialized_start=1115
-  _globals['_CONTROL']._serialized_end=1264
+  _globals['_POLICY']._serialized_end=315
+  _globals['_FLUSHNOW']._serialized_start=317
+  _globals['_FLUSHNOW']._serialized_end=327
+  _globals['_RESETCOUNTERS']._serialized_start=329
+  _globals['_RESETCOUNTERS']._serialized_end=344
+  _globals['_SENDRAW']._serialized_start=346
+  _globals['_SENDRAW']._serialized_end=405
+  _globals['_TIMESYNC']._serialized_start=407
+  _globals['_TIMESYNC']._serialized_end=417
+  _globals['_SEQSPAN']._serialized_start=419
+  _globals['_SEQSPAN']._serialized_end=457
+  _globals['_STORED']._serialized_start=459
+  _globals['_STORED']._serialized_end=541
+  _globals['_COMMAND']._serialized_start=544
+  _globals['_COMMAND']._serialized_end=841
+  _globals['_COMMANDACK']._serialized_start=843
+  _globals['_COMMANDACK']._serialized_end=919
+  _globals['_DOWNLINK']._serialized_start=921
+  _globals['_DOWNLINK']._serialized_end=1003
+  _globals['_CONTROLSUBSCRIBE']._serialized_start=1005
+  _globals['_CONTROLSUBSCRIBE']._serialized_end=1039
+  _globals['_SENDCOMMANDREQUEST']._serialized_start=1041
+  _globals['_SENDCOMMANDREQUEST']._serialized_end=1133
+  _globals['_SENDCOMMANDREPLY']._serialized_start=1135
+  _globals['_SENDCOMMANDREPLY']._serialized_end=1182
+  _globals['_POLICYFIELD']._serialized_start=1184
+  _globals['_POLICYFIELD']._serialized_end=1242
+  _globals['_GETPOLICYREQUEST']._serialized_start=1244
+  _globals['_GETPOLICYREQUEST']._serialized_end=1330
+  _globals['_GETPOLICYREPLY']._serialized_start=1333
+  _globals['_GETPOLICYREPLY']._serialized_end=1470
+  _globals['_SETPOLICYREQUEST']._serialized_start=1473
+  _globals['_SETPOLICYREQUEST']._serialized_end=1678
+  _globals['_SETPOLICYREQUEST_FIELDSENTRY']._serialized_start=1633
+  _globals['_SETPOLICYREQUEST_FIELDSENTRY']._serialized_end=1678
+  _globals['_SETPOLICYREPLY']._serialized_start=1680
+  _globals['_SETPOLICYREPLY']._serialized_end=1714
+  _globals['_CONTROL']._serialized_start=1836
+  _globals['_CONTROL']._serialized_end=2123
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -6,8 +7,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PolicyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POLICY_SCOPE_UNSPECIFIED: _ClassVar[PolicyScope]
+    POLICY_SCOPE_TENANT: _ClassVar[PolicyScope]
+    POLICY_SCOPE_GROUP: _ClassVar[PolicyScope]
+    POLICY_SCOPE_DEVICE: _ClassVar[PolicyScope]
+POLICY_SCOPE_UNSPECIFIED: PolicyScope
+POLICY_SCOPE_TENANT: PolicyScope
+POLICY_SCOPE_GROUP: PolicyScope
+POLICY_SCOPE_DEVICE: PolicyScope
+
 class Policy(_message.Message):
-    __slots__ = ("novelty_threshold", "both_fraction", "explore_fraction", "min_battery_raw", "budget_bytes_per_s", "budget_burst_bytes", "window", "explicit")
+    __slots__ = ("novelty_threshold", "both_fraction", "explore_fraction", "min_battery_raw", "budget_bytes_per_s", "budget_burst_bytes", "window", "explicit", "heartbeat_s", "raw_per_episode", "policy_version")
     NOVELTY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     BOTH_FRACTION_FIELD_NUMBER: _ClassVar[int]
     EXPLORE_FRACTION_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +28,9 @@ class Policy(_message.Message):
     BUDGET_BURST_BYTES_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     EXPLICIT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_S_FIELD_NUMBER: _ClassVar[int]
+    RAW_PER_EPISODE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     novelty_threshold: float
     both_fraction: float
     explore_fraction: float
@@ -24,7 +39,10 @@ class Policy(_message.Message):
     budget_burst_bytes: float
     window: int
     explicit: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, novelty_threshold: _Optional[float] = ..., both_fraction: _Optional[float] = ..., explore_fraction: _Optional[float] = ..., min_battery_raw: _Optional[float] = ..., budget_bytes_per_s: _Optional[float] = ..., budget_burst_bytes: _Optional[float] = ..., window: _Optional[int] = ..., explicit: _Optional[_Iterable[str]] = ...) -> None: ...
+    heartbeat_s: float
+    raw_per_episode: int
+    policy_version: int
+    def __init__(self, novelty_threshold: _Optional[float] = ..., both_fraction: _Optional[float] = ..., explore_fraction: _Optional[float] = ..., min_battery_raw: _Optional[float] = ..., budget_bytes_per_s: _Optional[float] = ..., budget_burst_bytes: _Optional[float] = ..., window: _Optional[int] = ..., explicit: _Optional[_Iterable[str]] = ..., heartbeat_s: _Optional[float] = ..., raw_per_episode: _Optional[int] = ..., policy_version: _Optional[int] = ...) -> None: ...
 
 class FlushNow(_message.Message):
     __slots__ = ()
@@ -129,3 +147,62 @@ class SendCommandReply(_message.Message):
     id: str
     bridges: int
     def __init__(self, id: _Optional[str] = ..., bridges: _Optional[int] = ...) -> None: ...
+
+class PolicyField(_message.Message):
+    __slots__ = ("name", "value", "source")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    source: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("tenant", "scope", "key")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    scope: PolicyScope
+    key: str
+    def __init__(self, tenant: _Optional[str] = ..., scope: _Optional[_Union[PolicyScope, str]] = ..., key: _Optional[str] = ...) -> None: ...
+
+class GetPolicyReply(_message.Message):
+    __slots__ = ("fields", "version", "device_version", "pinned")
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.RepeatedCompositeFieldContainer[PolicyField]
+    version: int
+    device_version: int
+    pinned: _containers.RepeatedCompositeFieldContainer[PolicyField]
+    def __init__(self, fields: _Optional[_Iterable[_Union[PolicyField, _Mapping]]] = ..., version: _Optional[int] = ..., device_version: _Optional[int] = ..., pinned: _Optional[_Iterable[_Union[PolicyField, _Mapping]]] = ...) -> None: ...
+
+class SetPolicyRequest(_message.Message):
+    __slots__ = ("tenant", "scope", "key", "fields", "unpin")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    UNPIN_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    scope: PolicyScope
+    key: str
+    fields: _containers.ScalarMap[str, float]
+    unpin: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tenant: _Optional[str] = ..., scope: _Optional[_Union[PolicyScope, str]] = ..., key: _Optional[str] = ..., fields: _Optional[_Mapping[str, float]] = ..., unpin: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetPolicyReply(_message.Message):
+    __slots__ = ("commands",)
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    commands: int
+    def __init__(self, commands: _Optional[int] = ...) -> None: ...

@@ -44,6 +44,16 @@ class ControlStub:
                 request_serializer=protos_dot_binhai_dot_v1_dot_control__pb2.SendCommandRequest.SerializeToString,
                 response_deserializer=protos_dot_binhai_dot_v1_dot_control__pb2.SendCommandReply.FromString,
                 _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/binhai.v1.Control/GetPolicy',
+                request_serializer=protos_dot_binhai_dot_v1_dot_control__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=protos_dot_binhai_dot_v1_dot_control__pb2.GetPolicyReply.FromString,
+                _registered_method=True)
+        self.SetPolicy = channel.unary_unary(
+                '/binhai.v1.Control/SetPolicy',
+                request_serializer=protos_dot_binhai_dot_v1_dot_control__pb2.SetPolicyRequest.SerializeToString,
+                response_deserializer=protos_dot_binhai_dot_v1_dot_control__pb2.SetPolicyReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -63,6 +73,20 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPolicy(self, request, context):
+        """The effective policy at a scope and where each field comes from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPolicy(self, request, context):
+        """Pin (or unpin) operator settings at a scope; devices concerned get a Policy command.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +99,16 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.SendCommand,
                     request_deserializer=protos_dot_binhai_dot_v1_dot_control__pb2.SendCommandRequest.FromString,
                     response_serializer=protos_dot_binhai_dot_v1_dot_control__pb2.SendCommandReply.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=protos_dot_binhai_dot_v1_dot_control__pb2.GetPolicyRequest.FromString,
+                    response_serializer=protos_dot_binhai_dot_v1_dot_control__pb2.GetPolicyReply.SerializeToString,
+            ),
+            'SetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicy,
+                    request_deserializer=protos_dot_binhai_dot_v1_dot_control__pb2.SetPolicyRequest.FromString,
+                    response_serializer=protos_dot_binhai_dot_v1_dot_control__pb2.SetPolicyReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +165,60 @@ class Control:
             '/binhai.v1.Control/SendCommand',
             protos_dot_binhai_dot_v1_dot_control__pb2.SendCommandRequest.SerializeToString,
             protos_dot_binhai_dot_v1_dot_control__pb2.SendCommandReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/binhai.v1.Control/GetPolicy',
+            protos_dot_binhai_dot_v1_dot_control__pb2.GetPolicyRequest.SerializeToString,
+            protos_dot_binhai_dot_v1_dot_control__pb2.GetPolicyReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/binhai.v1.Control/SetPolicy',
+            protos_dot_binhai_dot_v1_dot_control__pb2.SetPolicyRequest.SerializeToString,
+            protos_dot_binhai_dot_v1_dot_control__pb2.SetPolicyReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -184,7 +184,7 @@ class TelemetryBatch(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., device_id: _Optional[str] = ..., seq: _Optional[int] = ..., sent_at_ns: _Optional[int] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., evicted: _Optional[_Iterable[_Union[SeqRange, _Mapping]]] = ..., health: _Optional[_Union[Health, _Mapping]] = ..., acks: _Optional[_Iterable[_Union[_control_pb2.CommandAck, _Mapping]]] = ..., clock_synced: _Optional[bool] = ..., summaries: _Optional[_Iterable[_Union[Summary, _Mapping]]] = ...) -> None: ...
 
 class Health(_message.Message):
-    __slots__ = ("battery", "outbox_depth", "outbox_bytes", "evicted_batches", "cpu_us_per_window", "clock_offset_ns", "firmware", "algo_version", "samples_dropped", "commands_nacked", "clock_synced", "raw_cache_bytes", "commands_ok")
+    __slots__ = ("battery", "outbox_depth", "outbox_bytes", "evicted_batches", "cpu_us_per_window", "clock_offset_ns", "firmware", "algo_version", "samples_dropped", "commands_nacked", "clock_synced", "raw_cache_bytes", "commands_ok", "policy_version", "uplink")
     BATTERY_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     OUTBOX_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +198,8 @@ class Health(_message.Message):
     CLOCK_SYNCED_FIELD_NUMBER: _ClassVar[int]
     RAW_CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
     COMMANDS_OK_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPLINK_FIELD_NUMBER: _ClassVar[int]
     battery: float
     outbox_depth: int
     outbox_bytes: int
@@ -211,4 +213,6 @@ class Health(_message.Message):
     clock_synced: bool
     raw_cache_bytes: int
     commands_ok: int
-    def __init__(self, battery: _Optional[float] = ..., outbox_depth: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., evicted_batches: _Optional[int] = ..., cpu_us_per_window: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., firmware: _Optional[str] = ..., algo_version: _Optional[int] = ..., samples_dropped: _Optional[int] = ..., commands_nacked: _Optional[int] = ..., clock_synced: _Optional[bool] = ..., raw_cache_bytes: _Optional[int] = ..., commands_ok: _Optional[int] = ...) -> None: ...
+    policy_version: int
+    uplink: str
+    def __init__(self, battery: _Optional[float] = ..., outbox_depth: _Optional[int] = ..., outbox_bytes: _Optional[int] = ..., evicted_batches: _Optional[int] = ..., cpu_us_per_window: _Optional[float] = ..., clock_offset_ns: _Optional[int] = ..., firmware: _Optional[str] = ..., algo_version: _Optional[int] = ..., samples_dropped: _Optional[int] = ..., commands_nacked: _Optional[int] = ..., clock_synced: _Optional[bool] = ..., raw_cache_bytes: _Optional[int] = ..., commands_ok: _Optional[int] = ..., policy_version: _Optional[int] = ..., uplink: _Optional[str] = ...) -> None: ...

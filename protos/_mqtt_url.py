@@ -28,8 +28,13 @@ class MqttUrl:
 
     @classmethod
     def parse(cls, url: str) -> MqttUrl:
-        """Parse ``url``; raise ValueError with the reason when it is not a broker address."""
+        """Parse ``url``; raise ValueError with the reason when it is not a broker address.
+
+        Error messages quote the URL with its password masked.
+        """
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.password:
+            url = url.replace(f":{parts.password}@", ":***@", 1)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ValueError(f"unsupported broker scheme {parts.scheme!r} in {url!r}")
         tls = parts.scheme in ("mqtts", "ssl")

@@ -23,8 +23,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def probe_mqtt(host: str, port: int, *, timeout: float = 0.5) -> bool:
-    """Return whether an MQTT broker on ``host:port`` accepts an anonymous 3.1.1 connection.
+def probe_mqtt(host: str, port: int, *, timeout: float = 0.5, accept_refused: bool = False) -> bool:
+    """Return whether an MQTT broker on ``host:port`` accepts an anonymous 3.1.1 connection
+    (with ``accept_refused``: answers it at all, refusing included — a broker that requires
+    authentication).
 
     Speaks just CONNECT / CONNACK / DISCONNECT on a plain socket, so it is cheap, needs no client
     library and leaves no thread behind. Every failure (refused, timeout, rejected) gives False.
@@ -40,7 +42,7 @@ def probe_mqtt(host: str, port: int, *, timeout: float = 0.5) -> bool:
                     return False
                 reply += chunk
             if reply not in (_CONNACK_OK, _CONNACK_OK_SESSION):
-                return False
+                return accept_refused and reply[:2] == _CONNACK_OK[:2]
             sock.sendall(_DISCONNECT)
             return True
     except OSError:

@@ -48,9 +48,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from binhai.cli import bench, bridge, core, db, query, sim, sim_eval, up
+    from binhai.cli import bench, bridge, broker, ca, core, db, device_ids, query, sim, sim_eval, up
 
-    for mod in (up, core, bridge, sim, db, query, bench):
+    for mod in (up, core, bridge, sim, db, query, bench, ca, broker, device_ids):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
 

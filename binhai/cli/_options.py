@@ -73,3 +73,23 @@ def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     for key, value in data.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+def data_dir_option(f: F) -> F:
+    """``--data-dir`` (env ``BINHAI_DATA_DIR``): where a deployment keeps its CA, identities,
+    broker configuration and tokens (under ``security/``)."""
+    return click.option(
+        "--data-dir",
+        envvar="BINHAI_DATA_DIR",
+        show_envvar=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Deployment data directory [default: $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
+    )(f)
+
+
+def layout_of(data_dir: Path | None) -> Any:
+    """The :class:`binhai._security.Layout` of ``data_dir`` (the default one when None)."""
+    from binhai._security import Layout, default_data_dir
+
+    return Layout(data_dir if data_dir is not None else default_data_dir())

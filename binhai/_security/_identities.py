@@ -1,0 +1,162 @@
+"""The registry of MQTT identities: devices (``tenant/device``) and bridges, in one JSON file.
+
+A device's MQTT username is ``{tenant}/{device}`` — unambiguous, since ``/`` cannot occur in a
+tenant or device id — and for certificate identities it is the certificate's common name
+(mosquitto's ``use_identity_as_username``). Passwords are never stored: only their mosquitto
+``$7$`` hash, from which the broker's password file is generated. Certificates are recorded by
+serial number; revoking one adds its serial to the CRL. Revoked identities are removed, so the
+id can be provisioned again (with new credentials).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import protos
+from binhai._security._ca import CertAuthority, IssuedCert
+from binhai._security._errors import SecurityError, UnknownIdentity
+from binhai._security._files import read_json, write_json
+from binhai._security._layout import Layout
+from binhai._security._passwd import hash_password, new_password
+
+__all__ = ["Identity", "IdentityStore", "device_username"]
+
+Kind = Literal["password", "cert"]
+Role = Literal["device", "bridge"]
+
+
+def device_username(tenant: str, device_id: str) -> str:
+    """The MQTT username (and certificate CN) of a device: ``tenant/device``."""
+    return f"{protos.check_id(tenant, 'tenant')}/{protos.check_id(device_id, 'device id')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    username: str
+    role: Role
+    kind: Kind
+    created: float
+    tenant: str = ""
+    device_id: str = ""
+    password_hash: str = ""
+    serial: int = 0
+
+    def public(self) -> dict[str, Any]:
+        """What may be shown: everything but the hash."""
+        d = asdict(self)
+        d.pop("password_hash")
+        d["serial"] = f"{self.serial:x}" if self.serial else ""
+        return d
+
+
+class IdentityStore:
+    """Load, change and save ``identities.json``; every change is written atomically (0600)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.path: Path = layout.identities
+        data = read_json(self.path, {"identities": {}, "revoked_serials": []})
+        self._ids: dict[str, Identity] = {
+            name: Identity(**fields) for name, fields in data["identities"].items()
+        }
+        self.revoked_serials: list[int] = [int(s) for s in data["revoked_serials"]]
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._ids.values(), key=lambda i: i.username))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def get(self, username: str) -> Identity:
+        try:
+            return self._ids[username]
+        except KeyError:
+            raise UnknownIdentity("identity", username) from None
+
+    def _save(self) -> None:
+        write_json(
+            self.path,
+            {
+                "identities": {n: asdict(i) for n, i in sorted(self._ids.items())},
+                "revoked_serials": sorted(self.revoked_serials),
+            },
+        )
+
+    def _check_new(self, username: str, replace: bool) -> None:
+        if username in self._ids and not replace:
+            raise SecurityError(
+                f"{username!r} is already provisioned; revoke it first or use --rotate"
+            )
+
+    def add_password(
+        self,
+        username: str,
+        *,
+        role: Role,
+        tenant: str = "",
+        device_id: str = "",
+        replace: bool = False,
+    ) -> str:
+        """Provision ``username`` with a new random password; return it (shown once only)."""
+        if ":" in username:
+            raise SecurityError(
+                f"{username!r}: a mosquitto password file cannot hold ':' in a username;"
+                " use a certificate identity"
+            )
+        self._check_new(username, replace)
+        self._retire(username)
+        password = new_password()
+        self._ids[username] = Identity(
+            username,
+            role,
+            "password",
+            time.time(),
+            tenant,
+            device_id,
+            password_hash=hash_password(password),
+        )
+        self._save()
+        return password
+
+    def add_cert(
+        self,
+        username: str,
+        *,
+        role: Role,
+        tenant: str = "",
+        device_id: str = "",
+        replace: bool = False,
+    ) -> IssuedCert:
+        """Provision ``username`` with a client certificate signed by the CA (CN = username)."""
+        self._check_new(username, replace)
+        ca = CertAuthority(self.layout.ca_dir)
+        issued = ca.issue(username)
+        self._retire(username)
+        self._ids[username] = Identity(
+            username, role, "cert", time.time(), tenant, device_id, serial=issued.serial
+        )
+        self._save()
+        if self.revoked_serials:
+            ca.write_crl(self.revoked_serials)
+        return issued
+
+    def revoke(self, username: str) -> Identity:
+        """Take back ``username``'s credentials: forget its hash, or put its serial in the CRL."""
+        ident = self.get(username)
+        self._retire(username)
+        self._save()
+        if ident.kind == "cert":
+            CertAuthority(self.layout.ca_dir).write_crl(self.revoked_serials)
+        return ident
+
+    def _retire(self, username: str) -> None:
+        old = self._ids.pop(username, None)
+        if old is not None and old.serial:
+            self.revoked_serials.append(old.serial)
+
+    def password_lines(self) -> list[str]:
+        """The mosquitto password file's lines (``username:$7$...``)."""
+        return [f"{i.username}:{i.password_hash}" for i in self if i.kind == "password"]

@@ -1,0 +1,205 @@
+"""Device identities and broker authorisation on a real mosquitto configured by
+``binhai broker config``: who may connect, publish and subscribe where."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+
+from binhai._embedded import find_mosquitto
+from binhai._security import (
+    CertAuthority,
+    IdentityStore,
+    Layout,
+    SecurityError,
+    hash_password,
+    verify_password,
+)
+from binhai.cli import cli
+from tests.secure_broker import Peer, SecureBroker, wait_for
+
+pytestmark = [
+    pytest.mark.broker,
+    pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto not installed"),
+]
+
+T = "acme"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_password_hash_roundtrip_and_format() -> None:
+    h = hash_password("s3cret", salt=b"\x00" * 12, iterations=101)
+    assert h.startswith("$7$101$AAAAAAAAAAAAAAAA$")
+    assert verify_password("s3cret", h)
+    assert not verify_password("s3cret!", h)
+    assert not verify_password("s3cret", "$6$nope")
+    assert hash_password("s3cret") != hash_password("s3cret")  # salted
+
+
+def test_ca_keys_private_and_refuses_overwrite(tmp_path: Path) -> None:
+    ca = CertAuthority(Layout(tmp_path).ca_dir)
+    ca.init()
+    assert _mode(ca.key_path) == 0o600
+    assert _mode(ca.dir) == 0o700
+    with pytest.raises(SecurityError, match="already exists"):
+        ca.init()
+    issued = ca.issue("core", server_hosts=("localhost", "127.0.0.1"))
+    cert = x509.load_pem_x509_certificate(issued.cert_pem)
+    cert.verify_directly_issued_by(ca.certificate())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+
+
+def test_registry_keeps_only_hashes(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    password = IdentityStore(layout).add_password(
+        f"{T}/d1", role="device", tenant=T, device_id="d1"
+    )
+    text = layout.identities.read_text()
+    assert password not in text
+    assert _mode(layout.identities) == 0o600
+    ident = IdentityStore(layout).get(f"{T}/d1")
+    assert verify_password(password, ident.password_hash)
+    assert "password_hash" not in ident.public()
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    env = {"BINHAI_DATA_DIR": str(tmp_path)}
+    runner = CliRunner()
+    res = runner.invoke(cli, ["device", "provision", "--tenant", T, "d/1"], env=env)
+    assert res.exit_code != 0
+    res = runner.invoke(cli, ["device", "revoke", "--tenant", T, "nobody"], env=env)
+    assert res.exit_code != 0 and "unknown identity" in str(res.exception)
+    res = runner.invoke(cli, ["device", "provision", "--tenant", T, "d1", "--cert"], env=env)
+    assert res.exit_code != 0 and "binhai ca init" in str(res.exception)
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[SecureBroker, dict[str, str]]]:
+    """A broker with devices a, b (passwords), c (certificate) and a bridge identity."""
+    sb = SecureBroker(tmp_path)
+    creds = {
+        "a": sb.provision(T, "a")["password"],
+        "b": sb.provision(T, "b")["password"],
+        "bridge": sb.bridge_user("bridge-1"),
+    }
+    sb.provision(T, "c", "--cert")
+    sb.config()
+    sb.start()
+    yield sb, creds
+    sb.stop()
+
+
+def _peer(sb: SecureBroker, name: str, user: str | None, password: str | None) -> Peer:
+    p = Peer(name)
+    assert p.connect(sb.port, user, password), p.connack
+    return p
+
+
+def test_generated_files_are_private(secured: tuple[SecureBroker, dict[str, str]]) -> None:
+    sb, creds = secured
+    broker = sb.layout.broker_dir
+    for name in ("passwd", "acl", "mosquitto.conf"):
+        assert _mode(broker / name) == 0o600
+    passwd = (broker / "passwd").read_text()
+    assert f"{T}/a:$7$" in passwd and creds["a"] not in passwd
+    assert "allow_anonymous false" in (broker / "mosquitto.conf").read_text()
+
+
+def test_anonymous_and_wrong_password_refused(
+    secured: tuple[SecureBroker, dict[str, str]],
+) -> None:
+    sb, creds = secured
+    anon = Peer("anon")
+    assert not anon.connect(sb.port)
+    assert anon.connack is not None and anon.connack.is_failure
+    wrong = Peer("wrong")
+    assert not wrong.connect(sb.port, f"{T}/a", creds["b"])
+    anon.close()
+    wrong.close()
+
+
+def test_device_cannot_publish_as_another(secured: tuple[SecureBroker, dict[str, str]]) -> None:
+    sb, creds = secured
+    bridge = _peer(sb, "bridge", "bridge-1", creds["bridge"])
+    assert not bridge.subscribe("$share/bridge/binhai/v1/+/+/up").is_failure
+    assert not bridge.subscribe("binhai/v1/+/+/status").is_failure
+    a = _peer(sb, "a", f"{T}/a", creds["a"])
+    forged = a.publish(f"binhai/v1/{T}/b/up", b"forged")
+    forged_status = a.publish(f"binhai/v1/{T}/b/status", b"offline")
+    a.publish(f"binhai/v1/{T}/a/up", b"marker")  # same connection, QoS1: delivered in order
+    wait_for(lambda: (f"binhai/v1/{T}/a/up", b"marker") in bridge.received())
+    assert bridge.received() == [(f"binhai/v1/{T}/a/up", b"marker")]
+    # MQTT 5: the broker says why (0x87 Not authorized), so the SDK can tell it is permanent.
+    assert forged.is_failure and forged.value == 0x87
+    assert forged_status.is_failure
+    bridge.close()
+    a.close()
+
+
+def test_device_cannot_listen_to_others(secured: tuple[SecureBroker, dict[str, str]]) -> None:
+    sb, creds = secured
+    a = _peer(sb, "a", f"{T}/a", creds["a"])
+    b = _peer(sb, "b", f"{T}/b", creds["b"])
+    a.subscribe(f"binhai/v1/{T}/b/down")
+    a.subscribe("binhai/v1/+/+/up")
+    a.subscribe(f"binhai/v1/{T}/a/down")
+    bridge = _peer(sb, "bridge", "bridge-1", creds["bridge"])
+    assert not bridge.publish(f"binhai/v1/{T}/b/down", b"for-b").is_failure
+    assert not b.publish(f"binhai/v1/{T}/b/up", b"b-data").is_failure
+    assert not bridge.publish(f"binhai/v1/{T}/a/down", b"for-a").is_failure
+    wait_for(lambda: (f"binhai/v1/{T}/a/down", b"for-a") in a.received())
+    assert a.received() == [(f"binhai/v1/{T}/a/down", b"for-a")]
+    # A device may not write another's down topic either.
+    assert a.publish(f"binhai/v1/{T}/b/down", b"x").is_failure
+    for p in (a, b, bridge):
+        p.close()
+
+
+def test_revoked_password_device_refused(secured: tuple[SecureBroker, dict[str, str]]) -> None:
+    sb, creds = secured
+    out = sb.revoke(T, "a")
+    assert out["kind"] == "password"
+    assert f"{T}/a:" not in (sb.layout.broker_dir / "passwd").read_text()
+    sb.restart()
+    a = Peer("a")
+    assert not a.connect(sb.port, f"{T}/a", creds["a"])
+    b = _peer(sb, "b", f"{T}/b", creds["b"])  # the others still connect
+    a.close()
+    b.close()
+
+
+def test_certificate_device_and_revocation(secured: tuple[SecureBroker, dict[str, str]]) -> None:
+    sb, creds = secured
+    cert, key = sb.layout.issued_paths(f"{T}/c")
+    tls = (str(sb.layout.ca_dir / "ca.pem"), str(cert), str(key))
+    bridge = _peer(sb, "bridge", "bridge-1", creds["bridge"])
+    bridge.subscribe("$share/bridge/binhai/v1/+/+/up")
+    c = Peer("c")
+    assert c.connect(sb.mtls_port, tls=tls), c.connack
+    # The certificate's CN is the username: c may write its own topic, not another's.
+    assert c.publish(f"binhai/v1/{T}/a/up", b"forged").is_failure
+    assert not c.publish(f"binhai/v1/{T}/c/up", b"cert-data").is_failure
+    wait_for(lambda: bridge.received() == [(f"binhai/v1/{T}/c/up", b"cert-data")])
+    c.close()
+    # Without a client certificate the mTLS listener refuses.
+    nocert = Peer("nocert")
+    assert not nocert.connect(sb.mtls_port, tls=(tls[0], None, None))
+    nocert.close()
+    out = sb.revoke(T, "c")
+    assert out["revoked_serial"]
+    crl = x509.load_pem_x509_crl(sb.layout.ca_dir.joinpath("crl.pem").read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(int(out["revoked_serial"], 16))
+    sb.restart()
+    again = Peer("c2")
+    assert not again.connect(sb.mtls_port, tls=tls)
+    bridge.close()
+    again.close()

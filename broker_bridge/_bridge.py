@@ -59,6 +59,8 @@ class BridgeConfig:
     stored_delay: float = 0.25
     # A request in flight at this many core failures is dead-lettered instead of resent.
     max_core_crashes: int = DEFAULT_MAX_STRIKES
+    # Token and TLS for the cores (None: plaintext, no token).
+    core_auth: protos.CoreAuth | None = None
 
 
 class Bridge:
@@ -71,7 +73,9 @@ class Bridge:
         self._inflight = asyncio.Semaphore(config.max_inflight)
         self._order = AckOrder()
         self._stop = asyncio.Event()
-        self.link = CoreLink(config.core_addrs, max_strikes=config.max_core_crashes)
+        self.link = CoreLink(
+            config.core_addrs, max_strikes=config.max_core_crashes, auth=config.core_auth
+        )
         self.supervisor = protos.Supervisor("bridge", on_failure=lambda _r: self._stop.set())
         self.confirmations = Confirmations()
         self._confirm_now = asyncio.Event()

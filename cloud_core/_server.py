@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import protos
+from cloud_core._auth import Authenticate, AuthInterceptor
 from cloud_core._control import CONTROL_SERVICE, ControlHub, ControlServicer
 from cloud_core._errors import CoreError
 from cloud_core._limits import IngestLimits
@@ -166,6 +167,14 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
 
 
 @dataclass(frozen=True, slots=True)
+class ServerTls:
+    """TLS on the gRPC port: the server's certificate chain and key (PEM)."""
+
+    cert_pem: bytes
+    key_pem: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class CoreConfig:
     dsn: str
     listen: str = "127.0.0.1:50051"
@@ -176,6 +185,9 @@ class CoreConfig:
     drain_timeout: float = 30.0
     # Rollup refresh, partitions ahead, retention; None runs none of it in this core.
     maintenance: MaintenanceConfig | None = field(default_factory=MaintenanceConfig)
+    # Bearer-token authentication (cloud_core._auth); None: every caller may call everything.
+    auth: Authenticate | None = None
+    tls: ServerTls | None = None
 
 
 @dataclass
@@ -253,7 +265,9 @@ async def start_core(config: CoreConfig) -> Core:
 
     writer = Writer(store, metrics, config.writer, on_health=on_health, on_failure=on_failure)
     writer.start()
+    auth = AuthInterceptor(config.auth) if config.auth is not None else None
     server = grpc.aio.server(
+        interceptors=[auth] if auth is not None else None,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -273,7 +287,11 @@ async def start_core(config: CoreConfig) -> Core:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (*SERVICES[1:], health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(config.listen)
+    if config.tls is not None:
+        creds = grpc.ssl_server_credentials([(config.tls.key_pem, config.tls.cert_pem)])
+        port = server.add_secure_port(config.listen, creds)
+    else:
+        port = server.add_insecure_port(config.listen)
     if port == 0:
         await hub.close()
         await writer.close()
@@ -290,7 +308,13 @@ async def start_core(config: CoreConfig) -> Core:
     if config.metrics_listen:
         core.metrics_server = await protos.serve_exposition(metrics.render, config.metrics_listen)
     caps = store.capabilities
-    log.info("core serving on port %d (%s)", port, caps.describe() if caps else "?")
+    log.info(
+        "core serving on port %d (%s; %s, %s)",
+        port,
+        caps.describe() if caps else "?",
+        "TLS" if config.tls else "plaintext",
+        "authentication on" if auth else "authentication OFF",
+    )
     return core
 
 

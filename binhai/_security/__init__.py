@@ -1,7 +1,7 @@
 """Deployment security: the CA, device and bridge identities, the generated broker
-configuration. Files live under ``<data-dir>/security`` (see :class:`Layout`), all private
-(0600 files, 0700 directories); the core's bearer tokens are :mod:`cloud_core`'s (``tokens.json``
-in the same directory).
+configuration and the core's bearer tokens (:class:`TokenStore`; roles from :mod:`cloud_core`).
+Files live under ``<data-dir>/security`` (see :class:`Layout`), all private (0600 files, 0700
+directories).
 """
 
 from binhai._security._broker_conf import (
@@ -19,6 +19,7 @@ from binhai._security._files import default_data_dir, write_private
 from binhai._security._identities import Identity, IdentityStore, device_username
 from binhai._security._layout import Layout
 from binhai._security._passwd import hash_password, new_password, verify_password
+from binhai._security._tokens import TokenRecord, TokenStore
 
 __all__ = [
     "DEFAULT_HOSTS",
@@ -31,6 +32,8 @@ __all__ = [
     "Layout",
     "NotInitialised",
     "SecurityError",
+    "TokenRecord",
+    "TokenStore",
     "UnknownIdentity",
     "default_data_dir",
     "device_username",

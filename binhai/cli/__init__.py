@@ -48,9 +48,22 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from binhai.cli import bench, bridge, broker, ca, core, db, device_ids, query, sim, sim_eval, up
+    from binhai.cli import (
+        bench,
+        bridge,
+        broker,
+        ca,
+        core,
+        db,
+        device_ids,
+        query,
+        sim,
+        sim_eval,
+        token,
+        up,
+    )
 
-    for mod in (up, core, bridge, sim, db, query, bench, ca, broker, device_ids):
+    for mod in (up, core, bridge, sim, db, query, bench, ca, broker, device_ids, token):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
 

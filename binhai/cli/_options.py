@@ -93,3 +93,51 @@ def layout_of(data_dir: Path | None) -> Any:
     from binhai._security import Layout, default_data_dir
 
     return Layout(data_dir if data_dir is not None else default_data_dir())
+
+
+_CORE_AUTH = "binhai.core_auth"
+
+
+def _stash(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    ctx.meta.setdefault(_CORE_AUTH, {})[param.name] = value
+
+
+def core_auth_options(f: F) -> F:
+    """``--token`` (env ``BINHAI_TOKEN``) and ``--core-ca`` (env ``BINHAI_CORE_CA``) for commands
+    that call the core; read them back with :func:`core_auth`. The token is never shown."""
+    f = click.option(
+        "--core-ca",
+        envvar="BINHAI_CORE_CA",
+        show_envvar=True,
+        type=click.Path(dir_okay=False),
+        default=None,
+        callback=_stash,
+        expose_value=False,
+        help="CA certificate (PEM) to reach the core over TLS; plaintext without it.",
+    )(f)
+    return click.option(
+        "--token",
+        envvar="BINHAI_TOKEN",
+        show_envvar=True,
+        default=None,
+        callback=_stash,
+        expose_value=False,
+        help="Bearer token for a core with authentication on ('binhai token create').",
+    )(f)
+
+
+def core_auth() -> Any:
+    """The :class:`protos.CoreAuth` of the current command's ``--token``/``--core-ca``, or None."""
+    import protos
+
+    found = click.get_current_context().meta.get(_CORE_AUTH, {})
+    token, ca = found.get("token"), found.get("core_ca")
+    if not token and not ca:
+        return None
+    try:
+        ca_pem = Path(ca).read_bytes() if ca else None
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {ca}: {exc.strerror}", param_hint="--core-ca"
+        ) from exc
+    return protos.CoreAuth(token=token or None, ca_pem=ca_pem)

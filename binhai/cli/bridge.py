@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from binhai.cli._options import core_option, mqtt_option, run_async, write_ready
+from binhai.cli._options import (
+    core_auth,
+    core_auth_options,
+    core_option,
+    mqtt_option,
+    run_async,
+    write_ready,
+)
 
 
 @click.group("bridge")
@@ -24,6 +31,7 @@ def command() -> None:
 @command.command("run")
 @mqtt_option
 @core_option
+@core_auth_options
 @click.option("--client-id", default=None, help="MQTT client id; keep it stable across restarts.")
 @click.option(
     "--share-group",
@@ -100,6 +108,7 @@ def run_cmd(
     Examples:
       binhai bridge run --mqtt-url mqtt://127.0.0.1:1883 --core-addr 127.0.0.1:50051
       binhai bridge run --core-addr core-a:50051,core-b:50051 --client-id bridge-1
+      BINHAI_TOKEN=... binhai bridge run --core-ca ca.pem --mqtt-url mqtts://bridge-1:...@host
     """
     from broker_bridge import BridgeConfig, TlsFiles, run_bridge
 
@@ -115,6 +124,7 @@ def run_cmd(
         stored_delay=stored_delay,
         max_core_crashes=max_core_crashes,
         tls=TlsFiles(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None,
+        core_auth=core_auth(),
     )
     if client_id:
         cfg = replace(cfg, client_id=client_id)

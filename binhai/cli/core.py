@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from binhai.cli._options import dsn_option, run_async, write_ready
+from binhai.cli._options import data_dir_option, dsn_option, layout_of, run_async, write_ready
 
 
 @click.group("core")
@@ -78,6 +78,29 @@ def command() -> None:
     show_default=True,
     help="Seconds a window's t0 may lie ahead of the core's clock.",
 )
+@data_dir_option
+@click.option(
+    "--auth/--no-auth",
+    default=False,
+    show_default=True,
+    envvar="BINHAI_CORE_AUTH",
+    show_envvar=True,
+    help="Require a bearer token on every call (DATA_DIR/security/tokens.json;"
+    " 'binhai token create'). Health and reflection stay open.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Server certificate (PEM) for TLS on the gRPC port ('binhai ca issue core"
+    " --server-host ...').",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The certificate's private key (PEM).",
+)
 def serve_cmd(
     dsn: str,
     listen: str,
@@ -91,6 +114,10 @@ def serve_cmd(
     max_window_samples: int,
     max_batch_decoded_mb: int,
     max_future_s: int,
+    data_dir: Path | None,
+    auth: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
 ) -> None:
     """Serve Ingest, Query, grpc.health.v1 and reflection until SIGTERM, then drain.
 
@@ -100,9 +127,27 @@ def serve_cmd(
     Examples:
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
+      binhai core serve --auth --tls-cert core.pem --tls-key core.key --listen 0.0.0.0:50051
     """
-    from cloud_core import Core, CoreConfig, IngestLimits, MaintenanceConfig, serve
+    from cloud_core import Core, CoreConfig, IngestLimits, MaintenanceConfig, ServerTls, serve
     from cloud_core import migrate as do_migrate
+
+    tls = None
+    if tls_cert or tls_key:
+        if not (tls_cert and tls_key):
+            raise click.UsageError("--tls-cert and --tls-key go together")
+        try:
+            tls = ServerTls(tls_cert.read_bytes(), tls_key.read_bytes())
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    authenticate = None
+    if auth:
+        from binhai._security import TokenStore
+
+        tokens = TokenStore(layout_of(data_dir).tokens)
+        if not tokens.load():
+            click.echo(f"warning: no tokens in {tokens.path}: every call is refused", err=True)
+        authenticate = tokens.authenticator()
 
     def ready(core: Core) -> None:
         click.echo(f"core serving on port {core.port}", err=True)
@@ -129,6 +174,8 @@ def serve_cmd(
             )
             if maintenance_interval > 0
             else None,
+            auth=authenticate,
+            tls=tls,
         )
         return await serve(cfg, on_ready=ready)
 

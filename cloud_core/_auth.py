@@ -6,7 +6,8 @@ Roles and the RPCs they may call:
 role       RPCs                                        tenant scope
 =========  ==========================================  =================================
 bridge     ``Ingest/Stream``, ``Control/Downlinks``     every tenant
-operator   every ``Query`` RPC, ``Control/SendCommand``  one tenant, or every tenant
+operator   every ``Query`` and ``Control`` RPC but      one tenant, or every tenant
+           ``Downlinks`` (``SendCommand``, policies)
 reader     every ``Query`` RPC                         one tenant (required)
 =========  ==========================================  =================================
 
@@ -40,15 +41,17 @@ Role = Literal["bridge", "operator", "reader"]
 ROLES: tuple[Role, ...] = ("bridge", "operator", "reader")
 
 _QUERY = "/binhai.v1.Query/"
+_CONTROL = "/binhai.v1.Control/"
+_BRIDGE_ONLY = ("/binhai.v1.Ingest/Stream", "/binhai.v1.Control/Downlinks")
 _ROLE_METHODS: dict[Role, tuple[str, ...]] = {
-    "bridge": ("/binhai.v1.Ingest/Stream", "/binhai.v1.Control/Downlinks"),
-    "operator": (_QUERY, "/binhai.v1.Control/SendCommand"),
+    "bridge": _BRIDGE_ONLY,
+    "operator": (_QUERY, _CONTROL),
     "reader": (_QUERY,),
 }
 # Open to everyone: health checks and reflection (no data).
 _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # RPCs whose every request names a tenant (scoped principals are confined to theirs).
-_TENANTED = (_QUERY, "/binhai.v1.Control/SendCommand")
+_TENANTED = (_QUERY, _CONTROL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,8 @@ Authenticate = Callable[[str], "Principal | None"]
 
 def allowed(role: Role, method: str) -> bool:
     """Whether ``role`` may call the full gRPC ``method`` name."""
+    if method in _BRIDGE_ONLY and role != "bridge":
+        return False
     return any(
         method == m or (m.endswith("/") and method.startswith(m)) for m in _ROLE_METHODS[role]
     )

@@ -49,6 +49,8 @@ def test_roles_allow_only_their_rpcs() -> None:
     assert allowed("operator", "/binhai.v1.Query/Fleet")
     assert allowed("operator", "/binhai.v1.Control/SendCommand")
     assert not allowed("operator", "/binhai.v1.Ingest/Stream")
+    assert not allowed("operator", "/binhai.v1.Control/Downlinks")
+    assert allowed("operator", "/binhai.v1.Control/SetPolicy")  # every Control RPC but Downlinks
     assert allowed("reader", "/binhai.v1.Query/Alerts")
     assert not allowed("reader", "/binhai.v1.Control/SendCommand")
 

@@ -3,10 +3,12 @@ over a real PostgreSQL, and the bridge's and the CLI's side of it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -266,3 +268,41 @@ def test_bridge_with_refused_token_stops_with_reason(
 
     reason = run(go())
     assert "PERMISSION_DENIED" in reason and reader not in reason
+
+
+@pytest.fixture
+def auth_core(tmp_path: Path, migrated_dsn: str) -> Iterator[tuple[int, TokenStore]]:
+    """A core with authentication on, served from its own event loop in a thread."""
+    store = TokenStore(Layout(tmp_path).tokens)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    cfg = CoreConfig(dsn=migrated_dsn, listen="127.0.0.1:0", auth=store.authenticator())
+    core = asyncio.run_coroutine_threadsafe(start_core(cfg), loop).result(30)
+    try:
+        yield core.port, store
+    finally:
+        asyncio.run_coroutine_threadsafe(core.stop(5), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_query_cli_takes_the_token_from_env_or_toml(
+    auth_core: tuple[int, TokenStore], tmp_path: Path, unique_tenant: str
+) -> None:
+    port, store = auth_core
+    _, token = store.create("dash", "reader", unique_tenant)
+    runner = CliRunner()
+    args = ["query", "fleet", "--core-addr", f"127.0.0.1:{port}", "--json"]
+    refused = runner.invoke(cli, args, env={"BINHAI_TOKEN": ""})
+    assert refused.exit_code == 1 and "UNAUTHENTICATED" in refused.output
+    ok = runner.invoke(cli, args, env={"BINHAI_TOKEN": token})
+    assert ok.exit_code == 0, ok.output
+    cfg = tmp_path / "binhai.toml"
+    cfg.write_text(f'token = "{token}"\n')
+    from_toml = runner.invoke(cli, ["--config", str(cfg), *args])
+    assert from_toml.exit_code == 0, from_toml.output
+    other = runner.invoke(cli, [*args, "--tenant", "someone-else"], env={"BINHAI_TOKEN": token})
+    assert other.exit_code == 1 and "PERMISSION_DENIED" in other.output
+    assert token not in refused.output + other.output

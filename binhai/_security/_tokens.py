@@ -4,7 +4,8 @@ A token reads ``bh_<id>_<secret>``: ``id`` (8 hex digits) finds the record, and 
 SHA-256 of ``secret`` (256 random bits — no salt or stretching needed for secrets that cannot
 be guessed) is stored and compared in constant time. The token itself is shown once, at
 creation. :meth:`TokenStore.authenticator` gives the core a lookup that re-reads the file when
-it changes, so ``binhai token revoke`` takes effect on a running core within a second.
+it changes (checked at most once a second, and at once for an unknown token id), so a new token
+works at once and ``binhai token revoke`` takes effect on a running core within a second.
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ class TokenStore:
         lock = threading.Lock()
         state: dict[str, Any] = {"checked": 0.0, "stamp": None, "records": {}}
 
-        def refresh() -> dict[str, TokenRecord]:
+        def refresh(force: bool = False) -> dict[str, TokenRecord]:
             with lock:
                 now = time.monotonic()
-                if now - state["checked"] >= _RELOAD_CHECK_S:
+                if force or now - state["checked"] >= _RELOAD_CHECK_S:
                     state["checked"] = now
                     try:
                         st = self.path.stat()
@@ -122,6 +123,8 @@ class TokenStore:
             if parts is None:
                 return None
             rec = refresh().get(parts[0])
+            if rec is None:  # perhaps created a moment ago: look at the file now
+                rec = refresh(force=True).get(parts[0])
             if rec is None or not hmac.compare_digest(rec.sha256, _digest(parts[1])):
                 return None
             return rec.principal()

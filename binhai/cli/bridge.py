@@ -126,7 +126,6 @@ def command() -> None:
 @click.option("--tenant-bytes-per-s", type=float, default=None, help="Payload bytes/s per tenant.")
 @click.option(
     "--tenant-quota",
-    "tenant_quotas",
     multiple=True,
     metavar="TENANT:KEY=RATE,...",
     help="Limits for one tenant instead of the ones above (repeat), keys device_msgs,"
@@ -156,7 +155,7 @@ def run_cmd(
     device_bytes_per_s: float | None,
     tenant_msgs_per_s: float | None,
     tenant_bytes_per_s: float | None,
-    tenant_quotas: tuple[str, ...],
+    tenant_quota: tuple[str, ...],
     tls_ca: str | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -197,7 +196,7 @@ def run_cmd(
                 "tenant_msgs": tenant_msgs_per_s,
                 "tenant_bytes": tenant_bytes_per_s,
             },
-            tenant_quotas,
+            tenant_quota,
         ),
     )
     if client_id:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -139,6 +140,12 @@ class MosquittoProcess:
                     f"no MQTT answer on {self.host}:{self.port} after {timeout:.0f} s"
                 )
             time.sleep(0.05)
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto re-reads its password and ACL files (not the CRL, not listeners)."""
+        if self._process is None or self._process.poll() is not None:
+            raise EmbeddedError(self.kind, "not running")
+        self._process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM; mosquitto saves its persistence file), SIGKILL after 10 s."""

@@ -23,10 +23,31 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def probe_mqtt(host: str, port: int, *, timeout: float = 0.5, accept_refused: bool = False) -> bool:
-    """Return whether an MQTT broker on ``host:port`` accepts an anonymous 3.1.1 connection
-    (with ``accept_refused``: answers it at all, refusing included — a broker that requires
-    authentication).
+def _connect_packet(username: str | None, password: str | None) -> bytes:
+    if username is None:
+        return _CONNECT
+    fields = [_CLIENT_ID, username.encode(), (password or "").encode()]
+    body = b"\x00\x04MQTT\x04\xc2\x00\x0a" + b"".join(len(f).to_bytes(2, "big") + f for f in fields)
+    n, length = len(body), b""
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        length += bytes([digit | (0x80 if n else 0)])
+        if not n:
+            return b"\x10" + length + body
+
+
+def probe_mqtt(
+    host: str,
+    port: int,
+    *,
+    timeout: float = 0.5,
+    accept_refused: bool = False,
+    username: str | None = None,
+    password: str | None = None,
+) -> bool:
+    """Return whether an MQTT broker on ``host:port`` accepts a 3.1.1 connection, anonymous or
+    with ``username``/``password`` (with ``accept_refused``: answers it at all, refusing
+    included — a broker that requires authentication).
 
     Speaks just CONNECT / CONNACK / DISCONNECT on a plain socket, so it is cheap, needs no client
     library and leaves no thread behind. Every failure (refused, timeout, rejected) gives False.
@@ -34,7 +55,7 @@ def probe_mqtt(host: str, port: int, *, timeout: float = 0.5, accept_refused: bo
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(_CONNECT)
+            sock.sendall(_connect_packet(username, password))
             reply = b""
             while len(reply) < len(_CONNACK_OK):
                 chunk = sock.recv(len(_CONNACK_OK) - len(reply))

@@ -101,6 +101,25 @@ class IdentityStore:
         replace: bool = False,
     ) -> str:
         """Provision ``username`` with a new random password; return it (shown once only)."""
+        password = self._add_password(username, role, tenant, device_id, replace)
+        self._save()
+        return password
+
+    def add_devices(
+        self, tenant: str, device_ids: list[str], *, replace: bool = False
+    ) -> dict[str, tuple[str, str]]:
+        """Provision many devices with passwords in one write; device id -> (username, password)."""
+        out = {}
+        for device_id in device_ids:
+            username = device_username(tenant, device_id)
+            password = self._add_password(username, "device", tenant, device_id, replace)
+            out[device_id] = (username, password)
+        self._save()
+        return out
+
+    def _add_password(
+        self, username: str, role: Role, tenant: str, device_id: str, replace: bool
+    ) -> str:
         if ":" in username:
             raise SecurityError(
                 f"{username!r}: a mosquitto password file cannot hold ':' in a username;"
@@ -118,7 +137,6 @@ class IdentityStore:
             device_id,
             password_hash=hash_password(password),
         )
-        self._save()
         return password
 
     def add_cert(

@@ -25,6 +25,7 @@ Denials are logged with the principal's name and the method, never with a token.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +33,7 @@ from typing import Any, Literal
 import grpc
 
 import protos
+from cloud_core._metrics import Metrics
 
 __all__ = ["ROLES", "AuthInterceptor", "Authenticate", "Principal", "Role", "allowed"]
 
@@ -114,16 +116,20 @@ def _denying(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str
     return grpc.unary_unary_rpc_method_handler(unary, **kw)
 
 
-def _scoped(handler: grpc.RpcMethodHandler, tenant: str) -> Any:
+def _scoped(handler: grpc.RpcMethodHandler, tenant: str, denied: Counter[str]) -> Any:
     """``handler`` (unary request) with each request confined to ``tenant``."""
 
     async def check(request: Any, context: grpc.aio.ServicerContext) -> None:
         asked = getattr(request, "tenant", None)
+        if asked == "":
+            request.tenant = tenant
+            return
+        if asked == tenant:
+            return
+        denied["permission_denied"] += 1
         if asked is None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "request names no tenant")
-        elif asked == "":
-            request.tenant = tenant
-        elif asked != tenant:
+        else:
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED, f"not allowed for tenant {asked!r}"
             )
@@ -153,9 +159,13 @@ def _scoped(handler: grpc.RpcMethodHandler, tenant: str) -> Any:
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Authenticate every call by its bearer token and authorise it by role and tenant."""
 
-    def __init__(self, authenticate: Authenticate) -> None:
+    def __init__(self, authenticate: Authenticate, metrics: Metrics | None = None) -> None:
         self._authenticate = authenticate
-        self.denied = 0
+        self._metrics = metrics or Metrics()
+
+    def _deny(self, handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str) -> Any:
+        self._metrics.auth_denied[code.name.lower()] += 1
+        return _denying(handler, code, details)
 
     async def intercept_service(
         self,
@@ -169,21 +179,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         token = _bearer(details.invocation_metadata)
         principal = self._authenticate(token) if token else None
         if principal is None:
-            self.denied += 1
             log.info("unauthenticated call to %s", method)
-            return _denying(
+            return self._deny(
                 handler, grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required"
             )
         if not allowed(principal.role, method):
-            self.denied += 1
             log.info("%s (%s) may not call %s", principal.name, principal.role, method)
-            return _denying(
+            return self._deny(
                 handler,
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"role {principal.role} may not call {method}",
             )
         if principal.tenant is not None and method.startswith(_TENANTED):
             if handler.request_streaming:
-                return _denying(handler, grpc.StatusCode.PERMISSION_DENIED, "tenant scope")
-            return _scoped(handler, principal.tenant)
+                return self._deny(handler, grpc.StatusCode.PERMISSION_DENIED, "tenant scope")
+            return _scoped(handler, principal.tenant, self._metrics.auth_denied)
         return handler

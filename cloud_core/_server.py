@@ -265,7 +265,7 @@ async def start_core(config: CoreConfig) -> Core:
 
     writer = Writer(store, metrics, config.writer, on_health=on_health, on_failure=on_failure)
     writer.start()
-    auth = AuthInterceptor(config.auth) if config.auth is not None else None
+    auth = AuthInterceptor(config.auth, metrics) if config.auth is not None else None
     server = grpc.aio.server(
         interceptors=[auth] if auth is not None else None,
         options=[

@@ -178,6 +178,8 @@ def test_unauthenticated_wrong_role_and_wrong_tenant_refused(
                 out["revoked"] = await _code(
                     protos.query_pb2_grpc.QueryStub(ch).Stats(protos.StatsRequest())
                 )
+            out["denied"] = dict(core.metrics.auth_denied)
+            out["metrics"] = core.metrics.render()
         finally:
             await core.stop(5)
         return out
@@ -195,6 +197,10 @@ def test_unauthenticated_wrong_role_and_wrong_tenant_refused(
     assert out["ops_one_other_cmd"] == DENIED
     assert out["ops_all"].batches >= 6  # type: ignore[attr-defined]
     assert out["revoked"] == UNAUTH
+    # anon Stats, forged Stats, anon Ingest, revoked; bridge query, reader x4, ops-one command
+    assert out["denied"] == {"unauthenticated": 4, "permission_denied": 6}
+    assert 'binhai_core_auth_denied_total{status="unauthenticated"} 4' in str(out["metrics"])
+    assert not any(t in str(out["metrics"]) for t in tokens)
     for record in caplog.records:
         text = record.getMessage()
         assert not any(t in text or t.split("_", 2)[2] in text for t in tokens), text

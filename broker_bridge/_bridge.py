@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class BridgeConfig:
-    mqtt_url: str
+    mqtt_url: str = field(repr=False)  # may carry a password
     core_addrs: tuple[str, ...]
     client_id: str = field(default_factory=lambda: f"binhai-bridge-{socket.gethostname()}")
     share_group: str = "bridge"

@@ -176,7 +176,7 @@ class ServerTls:
 
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
-    dsn: str
+    dsn: str = field(repr=False)  # may carry a password
     listen: str = "127.0.0.1:50051"
     metrics_listen: str | None = None
     pool_size: int = 4

@@ -7,7 +7,7 @@ in-process fallback broker); TLS files are passed separately, not in the URL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 PROTOCOLS = ("5", "3.1.1")
@@ -19,7 +19,7 @@ class MqttUrl:
     port: int
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     protocol: str = "5"
 
     @property

@@ -203,3 +203,22 @@ def test_certificate_device_and_revocation(secured: tuple[SecureBroker, dict[str
     assert not again.connect(sb.mtls_port, tls=tls)
     bridge.close()
     again.close()
+
+
+def test_sdk_and_configs_never_show_passwords() -> None:
+    from broker_bridge import BridgeConfig
+    from cloud_core import CoreConfig
+    from device_sdk import ConfigError, MqttOptions, MqttTransport
+    from protos import MqttUrl
+
+    opts = MqttOptions(username=f"{T}/d1", password="s3cret-pw")
+    assert "s3cret-pw" not in repr(opts) and f"{T}/d1" in repr(opts)
+    with pytest.raises(ConfigError, match="without a username"):
+        MqttTransport("mqtt://127.0.0.1:1883", MqttOptions(password="x"))
+    url = "mqtt://bridge:s3cret-pw@127.0.0.1:1883"
+    assert "s3cret-pw" not in repr(MqttUrl.parse(url)) + str(MqttUrl.parse(url))
+    with pytest.raises(ValueError) as bad:
+        MqttUrl.parse("mqtt://bridge:s3cret-pw@127.0.0.1:99999")
+    assert "s3cret-pw" not in str(bad.value)
+    assert "s3cret-pw" not in repr(BridgeConfig(mqtt_url=url, core_addrs=("a:1",)))
+    assert "s3cret-pw" not in repr(CoreConfig(dsn="postgresql://u:s3cret-pw@h/db"))

@@ -25,9 +25,9 @@ Denials are logged with the principal's name and the method, never with a token.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import grpc
@@ -116,56 +116,103 @@ def _denying(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str
     return grpc.unary_unary_rpc_method_handler(unary, **kw)
 
 
-def _scoped(handler: grpc.RpcMethodHandler, tenant: str, denied: Counter[str]) -> Any:
-    """``handler`` (unary request) with each request confined to ``tenant``."""
+Check = Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]
 
-    async def check(request: Any, context: grpc.aio.ServicerContext) -> None:
-        asked = getattr(request, "tenant", None)
-        if asked == "":
-            request.tenant = tenant
-            return
-        if asked == tenant:
-            return
-        denied["permission_denied"] += 1
-        if asked is None:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "request names no tenant")
-        else:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED, f"not allowed for tenant {asked!r}"
-            )
 
+def _guarded(handler: grpc.RpcMethodHandler, check: Check) -> Any:
+    """``handler`` with ``check(request, context)`` run first (``request`` is None for
+    request-streaming RPCs); ``check`` ends the call by aborting."""
     kw = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
-    if handler.response_streaming:
-        inner_stream = handler.unary_stream
+    if handler.request_streaming and handler.response_streaming:
+        bidi = handler.stream_stream
 
-        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            await check(request, context)
-            async for item in inner_stream(request, context):
+        async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            await check(None, context)
+            async for item in bidi(requests, context):
                 yield item
 
-        return grpc.unary_stream_rpc_method_handler(stream, **kw)
-    inner = handler.unary_unary
+        return grpc.stream_stream_rpc_method_handler(stream_stream, **kw)
+    if handler.request_streaming:
+        client_stream = handler.stream_unary
 
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            await check(None, context)
+            return await client_stream(requests, context)
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
+    if handler.response_streaming:
+        server_stream = handler.unary_stream
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await check(request, context)
+            async for item in server_stream(request, context):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, **kw)
+    unary = handler.unary_unary
+
+    async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
         await check(request, context)
-        return await inner(request, context)
+        return await unary(request, context)
 
-    return grpc.unary_unary_rpc_method_handler(unary, **kw)
+    return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
+
+
+def _verdict(principal: Principal | None, method: str) -> tuple[grpc.StatusCode, str] | None:
+    """Why ``principal`` may not call ``method`` at all, or None."""
+    if principal is None:
+        return (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "a valid bearer token or client certificate is required",
+        )
+    if not allowed(principal.role, method):
+        return grpc.StatusCode.PERMISSION_DENIED, f"role {principal.role} may not call {method}"
+    return None
+
+
+def _scope_denial(principal: Principal, method: str, request: Any) -> str | None:
+    """Confine ``request`` to ``principal``'s tenant: fill an empty tenant in, or say why not."""
+    if principal.tenant is None or not method.startswith(_TENANTED):
+        return None
+    asked = getattr(request, "tenant", None) if request is not None else None
+    if asked == "":
+        request.tenant = principal.tenant
+        return None
+    if asked == principal.tenant:
+        return None
+    return "request names no tenant" if asked is None else f"not allowed for tenant {asked!r}"
+
+
+def _certificate_name(context: grpc.aio.ServicerContext) -> str | None:
+    names = context.auth_context().get("x509_common_name") or []
+    return names[0].decode(errors="replace") if names else None
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticate every call by its bearer token and authorise it by role and tenant."""
+    """Authenticate every call by its bearer token — or, with ``by_certificate``, by the common
+    name of its verified TLS client certificate — and authorise it by role and tenant.
 
-    def __init__(self, authenticate: Authenticate, metrics: Metrics | None = None) -> None:
+    Token calls are decided before the servicer is reached (role) or as its first step (tenant
+    scope); certificate calls as its first step (the peer's certificate is only known there).
+    """
+
+    def __init__(
+        self,
+        authenticate: Authenticate,
+        metrics: Metrics | None = None,
+        *,
+        by_certificate: Authenticate | None = None,
+    ) -> None:
         self._authenticate = authenticate
+        self._by_certificate = by_certificate
         self._metrics = metrics or Metrics()
 
-    def _deny(self, handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str) -> Any:
+    def _count(self, code: grpc.StatusCode, method: str, who: str) -> None:
         self._metrics.auth_denied[code.name.lower()] += 1
-        return _denying(handler, code, details)
+        log.info("refused %s: %s to %s", code.name, who, method)
 
     async def intercept_service(
         self,
@@ -177,21 +224,41 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(_OPEN):
             return handler
         token = _bearer(details.invocation_metadata)
+        if token is None and self._by_certificate is not None:
+            return _guarded(handler, partial(self._check_certificate, method))
         principal = self._authenticate(token) if token else None
-        if principal is None:
-            log.info("unauthenticated call to %s", method)
-            return self._deny(
-                handler, grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required"
-            )
-        if not allowed(principal.role, method):
-            log.info("%s (%s) may not call %s", principal.name, principal.role, method)
-            return self._deny(
-                handler,
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"role {principal.role} may not call {method}",
-            )
+        verdict = _verdict(principal, method)
+        if verdict is not None:
+            self._count(verdict[0], method, _who(principal))
+            return _denying(handler, *verdict)
+        assert principal is not None
         if principal.tenant is not None and method.startswith(_TENANTED):
-            if handler.request_streaming:
-                return self._deny(handler, grpc.StatusCode.PERMISSION_DENIED, "tenant scope")
-            return _scoped(handler, principal.tenant, self._metrics.auth_denied)
+            return _guarded(handler, partial(self._check_scope, principal, method))
         return handler
+
+    async def _check_scope(
+        self, principal: Principal, method: str, request: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        reason = _scope_denial(principal, method, request)
+        if reason is not None:
+            self._count(grpc.StatusCode.PERMISSION_DENIED, method, _who(principal))
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
+
+    async def _check_certificate(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        assert self._by_certificate is not None
+        name = _certificate_name(context)
+        principal = self._by_certificate(name) if name else None
+        verdict = _verdict(principal, method)
+        if verdict is not None:
+            self._count(verdict[0], method, _who(principal, name))
+            await context.abort(*verdict)
+        assert principal is not None
+        await self._check_scope(principal, method, request, context)
+
+
+def _who(principal: Principal | None, certificate: str | None = None) -> str:
+    if principal is not None:
+        return f"{principal.name} ({principal.role})"
+    return f"certificate {certificate!r}" if certificate else "an unauthenticated caller"

@@ -168,10 +168,13 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
 
 @dataclass(frozen=True, slots=True)
 class ServerTls:
-    """TLS on the gRPC port: the server's certificate chain and key (PEM)."""
+    """TLS on the gRPC port: the server's certificate chain and key (PEM); with
+    ``client_ca_pem``, every client must present a certificate signed by that CA (mutual TLS),
+    which :attr:`CoreConfig.auth_by_certificate` can then authenticate."""
 
     cert_pem: bytes
     key_pem: bytes = field(repr=False)
+    client_ca_pem: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,9 @@ class CoreConfig:
     maintenance: MaintenanceConfig | None = field(default_factory=MaintenanceConfig)
     # Bearer-token authentication (cloud_core._auth); None: every caller may call everything.
     auth: Authenticate | None = None
+    # Client certificate common name -> principal, for calls without a token (needs
+    # ``tls.client_ca_pem``).
+    auth_by_certificate: Authenticate | None = None
     tls: ServerTls | None = None
 
 
@@ -265,7 +271,15 @@ async def start_core(config: CoreConfig) -> Core:
 
     writer = Writer(store, metrics, config.writer, on_health=on_health, on_failure=on_failure)
     writer.start()
-    auth = AuthInterceptor(config.auth, metrics) if config.auth is not None else None
+    if config.auth_by_certificate is not None and (
+        config.auth is None or config.tls is None or config.tls.client_ca_pem is None
+    ):
+        raise ValueError("certificate authentication needs auth and TLS with a client CA")
+    auth = (
+        AuthInterceptor(config.auth, metrics, by_certificate=config.auth_by_certificate)
+        if config.auth is not None
+        else None
+    )
     server = grpc.aio.server(
         interceptors=[auth] if auth is not None else None,
         options=[
@@ -275,7 +289,7 @@ async def start_core(config: CoreConfig) -> Core:
             # answers pings more frequent than every 5 minutes with GOAWAY too_many_pings).
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
-        ]
+        ],
     )
     hub = ControlHub(store, metrics, on_failure=on_failure)
     hub.start()
@@ -288,7 +302,11 @@ async def start_core(config: CoreConfig) -> Core:
     names = (*SERVICES[1:], health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     if config.tls is not None:
-        creds = grpc.ssl_server_credentials([(config.tls.key_pem, config.tls.cert_pem)])
+        creds = grpc.ssl_server_credentials(
+            [(config.tls.key_pem, config.tls.cert_pem)],
+            root_certificates=config.tls.client_ca_pem,
+            require_client_auth=config.tls.client_ca_pem is not None,
+        )
         port = server.add_secure_port(config.listen, creds)
     else:
         port = server.add_insecure_port(config.listen)

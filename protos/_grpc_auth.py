@@ -22,11 +22,14 @@ AUTH_METADATA_KEY = "authorization"
 @dataclass(frozen=True, slots=True)
 class CoreAuth:
     """Credentials for the core: ``token`` (bearer) and ``ca_pem`` (TLS with this CA; None for
-    plaintext). ``server_name`` overrides the name checked against the server certificate."""
+    plaintext); ``cert_pem``/``key_pem``, a client certificate for mutual TLS. ``server_name``
+    overrides the name checked against the server certificate."""
 
     token: str | None = field(default=None, repr=False)
     ca_pem: bytes | None = field(default=None, repr=False)
     server_name: str | None = None
+    cert_pem: bytes | None = field(default=None, repr=False)
+    key_pem: bytes | None = field(default=None, repr=False)
 
     @property
     def tls(self) -> bool:
@@ -84,6 +87,10 @@ def core_channel(
     if auth.tls:
         if auth.server_name:
             opts.append(("grpc.ssl_target_name_override", auth.server_name))
-        creds = grpc.ssl_channel_credentials(root_certificates=auth.ca_pem)
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=auth.ca_pem,
+            private_key=auth.key_pem,
+            certificate_chain=auth.cert_pem,
+        )
         return grpc.aio.secure_channel(addr, creds, options=opts, interceptors=interceptors)
     return grpc.aio.insecure_channel(addr, options=opts, interceptors=interceptors)

@@ -312,3 +312,75 @@ def test_query_cli_takes_the_token_from_env_or_toml(
     other = runner.invoke(cli, [*args, "--tenant", "someone-else"], env={"BINHAI_TOKEN": token})
     assert other.exit_code == 1 and "PERMISSION_DENIED" in other.output
     assert token not in refused.output + other.output
+
+
+def test_client_certificates_authenticate_by_common_name(
+    tmp_path: Path, migrated_dsn: str, unique_tenant: str, run
+) -> None:
+    """With a client CA, a verified certificate whose CN names a token acts as that token."""
+    layout = Layout(tmp_path)
+    ca = CertAuthority(layout.ca_dir)
+    ca.init()
+    server = ca.issue("core", server_hosts=("localhost", "127.0.0.1"))
+    store = TokenStore(layout.tokens)
+    store.create("dash", "reader", unique_tenant)
+    certs = {name: ca.issue(name) for name in ("dash", "stranger")}
+    ca_pem = ca.cert_path.read_bytes()
+
+    def auth(name: str) -> protos.CoreAuth:
+        c = certs[name]
+        return protos.CoreAuth(ca_pem=ca_pem, cert_pem=c.cert_pem, key_pem=c.key_pem)
+
+    async def go() -> dict[str, object]:
+        core = await start_core(
+            CoreConfig(
+                dsn=migrated_dsn,
+                listen="127.0.0.1:0",
+                auth=store.authenticator(),
+                auth_by_certificate=store.certificate_names(),
+                tls=ServerTls(server.cert_pem, server.key_pem, client_ca_pem=ca_pem),
+            )
+        )
+        addr = f"127.0.0.1:{core.port}"
+        out: dict[str, object] = {}
+        try:
+            async with protos.core_channel(addr, auth("dash")) as ch:
+                q = protos.query_pb2_grpc.QueryStub(ch)
+                out["own"] = await _code(q.Stats(protos.StatsRequest()))
+                out["other"] = await _code(q.Stats(protos.StatsRequest(tenant="someone-else")))
+                call = protos.ingest_pb2_grpc.IngestStub(ch).Stream(_requests([]))
+                out["ingest"] = await _code(call.read())
+            async with protos.core_channel(addr, auth("stranger")) as ch:
+                q = protos.query_pb2_grpc.QueryStub(ch)
+                out["stranger"] = await _code(q.Stats(protos.StatsRequest()))
+            no_cert = protos.CoreAuth(ca_pem=ca_pem)
+            async with protos.core_channel(addr, no_cert) as ch:
+                q = protos.query_pb2_grpc.QueryStub(ch)
+                out["no_cert"] = await _code(q.Stats(protos.StatsRequest(), timeout=3))
+            store.revoke("dash")
+            time.sleep(1.1)
+            async with protos.core_channel(addr, auth("dash")) as ch:
+                q = protos.query_pb2_grpc.QueryStub(ch)
+                out["revoked"] = await _code(q.Stats(protos.StatsRequest()))
+        finally:
+            await core.stop(5)
+        return out
+
+    out = run(go())
+    assert out["own"] == grpc.StatusCode.OK
+    assert out["other"] == DENIED and out["ingest"] == DENIED
+    assert out["stranger"] == UNAUTH and out["revoked"] == UNAUTH
+    assert out["no_cert"] == grpc.StatusCode.UNAVAILABLE  # mutual TLS: no handshake
+
+
+def test_cli_client_certificate_options_are_checked(tmp_path: Path) -> None:
+    pem = tmp_path / "x.pem"
+    pem.write_text("not used")
+    runner = CliRunner()
+    base = ["query", "fleet", "--core-addr", "127.0.0.1:1"]
+    res = runner.invoke(cli, [*base, "--core-cert", str(pem), "--core-ca", str(pem)])
+    assert res.exit_code == 2 and "go together" in res.output
+    res = runner.invoke(cli, [*base, "--core-cert", str(pem), "--core-key", str(pem)])
+    assert res.exit_code == 2 and "needs --core-ca" in res.output
+    res = runner.invoke(cli, [*base, "--core-ca", str(tmp_path / "missing.pem")])
+    assert res.exit_code == 2

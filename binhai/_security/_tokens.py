@@ -99,6 +99,17 @@ class TokenStore:
 
     def authenticator(self) -> Authenticate:
         """A token -> :class:`Principal` lookup for the core, following changes of the file."""
+        authenticate, _ = self._lookups()
+        return authenticate
+
+    def certificate_names(self) -> Authenticate:
+        """A client certificate's common name -> :class:`Principal` lookup: the token record
+        of that name (its role and tenant), following changes of the file — revoking the
+        token refuses the certificate."""
+        _, by_name = self._lookups()
+        return by_name
+
+    def _lookups(self) -> tuple[Authenticate, Authenticate]:
         lock = threading.Lock()
         state: dict[str, Any] = {"checked": 0.0, "stamp": None, "records": {}}
 
@@ -129,5 +140,11 @@ class TokenStore:
                 return None
             return rec.principal()
 
+        def by_name(name: str) -> Principal | None:
+            for rec in refresh().values():
+                if rec.name == name:
+                    return rec.principal()
+            return None
+
         refresh()
-        return authenticate
+        return authenticate, by_name

@@ -103,13 +103,28 @@ def _stash(ctx: click.Context, param: click.Parameter, value: Any) -> None:
 
 
 def core_auth_options(f: F) -> F:
-    """``--token`` (env ``BINHAI_TOKEN``) and ``--core-ca`` (env ``BINHAI_CORE_CA``) for commands
-    that call the core; read them back with :func:`core_auth`. The token is never shown."""
+    """``--token`` (env ``BINHAI_TOKEN``), ``--core-ca``, ``--core-cert``, ``--core-key`` (env
+    ``BINHAI_CORE_CA`` …) for commands that call the core; read them back with
+    :func:`core_auth`. The token is never shown."""
+    for name, what in (
+        ("key", "The client certificate's key (PEM)."),
+        ("cert", "Client certificate (PEM) for a core that requires mutual TLS."),
+    ):
+        f = click.option(
+            f"--core-{name}",
+            envvar=f"BINHAI_CORE_{name.upper()}",
+            show_envvar=True,
+            type=click.Path(dir_okay=False, exists=True),
+            default=None,
+            callback=_stash,
+            expose_value=False,
+            help=what,
+        )(f)
     f = click.option(
         "--core-ca",
         envvar="BINHAI_CORE_CA",
         show_envvar=True,
-        type=click.Path(dir_okay=False),
+        type=click.Path(dir_okay=False, exists=True),
         default=None,
         callback=_stash,
         expose_value=False,
@@ -127,17 +142,31 @@ def core_auth_options(f: F) -> F:
 
 
 def core_auth() -> Any:
-    """The :class:`protos.CoreAuth` of the current command's ``--token``/``--core-ca``, or None."""
+    """The :class:`protos.CoreAuth` of the current command's ``--token`` and ``--core-*``
+    options, or None (plaintext, no token)."""
     import protos
 
     found = click.get_current_context().meta.get(_CORE_AUTH, {})
-    token, ca = found.get("token"), found.get("core_ca")
-    if not token and not ca:
+    token = found.get("token")
+    pems: dict[str, bytes | None] = {}
+    for key in ("core_ca", "core_cert", "core_key"):
+        path = found.get(key)
+        try:
+            pems[key] = Path(path).read_bytes() if path else None
+        except OSError as exc:
+            hint = f"--{key.replace('_', '-')}"
+            raise click.BadParameter(
+                f"cannot read {path}: {exc.strerror}", param_hint=hint
+            ) from exc
+    if (pems["core_cert"] is None) != (pems["core_key"] is None):
+        raise click.UsageError("--core-cert and --core-key go together")
+    if pems["core_cert"] is not None and pems["core_ca"] is None:
+        raise click.UsageError("--core-cert needs --core-ca (mutual TLS)")
+    if not token and pems["core_ca"] is None:
         return None
-    try:
-        ca_pem = Path(ca).read_bytes() if ca else None
-    except OSError as exc:
-        raise click.BadParameter(
-            f"cannot read {ca}: {exc.strerror}", param_hint="--core-ca"
-        ) from exc
-    return protos.CoreAuth(token=token or None, ca_pem=ca_pem)
+    return protos.CoreAuth(
+        token=token or None,
+        ca_pem=pems["core_ca"],
+        cert_pem=pems["core_cert"],
+        key_pem=pems["core_key"],
+    )

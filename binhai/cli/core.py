@@ -101,6 +101,13 @@ def command() -> None:
     default=None,
     help="The certificate's private key (PEM).",
 )
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Require client certificates signed by this CA (mutual TLS); with --auth, a"
+    " certificate whose common name is a token's name acts with that token's role and tenant.",
+)
 def serve_cmd(
     dsn: str,
     listen: str,
@@ -118,6 +125,7 @@ def serve_cmd(
     auth: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    tls_client_ca: Path | None,
 ) -> None:
     """Serve Ingest, Query, grpc.health.v1 and reflection until SIGTERM, then drain.
 
@@ -133,14 +141,15 @@ def serve_cmd(
     from cloud_core import migrate as do_migrate
 
     tls = None
-    if tls_cert or tls_key:
+    if tls_cert or tls_key or tls_client_ca:
         if not (tls_cert and tls_key):
-            raise click.UsageError("--tls-cert and --tls-key go together")
+            raise click.UsageError("--tls-cert and --tls-key go together (and --tls-client-ca)")
         try:
-            tls = ServerTls(tls_cert.read_bytes(), tls_key.read_bytes())
+            client_ca = tls_client_ca.read_bytes() if tls_client_ca else None
+            tls = ServerTls(tls_cert.read_bytes(), tls_key.read_bytes(), client_ca)
         except OSError as exc:
             raise click.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from exc
-    authenticate = None
+    authenticate = by_certificate = None
     if auth:
         from binhai._security import TokenStore
 
@@ -148,6 +157,8 @@ def serve_cmd(
         if not tokens.load():
             click.echo(f"warning: no tokens in {tokens.path}: every call is refused", err=True)
         authenticate = tokens.authenticator()
+        if tls_client_ca is not None:
+            by_certificate = tokens.certificate_names()
 
     def ready(core: Core) -> None:
         click.echo(f"core serving on port {core.port}", err=True)
@@ -175,6 +186,7 @@ def serve_cmd(
             if maintenance_interval > 0
             else None,
             auth=authenticate,
+            auth_by_certificate=by_certificate,
             tls=tls,
         )
         return await serve(cfg, on_ready=ready)

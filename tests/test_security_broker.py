@@ -222,3 +222,43 @@ def test_sdk_and_configs_never_show_passwords() -> None:
     assert "s3cret-pw" not in str(bad.value)
     assert "s3cret-pw" not in repr(BridgeConfig(mqtt_url=url, core_addrs=("a:1",)))
     assert "s3cret-pw" not in repr(CoreConfig(dsn="postgresql://u:s3cret-pw@h/db"))
+
+
+def test_passwords_over_tls_listener(tmp_path: Path) -> None:
+    from binhai._embedded import free_port
+    from binhai._embedded._mosquitto import MosquittoProcess
+    from binhai._security import BrokerOptions, render_security, write_broker_config
+
+    layout = Layout(tmp_path / "data")
+    CertAuthority(layout.ca_dir).init()
+    password = IdentityStore(layout).add_password(
+        f"{T}/d1", role="device", tenant=T, device_id="d1"
+    )
+    port = free_port()
+    opts = BrokerOptions(listen=f"127.0.0.1:{port}", tls=True, hosts=("localhost", "127.0.0.1"))
+    write_broker_config(layout, opts)
+    cert, _ = layout.issued_paths("broker")
+    first = cert.read_bytes()
+    write_broker_config(layout, opts)
+    assert cert.read_bytes() == first  # kept while it names the hosts
+    exe = find_mosquitto()
+    assert exe is not None
+    proc = MosquittoProcess(
+        exe, tmp_path / "mq", "127.0.0.1", port, security=render_security(layout, opts)
+    )
+    proc.start(timeout=15)
+    try:
+        ok = Peer("tls-ok")
+        assert ok.connect(
+            port, f"{T}/d1", password, tls=(str(layout.ca_dir / "ca.pem"), None, None)
+        )
+        ok.close()
+        plain = Peer("plain")
+        assert not plain.connect(port, f"{T}/d1", password)
+        plain.close()
+    finally:
+        proc.stop()
+    write_broker_config(
+        layout, BrokerOptions(listen=f"127.0.0.1:{port}", tls=True, hosts=("b.example",))
+    )
+    assert cert.read_bytes() != first  # reissued for the new host name

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from ._errors import EmbeddedError, log_tail
-from ._ports import probe_mqtt
+from ._ports import port_open, probe_mqtt
 
 __all__ = ["MosquittoProcess", "find_mosquitto", "render_config"]
 
@@ -129,10 +129,14 @@ class MosquittoProcess:
                 raise self._error(f"exited with status {code} while starting on port {self.port}")
             # Re-check after the probe: a foreign listener on the port would answer, and then
             # our broker exits on "address in use".
-            # With authentication on, a refused CONNACK is an answer too.
-            answered = probe_mqtt(
-                self.host, self.port, timeout=0.5, accept_refused=self.security is not None
-            )
+            # With authentication on, a refused CONNACK is an answer too; a TLS listener only
+            # needs to accept connections (mosquitto listens once its certificates loaded).
+            if self.security is not None and "\ncertfile " in f"\n{self.security}":
+                answered = port_open(self.host, self.port)
+            else:
+                answered = probe_mqtt(
+                    self.host, self.port, timeout=0.5, accept_refused=self.security is not None
+                )
             if answered and self._process.poll() is None:
                 return
             if time.monotonic() > deadline:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-__all__ = ["free_port", "probe_mqtt"]
+__all__ = ["free_port", "port_open", "probe_mqtt"]
 
 # CONNECT, MQTT 3.1.1, clean session, keep-alive 10 s, client id "binhai-probe".
 _CLIENT_ID = b"binhai-probe"
@@ -21,6 +21,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def port_open(host: str, port: int, *, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` (for TLS listeners, which
+    the plain MQTT probe cannot talk to)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _connect_packet(username: str | None, password: str | None) -> bytes:

@@ -24,6 +24,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from binhai._embedded._mosquitto import render_config
 from binhai._security._ca import CertAuthority
 from binhai._security._errors import SecurityError
@@ -114,7 +116,7 @@ def render_security(layout: Layout, opts: BrokerOptions) -> str:
     ca = CertAuthority(layout.ca_dir)
     if opts.tls or opts.mtls_listen:
         cert, key = layout.issued_paths("broker")
-        if not cert.exists():
+        if not _covers(cert, opts.hosts):
             ca.issue("broker", server_hosts=opts.hosts).write(cert, key)
         tls = [f"cafile {ca.cert_path}", f"certfile {cert}", f"keyfile {key}"]
         if opts.tls:
@@ -129,6 +131,18 @@ def render_security(layout: Layout, opts: BrokerOptions) -> str:
                 f"crlfile {ca.crl_path}",
             ]
     return "\n".join(lines)
+
+
+def _covers(cert_path: Path, hosts: tuple[str, ...]) -> bool:
+    """Whether the certificate at ``cert_path`` exists and names every one of ``hosts``."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (FileNotFoundError, ValueError, x509.ExtensionNotFound):
+        return False
+    names = {str(n) for n in san.get_values_for_type(x509.DNSName)}
+    names |= {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    return set(hosts) <= names
 
 
 def write_broker_config(layout: Layout, opts: BrokerOptions) -> BrokerFiles:

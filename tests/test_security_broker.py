@@ -262,3 +262,24 @@ def test_passwords_over_tls_listener(tmp_path: Path) -> None:
         layout, BrokerOptions(listen=f"127.0.0.1:{port}", tls=True, hosts=("b.example",))
     )
     assert cert.read_bytes() != first  # reissued for the new host name
+
+
+def test_concurrent_provisioning_loses_nothing(tmp_path: Path) -> None:
+    import threading
+
+    from binhai._security import TokenStore
+
+    layout = Layout(tmp_path)
+    ids = [f"d{i}" for i in range(12)]
+
+    def provision(dev: str) -> None:
+        IdentityStore(layout).add_password(f"{T}/{dev}", role="device", tenant=T, device_id=dev)
+        TokenStore(layout.tokens).create(f"tok-{dev}", "reader", T)
+
+    threads = [threading.Thread(target=provision, args=(d,)) for d in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(IdentityStore(layout)) == len(ids)
+    assert len(TokenStore(layout.tokens).load()) == len(ids)

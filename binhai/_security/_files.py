@@ -7,12 +7,22 @@ local user can read one, even for an instant (the temporary file is created 0600
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["default_data_dir", "private_dir", "read_json", "write_json", "write_private"]
+__all__ = [
+    "default_data_dir",
+    "locked",
+    "private_dir",
+    "read_json",
+    "write_json",
+    "write_private",
+]
 
 
 def default_data_dir() -> Path:
@@ -40,6 +50,19 @@ def write_private(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     tmp.replace(path)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created 0600): one writer of a credential file at a
+    time, across processes, so concurrent commands never lose each other's changes."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_json(path: Path, data: Any) -> None:

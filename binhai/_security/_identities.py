@@ -10,7 +10,9 @@ id can be provisioned again (with new credentials).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +20,7 @@ from typing import Any, Literal
 import protos
 from binhai._security._ca import CertAuthority, IssuedCert
 from binhai._security._errors import SecurityError, UnknownIdentity
-from binhai._security._files import read_json, write_json
+from binhai._security._files import locked, read_json, write_json
 from binhai._security._layout import Layout
 from binhai._security._passwd import hash_password, new_password
 
@@ -58,11 +60,22 @@ class IdentityStore:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.path: Path = layout.identities
+        self._ids: dict[str, Identity] = {}
+        self.revoked_serials: list[int] = []
+        self._load()
+
+    def _load(self) -> None:
         data = read_json(self.path, {"identities": {}, "revoked_serials": []})
-        self._ids: dict[str, Identity] = {
-            name: Identity(**fields) for name, fields in data["identities"].items()
-        }
-        self.revoked_serials: list[int] = [int(s) for s in data["revoked_serials"]]
+        self._ids = {name: Identity(**fields) for name, fields in data["identities"].items()}
+        self.revoked_serials = [int(s) for s in data["revoked_serials"]]
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Lock the file, re-read it, let the caller change it, save it."""
+        with locked(self.path.with_name(".identities.lock")):
+            self._load()
+            yield
+            self._save()
 
     def __iter__(self) -> Any:
         return iter(sorted(self._ids.values(), key=lambda i: i.username))
@@ -101,20 +114,19 @@ class IdentityStore:
         replace: bool = False,
     ) -> str:
         """Provision ``username`` with a new random password; return it (shown once only)."""
-        password = self._add_password(username, role, tenant, device_id, replace)
-        self._save()
-        return password
+        with self._changing():
+            return self._add_password(username, role, tenant, device_id, replace)
 
     def add_devices(
         self, tenant: str, device_ids: list[str], *, replace: bool = False
     ) -> dict[str, tuple[str, str]]:
         """Provision many devices with passwords in one write; device id -> (username, password)."""
         out = {}
-        for device_id in device_ids:
-            username = device_username(tenant, device_id)
-            password = self._add_password(username, "device", tenant, device_id, replace)
-            out[device_id] = (username, password)
-        self._save()
+        with self._changing():
+            for device_id in device_ids:
+                username = device_username(tenant, device_id)
+                password = self._add_password(username, "device", tenant, device_id, replace)
+                out[device_id] = (username, password)
         return out
 
     def _add_password(
@@ -149,23 +161,23 @@ class IdentityStore:
         replace: bool = False,
     ) -> IssuedCert:
         """Provision ``username`` with a client certificate signed by the CA (CN = username)."""
-        self._check_new(username, replace)
         ca = CertAuthority(self.layout.ca_dir)
-        issued = ca.issue(username)
-        self._retire(username)
-        self._ids[username] = Identity(
-            username, role, "cert", time.time(), tenant, device_id, serial=issued.serial
-        )
-        self._save()
+        with self._changing():
+            self._check_new(username, replace)
+            issued = ca.issue(username)
+            self._retire(username)
+            self._ids[username] = Identity(
+                username, role, "cert", time.time(), tenant, device_id, serial=issued.serial
+            )
         if self.revoked_serials:
             ca.write_crl(self.revoked_serials)
         return issued
 
     def revoke(self, username: str) -> Identity:
         """Take back ``username``'s credentials: forget its hash, or put its serial in the CRL."""
-        ident = self.get(username)
-        self._retire(username)
-        self._save()
+        with self._changing():
+            ident = self.get(username)
+            self._retire(username)
         if ident.kind == "cert":
             CertAuthority(self.layout.ca_dir).write_crl(self.revoked_serials)
         return ident

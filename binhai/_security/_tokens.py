@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from binhai._security._errors import SecurityError, UnknownIdentity
-from binhai._security._files import read_json, write_json
+from binhai._security._files import locked, read_json, write_json
 from cloud_core import Authenticate, Principal, Role
 
 __all__ = ["TokenRecord", "TokenStore"]
@@ -63,6 +63,7 @@ class TokenRecord:
 class TokenStore:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = path.with_name(f".{path.name}.lock")
 
     def load(self) -> dict[str, TokenRecord]:
         data = read_json(self.path, {"tokens": {}})
@@ -74,6 +75,11 @@ class TokenStore:
     def create(self, name: str, role: Role, tenant: str | None = None) -> tuple[TokenRecord, str]:
         """Add a token; return its record and the token (shown once, never stored)."""
         principal = Principal(name, role, tenant)  # validates role and tenant
+        with locked(self._lock):
+            return self._create(principal)
+
+    def _create(self, principal: Principal) -> tuple[TokenRecord, str]:
+        name = principal.name
         records = self.load()
         if any(r.name == name for r in records.values()):
             raise SecurityError(f"a token named {name!r} exists; revoke it first")
@@ -89,12 +95,13 @@ class TokenStore:
         return rec, f"{_PREFIX}_{token_id}_{secret}"
 
     def revoke(self, name_or_id: str) -> TokenRecord:
-        records = self.load()
-        for token_id, rec in records.items():
-            if name_or_id in (rec.name, token_id):
-                del records[token_id]
-                self._save(records)
-                return rec
+        with locked(self._lock):
+            records = self.load()
+            for token_id, rec in records.items():
+                if name_or_id in (rec.name, token_id):
+                    del records[token_id]
+                    self._save(records)
+                    return rec
         raise UnknownIdentity("token", name_or_id)
 
     def authenticator(self) -> Authenticate:

@@ -94,7 +94,8 @@ class Fleet:
     ``id_prefix``, ``id_offset`` and ``seed`` are then not used; replace the scenario's
     ``seed``/``duration_s`` to change them). ``labels`` is the ground truth of the run.
     ``credentials`` gives each device its MQTT username and password (by device id) for a
-    broker that authenticates; the URL's are used otherwise.
+    broker that authenticates (asked for every device before any starts); the URL's are used
+    otherwise.
     """
 
     def __init__(
@@ -107,9 +108,12 @@ class Fleet:
     ) -> None:
         self.config = config
         # Device id -> its MQTT (username, password), looked up when the device starts.
-        self._credentials = credentials
         self.duration_s = scenario.duration_s if scenario is not None else config.duration_s
         self._transport_factory = transport_factory
+        sims = build_fleet(scenario) if scenario is not None else []
+        ids = device_ids(config) if scenario is None else [sim.device_id for sim in sims]
+        # Every device's credentials before anything starts: a missing one fails here.
+        self._credentials = {d: credentials(d) for d in ids} if credentials else {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if config.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="binhai-sim-")
@@ -119,12 +123,12 @@ class Fleet:
         self.members: list[Member] = []
         self.labels: list[Label] = []
         if scenario is None:
-            for i, dev_id in enumerate(device_ids(config)):
+            for i, dev_id in enumerate(ids):
                 model = AccelModel(config.seed * 1_000_003 + config.id_offset + i, config.rate_hz)
                 source = AccelSource(dev_id, model, SENSOR, config.window)
                 self.members.append(Member(source, self._open))
         else:
-            for sim in build_fleet(scenario):
+            for sim in sims:
                 downtimes = tuple(
                     (lab.t_on, lab.t_off) for lab in sim.labels if lab.kind == "reboot"
                 )
@@ -136,7 +140,7 @@ class Fleet:
         self.t0_unix: float | None = None  # wall time of the first sample, once running
 
     def _mqtt_options(self, dev_id: str) -> MqttOptions:
-        user, password = self._credentials(dev_id) if self._credentials else (None, None)
+        user, password = self._credentials.get(dev_id, (None, None))
         return MqttOptions(
             backoff_max_s=10.0,
             reconnect_spread_s=self.config.reconnect_spread_s,

@@ -283,3 +283,39 @@ def test_concurrent_provisioning_loses_nothing(tmp_path: Path) -> None:
         t.join()
     assert len(IdentityStore(layout)) == len(ids)
     assert len(TokenStore(layout.tokens).load()) == len(ids)
+
+
+def test_simulated_fleet_with_provisioned_credentials(tmp_path: Path) -> None:
+    """``device provision-fleet`` then ``sim run --credentials`` on a broker that authenticates:
+    every simulated device connects as itself and its batches are accepted (PUBACK)."""
+    import json
+
+    from tests.secure_broker import invoke
+
+    sb = SecureBroker(tmp_path)
+    creds_file = tmp_path / "fleet.json"
+    out = invoke(
+        sb.data_dir, "device", "provision-fleet", "--tenant", T, "--devices", "3",
+        "--out", str(creds_file),
+    )  # fmt: skip
+    assert out["devices"] == 3 and _mode(creds_file) == 0o600
+    doc = json.loads(creds_file.read_text())
+    assert doc["devices"]["dev-00000"]["username"] == f"{T}/dev-00000"
+    sb.config()
+    sb.start()
+    try:
+        url = f"mqtt://127.0.0.1:{sb.port}"
+        args = ["sim", "run", "--mqtt-url", url, "--duration", "3", "--confirm", "puback"]
+        res = CliRunner().invoke(
+            cli, [*args, "--devices", "3", "--credentials", str(creds_file), "--json"]
+        )
+        assert res.exit_code == 0, res.output
+        summary = json.loads(res.output.strip().splitlines()[-1])
+        assert summary["tenant"] == T and summary["batches_sent"] > 0
+        assert summary["batches_acked"] == summary["batches_sent"]
+        log = (tmp_path / "mosquitto" / "mosquitto.log").read_text()
+        assert all(f"u'{T}/dev-0000{i}'" in log for i in range(3))
+        more = CliRunner().invoke(cli, [*args, "--devices", "4", "--credentials", str(creds_file)])
+        assert more.exit_code == 2 and "no credentials for dev-00003" in more.output
+    finally:
+        sb.stop()

@@ -107,6 +107,65 @@ def revoke_cmd(data_dir: Path | None, tenant: str, device_id: str, as_json: bool
     emit(out, as_json, f"revoked {ident.username}")
 
 
+@click.command("provision-fleet")
+@data_dir_option
+@click.option("--tenant", required=True, help="The fleet's tenant.")
+@click.option("--devices", default=20, show_default=True, help="Simulated devices.")
+@click.option(
+    "--id-offset", default=0, show_default=True, help="First device number (as 'sim run')."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the passwords here (JSON, 0600) for 'binhai sim run --credentials'.",
+)
+@click.option("--rotate", is_flag=True, help="Replace existing credentials.")
+@json_option
+def provision_fleet_cmd(
+    data_dir: Path | None,
+    tenant: str,
+    devices: int,
+    id_offset: int,
+    out: Path,
+    rotate: bool,
+    as_json: bool,
+) -> None:
+    """Give every device of a simulated fleet (the ids 'binhai sim run' uses) a password, in
+    one step; the passwords go to OUT (0600), not to the terminal. Regenerates the broker
+    configuration.
+
+    
+    Examples:
+      binhai device provision-fleet --tenant acme --devices 50 --out fleet.json
+      binhai sim run --tenant acme --devices 50 --credentials fleet.json
+    """
+    import json
+
+    from binhai._security import IdentityStore, write_private
+    from firmware_sim import FleetConfig, device_ids
+
+    if devices < 1:
+        raise click.BadParameter("at least 1", param_hint="--devices")
+    layout = layout_of(data_dir)
+    ids = device_ids(FleetConfig(devices=devices, tenant=tenant, id_offset=id_offset))
+    creds = IdentityStore(layout).add_devices(tenant, ids, replace=rotate)
+    doc = {
+        "tenant": tenant,
+        "devices": {d: {"username": u, "password": p} for d, (u, p) in creds.items()},
+    }
+    write_private(out, (json.dumps(doc, indent=1) + "\n").encode())
+    summary = {
+        "tenant": tenant,
+        "devices": len(creds),
+        "first": ids[0],
+        "last": ids[-1],
+        "credentials": str(out),
+        "broker_config": _regenerated(layout),
+    }
+    emit(summary, as_json, f"provisioned {len(creds)} devices")
+
+
 @click.group("device")
 def command() -> None:
     """Devices: identities on the broker.
@@ -115,8 +174,10 @@ def command() -> None:
     Examples:
       binhai device provision --tenant acme dev-001
       binhai device revoke --tenant acme dev-001
+      binhai device provision-fleet --tenant acme --devices 50 --out fleet.json
     """
 
 
 command.add_command(provision_cmd)
 command.add_command(revoke_cmd)
+command.add_command(provision_fleet_cmd)

@@ -18,8 +18,11 @@ tenant, each request's ``tenant`` field is checked before the servicer runs: emp
 principal's tenant — so the SQL filters by it — and any other tenant is ``PERMISSION_DENIED``.
 
 Tokens are resolved by a callable given to the interceptor (:data:`Authenticate`); the CLI
-provides one backed by the token file, so the core never reads credential files itself.
-Denials are logged with the principal's name and the method, never with a token.
+provides one backed by the token file, so the core never reads credential files itself. On a
+mutual-TLS port a call without a token may instead be authenticated by its verified client
+certificate's common name (``by_certificate``, the same kind of callable: the CLI maps a CN to
+the token record of that name). Denials are counted in ``Metrics.auth_denied`` and logged with
+the principal's name and the method, never with a token.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class Principal:
             raise ValueError(f"unknown role {self.role!r}; one of {', '.join(ROLES)}")
         if self.role == "reader" and not self.tenant:
             raise ValueError("a reader is scoped to one tenant")
+        if self.role == "bridge" and self.tenant is not None:
+            raise ValueError("a bridge token serves every tenant (a bridge's --tenant limits it)")
         if self.tenant is not None:
             protos.check_id(self.tenant, "tenant")
 

@@ -69,6 +69,8 @@ def test_token_store_keeps_hashes_only(tmp_path: Path) -> None:
     assert auth(token + "x") is None and auth("garbage") is None and auth("bh_12345678_") is None
     with pytest.raises(ValueError, match="one tenant"):
         store.create("r2", "reader")
+    with pytest.raises(ValueError, match="every tenant"):
+        store.create("b2", "bridge", "acme")
     with pytest.raises(SecurityError, match="exists"):
         store.create("dash", "operator")
 

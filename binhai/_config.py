@@ -65,7 +65,9 @@ def default_map(root: click.Command, data: dict[str, Any]) -> dict[str, Any]:
                 if isinstance(value, dict) and name not in cmd.commands:
                     raise ConfigError(f"config table [{path}{name}] names no command")
             for name, sub in cmd.commands.items():
-                child = walk(sub, section.get(name, {}), f"{path}{name}.")
+                # A top-level scalar may share a group's name (``token = "..."``, ``[token]``).
+                table = section.get(name)
+                child = walk(sub, table if isinstance(table, dict) else {}, f"{path}{name}.")
                 if child:
                     out[name] = child
             return out

@@ -26,6 +26,7 @@ from binhai._embedded import (
     start_broker,
     start_postgres,
 )
+from binhai._stack_security import StackSecurity
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class Proc:
     log_path: Path
     ready_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    # Extra environment (secrets go here, not in the command line other users can read).
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -83,6 +86,10 @@ class Stack:
     metrics_addrs: dict[str, str] = field(default_factory=dict)
     broker: EmbeddedBroker | None = None
     postgres: EmbeddedPostgres | None = None
+    # Authentication on: an embedded mosquitto with generated identities and ACL (when this
+    # stack starts the broker), cores with tokens; credentials under ``workdir/data/security``.
+    secure: bool = False
+    security: StackSecurity | None = None
     _uid: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def __enter__(self) -> Stack:
@@ -102,7 +109,12 @@ class Stack:
         from cloud_core import migrate
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if self.mqtt_url is None:
+        if self.secure:
+            self.security = StackSecurity.create(self.workdir / "data")
+        if self.mqtt_url is None and self.security is not None:
+            self.broker = self.security.start_broker(self.workdir / "broker")
+            self.mqtt_url = self.broker.url
+        elif self.mqtt_url is None:
             self.broker = start_broker(self.workdir / "broker", prefer=self.broker_prefer)
             self.mqtt_url = self.broker.url
         if self.dsn is None:
@@ -112,19 +124,24 @@ class Stack:
         for i in range(self.cores):
             port = free_port()
             self.core_addrs.append(f"127.0.0.1:{port}")
+            auth = self.security.core_args() if self.security else []
             self._add(
                 f"core-{i}",
-                ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}"],
+                ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}", *auth],
                 self.core_args,
             )
+        env: dict[str, str] = {}
+        url_args = ["--mqtt-url", self.mqtt_url]
+        if self.security is not None:
+            env = self.security.bridge_env(self.mqtt_url, own_broker=self.broker is not None)
+            url_args = [] if "BINHAI_MQTT_URL" in env else url_args
         for i in range(self.bridges):
             self._add(
                 f"bridge-{i}",
                 [
                     "bridge",
                     "run",
-                    "--mqtt-url",
-                    self.mqtt_url,
+                    *url_args,
                     "--core-addr",
                     ",".join(self.core_addrs),
                     "--client-id",
@@ -135,6 +152,7 @@ class Stack:
                     self._share_group(),
                 ],
                 self.bridge_args,
+                env=env,
             )
         for name in self.procs:
             self.start_proc(name)
@@ -150,11 +168,20 @@ class Stack:
             return self.share_group
         return "" if self.bridges == 1 else "bridge"
 
-    def _add(self, name: str, args: list[str], extra: tuple[str, ...]) -> None:
+    def _add(
+        self, name: str, args: list[str], extra: tuple[str, ...], env: dict[str, str] | None = None
+    ) -> None:
         ready = self.workdir / f"{name}.ready"
         metrics = self.metrics_addrs[name] = f"127.0.0.1:{free_port()}"
         args = [*args, *extra, "--metrics-listen", metrics, "--ready-file", str(ready)]
-        self.procs[name] = Proc(name, args, self.workdir / f"{name}.log", ready)
+        self.procs[name] = Proc(name, args, self.workdir / f"{name}.log", ready, env=env or {})
+
+    def provision_devices(self, tenant: str, device_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """Broker identities for devices (device id -> (username, password)); the running
+        broker is told to reload. Empty without authentication or with a foreign broker."""
+        if self.security is None or self.broker is None:
+            return {}
+        return self.security.provision_devices(self.broker, tenant, device_ids)
 
     def metrics(self, name: str) -> dict[str, float]:
         """Scrape process ``name``'s Prometheus endpoint: ``{'sample{labels}': value}``."""
@@ -176,7 +203,7 @@ class Stack:
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ},
+                env={**os.environ, **p.env},
                 preexec_fn=None if limit is None else partial(_limit_memory, limit),
             )
         if wait:

@@ -14,6 +14,7 @@ from broker_bridge._handoff import Handoff
 from broker_bridge._link import CoreLink
 from broker_bridge._metrics import BridgeStats
 from broker_bridge._mqtt import MqttSource, TlsFiles
+from broker_bridge._quota import Limit, QuotaConfig, Quotas, TenantLimits
 from broker_bridge._validate import DEFAULT_MAX_PAYLOAD, classify
 
 __all__ = [
@@ -30,7 +31,11 @@ __all__ = [
     "DownlinkStats",
     "Handoff",
     "Incoming",
+    "Limit",
     "MqttSource",
+    "QuotaConfig",
+    "Quotas",
+    "TenantLimits",
     "TlsFiles",
     "classify",
     "run_bridge",

@@ -32,14 +32,15 @@ from broker_bridge._handoff import Handoff
 from broker_bridge._link import DEFAULT_MAX_STRIKES, CoreLink
 from broker_bridge._metrics import BridgeStats, render
 from broker_bridge._mqtt import MqttSource, TlsFiles
-from broker_bridge._validate import DEFAULT_MAX_PAYLOAD, classify
+from broker_bridge._quota import QuotaConfig, Quotas
+from broker_bridge._validate import DEFAULT_MAX_PAYLOAD, classify, dead_letter
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class BridgeConfig:
-    mqtt_url: str
+    mqtt_url: str = field(repr=False)  # may carry a password
     core_addrs: tuple[str, ...]
     client_id: str = field(default_factory=lambda: f"binhai-bridge-{socket.gethostname()}")
     share_group: str = "bridge"
@@ -59,6 +60,10 @@ class BridgeConfig:
     stored_delay: float = 0.25
     # A request in flight at this many core failures is dead-lettered instead of resent.
     max_core_crashes: int = DEFAULT_MAX_STRIKES
+    # Token and TLS for the cores (None: plaintext, no token).
+    core_auth: protos.CoreAuth | None = None
+    # Per-device and per-tenant rate limits (none by default).
+    quotas: QuotaConfig = field(default_factory=QuotaConfig)
 
 
 class Bridge:
@@ -71,9 +76,12 @@ class Bridge:
         self._inflight = asyncio.Semaphore(config.max_inflight)
         self._order = AckOrder()
         self._stop = asyncio.Event()
-        self.link = CoreLink(config.core_addrs, max_strikes=config.max_core_crashes)
+        self.link = CoreLink(
+            config.core_addrs, max_strikes=config.max_core_crashes, auth=config.core_auth
+        )
         self.supervisor = protos.Supervisor("bridge", on_failure=lambda _r: self._stop.set())
         self.confirmations = Confirmations()
+        self.quotas = Quotas(config.quotas) if config.quotas.enabled else None
         self._confirm_now = asyncio.Event()
         self.source: MqttSource | None = None
         self._inbox: Handoff[Incoming] | None = None
@@ -175,7 +183,7 @@ class Bridge:
     def _forward(self, msg: Incoming) -> None:
         self.stats.received += 1
         self._order.add(msg)
-        req = classify(
+        req = self._rate_limited(msg) or classify(
             msg.topic, msg.payload, now_ns=msg.received_ns, max_payload=self.config.max_payload
         )
         batch = None
@@ -188,6 +196,25 @@ class Bridge:
         fut = self.link.send(req)
         self.stats.forwarded += 1
         fut.add_done_callback(partial(self._on_core_ack, msg, batch))
+
+    def _rate_limited(self, msg: Incoming) -> protos.IngestRequest | None:
+        """A ``rate_limited`` dead letter if ``msg`` exceeds its device's or tenant's quota.
+
+        The dead letter keeps the payload's size, not the payload: the device was not told its
+        batch is stored and sends it again, so keeping a flood's bytes would only cost storage.
+        """
+        if self.quotas is None:
+            return None
+        try:
+            t = protos.parse_topic(msg.topic)
+        except protos.TopicError:
+            return None  # classify dead-letters it
+        exceeded = self.quotas.admit(t.tenant, t.device_id, len(msg.payload), time.monotonic())
+        if exceeded is None:
+            return None
+        req = dead_letter(msg.topic, b"", f"rate_limited: {exceeded}", msg.received_ns)
+        req.dead_letter.payload_size = len(msg.payload)
+        return req
 
     def _on_core_ack(
         self,

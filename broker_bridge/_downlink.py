@@ -16,6 +16,7 @@ import grpc
 
 import protos
 from broker_bridge._errors import BrokerError
+from broker_bridge._link import refusal
 from protos import Backoff
 
 __all__ = ["DownlinkStats", "forward_downlinks"]
@@ -57,6 +58,7 @@ async def forward_downlinks(
                 stats.streams_up -= 1
             log.info("core %s ended the downlink stream", addr)
         except grpc.aio.AioRpcError as exc:
+            refusal(exc, addr)
             log.warning("downlink stream from %s failed: %s", addr, exc.code().name)
         await backoff.wait()
 

@@ -36,9 +36,10 @@ from functools import partial
 import grpc
 
 import protos
+from broker_bridge._errors import CoreLinkError
 from broker_bridge._validate import dead_letter
 
-__all__ = ["CHANNEL_OPTIONS", "DEFAULT_MAX_STRIKES", "CoreLink"]
+__all__ = ["CHANNEL_OPTIONS", "DEFAULT_MAX_STRIKES", "CoreLink", "refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,22 @@ CHANNEL_OPTIONS = [
 MAX_BUNDLE = 256
 DEFAULT_MAX_STRIKES = 3
 _QUARANTINE_AT = 2
+
+
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def refusal(exc: grpc.aio.AioRpcError, addr: str) -> None:
+    """Raise :class:`CoreLinkError` when the core refused our credentials; else return.
+
+    The supervised task then fails (and is restarted with backoff, and stops the bridge with
+    this reason if it keeps failing) instead of reconnecting quietly forever.
+    """
+    if exc.code() in _REFUSED:
+        raise CoreLinkError(
+            f"core {addr} refused the bridge: {exc.code().name}: {exc.details()}",
+            code=exc.code().name,
+        ) from None
 
 
 class _Stream:
@@ -109,6 +126,7 @@ class _Stream:
                 code = await call.code()
                 log.warning("core %s ended the ingest stream: %s", self.addr, code.name)
             except grpc.aio.AioRpcError as exc:
+                refusal(exc, self.addr)  # credentials refused: the task fails, not retried quietly
                 crashed = self.up
                 log.warning("ingest stream to %s failed: %s", self.addr, exc.code().name)
             finally:
@@ -156,12 +174,18 @@ class _Stream:
 class CoreLink:
     """Round robin over the cores' Ingest streams; owns one gRPC channel per core."""
 
-    def __init__(self, addrs: Sequence[str], *, max_strikes: int = DEFAULT_MAX_STRIKES) -> None:
+    def __init__(
+        self,
+        addrs: Sequence[str],
+        *,
+        max_strikes: int = DEFAULT_MAX_STRIKES,
+        auth: protos.CoreAuth | None = None,
+    ) -> None:
         if not addrs:
             raise ValueError("no core address given")
         if max_strikes < _QUARANTINE_AT:
             raise ValueError(f"max_strikes must be >= {_QUARANTINE_AT}")
-        self.channels = {a: grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS) for a in addrs}
+        self.channels = {a: protos.core_channel(a, auth, options=CHANNEL_OPTIONS) for a in addrs}
         self._streams = [_Stream(a, self) for a in addrs]
         self._rr = itertools.cycle(self._streams)
         self._refs = itertools.count(1)

@@ -7,6 +7,7 @@ schema, :class:`Store` is the storage layer, and the errors in :mod:`cloud_core.
 from cloud_core._alert_store import list_alerts
 from cloud_core._alerting import window_evidence
 from cloud_core._alerts import Alert, AlertTracker
+from cloud_core._auth import ROLES, Authenticate, AuthInterceptor, Principal, Role, allowed
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._cloud_features import ATOL, RTOL
 from cloud_core._control import CONTROL_SERVICE, ControlHub
@@ -42,6 +43,7 @@ from cloud_core._server import (
     QUERY_SERVICE,
     Core,
     CoreConfig,
+    ServerTls,
     serve,
     start_core,
 )
@@ -56,11 +58,14 @@ __all__ = [
     "MAX_SEQ",
     "MIGRATIONS",
     "QUERY_SERVICE",
+    "ROLES",
     "ROLLUP_CHANNELS",
     "ROLLUP_FEATURES",
     "RTOL",
     "Alert",
     "AlertTracker",
+    "AuthInterceptor",
+    "Authenticate",
     "Capabilities",
     "ControlHub",
     "Core",
@@ -84,18 +89,22 @@ __all__ = [
     "PolicyEngine",
     "PolicyEngineConfig",
     "PolicyError",
+    "Principal",
     "RawWindow",
     "RefreshResult",
     "RejectedItem",
     "RetentionResult",
+    "Role",
     "RoundTally",
     "Scope",
     "Series",
+    "ServerTls",
     "Stats",
     "StorageError",
     "Store",
     "Verdict",
     "WriterConfig",
+    "allowed",
     "apply_retention",
     "conformance",
     "current_version",

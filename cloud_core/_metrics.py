@@ -47,6 +47,8 @@ class Metrics:
         # Windows of new batches the Judge found anomalous, and alerts opened per kind.
         self.windows_anomalous = 0
         self.alerts_opened: Counter[str] = Counter()
+        # Calls refused by authentication, by status (unauthenticated, permission_denied).
+        self.auth_denied: Counter[str] = Counter()
         self.flush_seconds = protos.Histogram()
         self.batch_seconds = protos.Histogram()
 
@@ -87,6 +89,12 @@ class Metrics:
             "counter",
             "Alerts (episodes of anomalous windows) opened, by kind.",
             [({"kind": k}, n) for k, n in sorted(self.alerts_opened.items())],
+        )
+        out.family(
+            "binhai_core_auth_denied_total",
+            "counter",
+            "Calls refused by authentication or authorisation, by status.",
+            [({"status": k}, n) for k, n in sorted(self.auth_denied.items())],
         )
         out.histogram("binhai_core_flush_seconds", "Write transaction latency.", self.flush_seconds)
         out.histogram(

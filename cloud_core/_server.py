@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import protos
+from cloud_core._auth import Authenticate, AuthInterceptor
 from cloud_core._control import CONTROL_SERVICE, ControlHub, ControlServicer
 from cloud_core._errors import CoreError
 from cloud_core._limits import IngestLimits
@@ -168,8 +169,19 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
 
 
 @dataclass(frozen=True, slots=True)
+class ServerTls:
+    """TLS on the gRPC port: the server's certificate chain and key (PEM); with
+    ``client_ca_pem``, every client must present a certificate signed by that CA (mutual TLS),
+    which :attr:`CoreConfig.auth_by_certificate` can then authenticate."""
+
+    cert_pem: bytes
+    key_pem: bytes = field(repr=False)
+    client_ca_pem: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CoreConfig:
-    dsn: str
+    dsn: str = field(repr=False)  # may carry a password
     listen: str = "127.0.0.1:50051"
     metrics_listen: str | None = None
     pool_size: int = 4
@@ -183,6 +195,12 @@ class CoreConfig:
     policy: PolicyEngineConfig | None = field(default_factory=PolicyEngineConfig)
     #: the novelty threshold the engine assumes a device starts with
     policy_default_threshold: float = 4.0
+    # Bearer-token authentication (cloud_core._auth); None: every caller may call everything.
+    auth: Authenticate | None = None
+    # Client certificate common name -> principal, for calls without a token (needs
+    # ``tls.client_ca_pem``).
+    auth_by_certificate: Authenticate | None = None
+    tls: ServerTls | None = None
 
 
 @dataclass
@@ -262,7 +280,17 @@ async def start_core(config: CoreConfig) -> Core:
 
     writer = Writer(store, metrics, config.writer, on_health=on_health, on_failure=on_failure)
     writer.start()
+    if config.auth_by_certificate is not None and (
+        config.auth is None or config.tls is None or config.tls.client_ca_pem is None
+    ):
+        raise ValueError("certificate authentication needs auth and TLS with a client CA")
+    auth = (
+        AuthInterceptor(config.auth, metrics, by_certificate=config.auth_by_certificate)
+        if config.auth is not None
+        else None
+    )
     server = grpc.aio.server(
+        interceptors=[auth] if auth is not None else None,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -270,7 +298,7 @@ async def start_core(config: CoreConfig) -> Core:
             # answers pings more frequent than every 5 minutes with GOAWAY too_many_pings).
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
-        ]
+        ],
     )
     hub = ControlHub(store, metrics, on_failure=on_failure)
     hub.start()
@@ -297,7 +325,15 @@ async def start_core(config: CoreConfig) -> Core:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (*SERVICES[1:], health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(config.listen)
+    if config.tls is not None:
+        creds = grpc.ssl_server_credentials(
+            [(config.tls.key_pem, config.tls.cert_pem)],
+            root_certificates=config.tls.client_ca_pem,
+            require_client_auth=config.tls.client_ca_pem is not None,
+        )
+        port = server.add_secure_port(config.listen, creds)
+    else:
+        port = server.add_insecure_port(config.listen)
     if port == 0:
         await policy.close()
         await hub.close()
@@ -315,7 +351,13 @@ async def start_core(config: CoreConfig) -> Core:
     if config.metrics_listen:
         core.metrics_server = await protos.serve_exposition(metrics.render, config.metrics_listen)
     caps = store.capabilities
-    log.info("core serving on port %d (%s)", port, caps.describe() if caps else "?")
+    log.info(
+        "core serving on port %d (%s; %s, %s)",
+        port,
+        caps.describe() if caps else "?",
+        "TLS" if config.tls else "plaintext",
+        "authentication on" if auth else "authentication OFF",
+    )
     return core
 
 

@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -39,7 +39,9 @@ class MqttOptions:
     Reconnects: the first attempt after a drop waits ``uniform(0, reconnect_spread_s)``, attempt
     ``k`` after that ``uniform(0, min(backoff_max_s, max(reconnect_spread_s, backoff_min_s)
     * 2**k))``. TLS (``mqtts://`` URLs): ``ca_file`` (default: the system store), and
-    ``cert_file``/``key_file`` for client-certificate authentication.
+    ``cert_file``/``key_file`` for client-certificate authentication. ``username`` and
+    ``password`` (instead of credentials in the URL; they take precedence over it) for
+    password authentication; the password is never shown in a repr or a log line.
     """
 
     keepalive_s: int = 30
@@ -51,6 +53,8 @@ class MqttOptions:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 class MqttTransport:
@@ -59,6 +63,8 @@ class MqttTransport:
             self.url = protos.MqttUrl.parse(broker_url)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+        if options.password is not None and not options.username:
+            raise ConfigError("MqttOptions.password given without a username")
         self.options = options
         self._tls = _tls_context(options) if self.url.tls else None
         self._client: mqtt.Client | None = None
@@ -85,7 +91,9 @@ class MqttTransport:
             clean_session=None if u.v5 else False,
             reconnect_on_failure=False,  # we reconnect ourselves, with jitter
         )
-        if u.username:
+        if o.username:
+            c.username_pw_set(o.username, o.password)
+        elif u.username:
             c.username_pw_set(u.username, u.password)
         if self._tls is not None:
             c.tls_set_context(self._tls)

@@ -25,7 +25,7 @@ from firmware_sim._catalog import (
     SensorInfo,
 )
 from firmware_sim._errors import ScenarioError, SimError
-from firmware_sim._fleet import SENSOR, Fleet, FleetConfig, FleetReport, Progress
+from firmware_sim._fleet import SENSOR, Fleet, FleetConfig, FleetReport, Progress, device_ids
 from firmware_sim._fleetspec import SimDevice, build_fleet
 from firmware_sim._policies import BUDGETED, POLICIES, PolicyParams, make_decider
 from firmware_sim._scenario import (
@@ -69,6 +69,7 @@ __all__ = [
     "SimDevice",
     "SimError",
     "build_fleet",
+    "device_ids",
     "load_scenario",
     "make_decider",
     "score",

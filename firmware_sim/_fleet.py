@@ -81,6 +81,11 @@ class FleetReport:
 Progress = Callable[[float, list[dict[str, Any]]], None]
 
 
+def device_ids(config: FleetConfig) -> list[str]:
+    """The ids of a fleet of ``config.devices`` accelerometers (without a scenario)."""
+    return [f"{config.id_prefix}{config.id_offset + i:05d}" for i in range(config.devices)]
+
+
 class Fleet:
     """Streams simulated devices through the real SDK.
 
@@ -88,6 +93,9 @@ class Fleet:
     for ``scenario.duration_s`` (``config.devices``, ``duration_s``, ``rate_hz``, ``window``,
     ``id_prefix``, ``id_offset`` and ``seed`` are then not used; replace the scenario's
     ``seed``/``duration_s`` to change them). ``labels`` is the ground truth of the run.
+    ``credentials`` gives each device its MQTT username and password (by device id) for a
+    broker that authenticates (asked for every device before any starts); the URL's are used
+    otherwise.
     """
 
     def __init__(
@@ -96,10 +104,16 @@ class Fleet:
         *,
         scenario: Scenario | None = None,
         transport_factory: Callable[[str], Transport] | None = None,
+        credentials: Callable[[str], tuple[str, str]] | None = None,
     ) -> None:
         self.config = config
+        # Device id -> its MQTT (username, password), looked up when the device starts.
         self.duration_s = scenario.duration_s if scenario is not None else config.duration_s
         self._transport_factory = transport_factory
+        sims = build_fleet(scenario) if scenario is not None else []
+        ids = device_ids(config) if scenario is None else [sim.device_id for sim in sims]
+        # Every device's credentials before anything starts: a missing one fails here.
+        self._credentials = {d: credentials(d) for d in ids} if credentials else {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if config.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="binhai-sim-")
@@ -109,13 +123,12 @@ class Fleet:
         self.members: list[Member] = []
         self.labels: list[Label] = []
         if scenario is None:
-            for i in range(config.devices):
-                dev_id = f"{config.id_prefix}{config.id_offset + i:05d}"
+            for i, dev_id in enumerate(ids):
                 model = AccelModel(config.seed * 1_000_003 + config.id_offset + i, config.rate_hz)
                 source = AccelSource(dev_id, model, SENSOR, config.window)
                 self.members.append(Member(source, self._open))
         else:
-            for sim in build_fleet(scenario):
+            for sim in sims:
                 downtimes = tuple(
                     (lab.t_on, lab.t_off) for lab in sim.labels if lab.kind == "reboot"
                 )
@@ -125,6 +138,15 @@ class Fleet:
             self.labels.sort(key=lambda lab: (lab.t_on, lab.device, lab.sensor, lab.kind))
         self.ids = [m.source.device_id for m in self.members]
         self.t0_unix: float | None = None  # wall time of the first sample, once running
+
+    def _mqtt_options(self, dev_id: str) -> MqttOptions:
+        user, password = self._credentials.get(dev_id, (None, None))
+        return MqttOptions(
+            backoff_max_s=10.0,
+            reconnect_spread_s=self.config.reconnect_spread_s,
+            username=user,
+            password=password,
+        )
 
     def _open(self, source: Source) -> Device:
         cfg = self.config
@@ -136,7 +158,7 @@ class Fleet:
             data_dir=self._base / dev_id,
             transport=self._transport_factory(dev_id) if self._transport_factory else None,
             batch=cfg.batch,
-            mqtt=MqttOptions(backoff_max_s=10.0, reconnect_spread_s=cfg.reconnect_spread_s),
+            mqtt=self._mqtt_options(dev_id),
             heartbeat_s=cfg.heartbeat_s,
             firmware="firmware_sim",
             confirm="puback" if cfg.confirm == "puback" else "stored",

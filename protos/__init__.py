@@ -18,6 +18,7 @@ from protos._exposition import (
     parse_listen,
     serve_exposition,
 )
+from protos._grpc_auth import AUTH_METADATA_KEY, CoreAuth, core_channel
 from protos._mqtt_url import MqttUrl
 from protos._supervise import Supervisor
 from protos._topics import (
@@ -99,6 +100,7 @@ def __getattr__(name: str) -> ModuleType:
 
 
 __all__ = [
+    "AUTH_METADATA_KEY",
     "KINDS",
     "LATENCY_BUCKETS",
     "PREFIX",
@@ -113,6 +115,7 @@ __all__ = [
     "CommandAck",
     "CompactFeatures",
     "ControlSubscribe",
+    "CoreAuth",
     "DeadLetter",
     "Downlink",
     "Exposition",
@@ -155,6 +158,7 @@ __all__ = [
     "WindowFlag",
     "check_id",
     "control_pb2_grpc",
+    "core_channel",
     "ingest_pb2_grpc",
     "parse_exposition",
     "parse_listen",

@@ -7,7 +7,7 @@ in-process fallback broker); TLS files are passed separately, not in the URL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 PROTOCOLS = ("5", "3.1.1")
@@ -19,7 +19,7 @@ class MqttUrl:
     port: int
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     protocol: str = "5"
 
     @property
@@ -28,8 +28,13 @@ class MqttUrl:
 
     @classmethod
     def parse(cls, url: str) -> MqttUrl:
-        """Parse ``url``; raise ValueError with the reason when it is not a broker address."""
+        """Parse ``url``; raise ValueError with the reason when it is not a broker address.
+
+        Error messages quote the URL with its password masked.
+        """
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.password:
+            url = url.replace(f":{parts.password}@", ":***@", 1)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ValueError(f"unsupported broker scheme {parts.scheme!r} in {url!r}")
         tls = parts.scheme in ("mqtts", "ssl")

@@ -81,6 +81,12 @@ class EmbeddedBroker:
         in-process broker: stopped, which forgets everything anyway). ``start`` brings it back."""
         self._backend.kill()
 
+    def reload(self) -> None:
+        """Make mosquitto re-read its password and ACL files (SIGHUP)."""
+        if not isinstance(self._backend, MosquittoProcess):
+            raise EmbeddedError(self.kind, "only mosquitto reloads credentials")
+        self._backend.reload()
+
     def restart(self) -> None:
         """Stop, then start on the same port with the same persistence."""
         self.stop()
@@ -108,6 +114,7 @@ def start_broker(
     port: int = 0,
     prefer: Literal["auto", "mosquitto", "amqtt"] = "auto",
     timeout: float = 10.0,
+    security: str | None = None,
 ) -> EmbeddedBroker:
     """Start a broker on ``127.0.0.1:port`` (a free port when 0) and wait until it accepts clients.
 
@@ -115,6 +122,9 @@ def start_broker(
     ``"mosquitto"`` fails when it is not installed; ``"amqtt"`` forces the in-process broker.
     Config, persistence and logs go to ``workdir`` (created if missing). Raises EmbeddedError with
     the reason and the broker's log tail when it does not come up within ``timeout`` seconds.
+
+    ``security`` (mosquitto only; with a fixed ``port``) replaces the anonymous listener by
+    authenticated listeners (:func:`binhai._security.render_security`).
     """
     if prefer not in ("auto", "mosquitto", "amqtt"):
         raise ValueError(f"prefer must be 'auto', 'mosquitto' or 'amqtt', not {prefer!r}")
@@ -123,6 +133,8 @@ def start_broker(
     executable = None if prefer == "amqtt" else find_mosquitto()
     if executable is None and prefer == "mosquitto":
         raise EmbeddedError("mosquitto", "not found on PATH nor in /usr/sbin, /usr/local/sbin")
+    if security is not None and (executable is None or port == 0):
+        raise EmbeddedError("mosquitto", "authentication needs mosquitto and a fixed port")
     if executable is None and prefer == "auto":
         logger.info("mosquitto not found; using the in-process amqtt broker (MQTT 3.1.1 only)")
 
@@ -130,7 +142,7 @@ def start_broker(
     for attempt in range(1, attempts + 1):
         chosen = port or free_port(_HOST)
         backend: _Backend = (
-            MosquittoProcess(executable, workdir, _HOST, chosen)
+            MosquittoProcess(executable, workdir, _HOST, chosen, security=security)
             if executable is not None
             else AmqttThread(_HOST, chosen)
         )

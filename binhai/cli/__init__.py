@@ -51,17 +51,21 @@ def _register() -> None:
     from binhai.cli import (
         bench,
         bridge,
+        broker,
+        ca,
         core,
         db,
+        device_ids,
         policy,
         query,
         sim,
         sim_eval,
         sim_propagation,
+        token,
         up,
     )
 
-    for mod in (up, core, bridge, sim, db, query, policy, bench):
+    for mod in (up, core, bridge, sim, db, query, policy, bench, ca, broker, device_ids, token):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
     sim.command.add_command(sim_propagation.command)

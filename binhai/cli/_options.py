@@ -73,3 +73,100 @@ def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     for key, value in data.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+def data_dir_option(f: F) -> F:
+    """``--data-dir`` (env ``BINHAI_DATA_DIR``): where a deployment keeps its CA, identities,
+    broker configuration and tokens (under ``security/``)."""
+    return click.option(
+        "--data-dir",
+        envvar="BINHAI_DATA_DIR",
+        show_envvar=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Deployment data directory [default: $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
+    )(f)
+
+
+def layout_of(data_dir: Path | None) -> Any:
+    """The :class:`binhai._security.Layout` of ``data_dir`` (the default one when None)."""
+    from binhai._security import Layout, default_data_dir
+
+    return Layout(data_dir if data_dir is not None else default_data_dir())
+
+
+_CORE_AUTH = "binhai.core_auth"
+
+
+def _stash(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    ctx.meta.setdefault(_CORE_AUTH, {})[param.name] = value
+
+
+def core_auth_options(f: F) -> F:
+    """``--token`` (env ``BINHAI_TOKEN``), ``--core-ca``, ``--core-cert``, ``--core-key`` (env
+    ``BINHAI_CORE_CA`` …) for commands that call the core; read them back with
+    :func:`core_auth`. The token is never shown."""
+    for name, what in (
+        ("key", "The client certificate's key (PEM)."),
+        ("cert", "Client certificate (PEM) for a core that requires mutual TLS."),
+    ):
+        f = click.option(
+            f"--core-{name}",
+            envvar=f"BINHAI_CORE_{name.upper()}",
+            show_envvar=True,
+            type=click.Path(dir_okay=False, exists=True),
+            default=None,
+            callback=_stash,
+            expose_value=False,
+            help=what,
+        )(f)
+    f = click.option(
+        "--core-ca",
+        envvar="BINHAI_CORE_CA",
+        show_envvar=True,
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        callback=_stash,
+        expose_value=False,
+        help="CA certificate (PEM) to reach the core over TLS; plaintext without it.",
+    )(f)
+    return click.option(
+        "--token",
+        envvar="BINHAI_TOKEN",
+        show_envvar=True,
+        default=None,
+        callback=_stash,
+        expose_value=False,
+        help="Bearer token for a core with authentication on ('binhai token create').",
+    )(f)
+
+
+def core_auth() -> Any:
+    """The :class:`protos.CoreAuth` of the current command's ``--token`` and ``--core-*``
+    options, or None (plaintext, no token)."""
+    import protos
+
+    found = click.get_current_context().meta.get(_CORE_AUTH, {})
+    token = found.get("token")
+    pems: dict[str, bytes | None] = {}
+    for key in ("core_ca", "core_cert", "core_key"):
+        path = found.get(key)
+        try:
+            pems[key] = Path(path).read_bytes() if path else None
+        except OSError as exc:
+            hint = f"--{key.replace('_', '-')}"
+            raise click.BadParameter(
+                f"cannot read {path}: {exc.strerror}", param_hint=hint
+            ) from exc
+    if (pems["core_cert"] is None) != (pems["core_key"] is None):
+        raise click.UsageError("--core-cert and --core-key go together")
+    if pems["core_cert"] is not None and pems["core_ca"] is None:
+        raise click.UsageError("--core-cert needs --core-ca (mutual TLS)")
+    if not token and pems["core_ca"] is None:
+        return None
+    return protos.CoreAuth(
+        token=token or None,
+        ca_pem=pems["core_ca"],
+        cert_pem=pems["core_cert"],
+        key_pem=pems["core_key"],
+    )

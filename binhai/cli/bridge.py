@@ -4,10 +4,58 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
-from binhai.cli._options import core_option, mqtt_option, run_async, write_ready
+from binhai.cli._options import (
+    core_auth,
+    core_auth_options,
+    core_option,
+    mqtt_option,
+    run_async,
+    write_ready,
+)
+
+
+def _limits(rates: dict[str, float | None], what: str) -> Any:
+    from broker_bridge import Limit, TenantLimits
+
+    try:
+        return TenantLimits(**{k: Limit(float(v)) for k, v in rates.items() if v is not None})
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(f"{what}: {exc}") from exc
+
+
+def parse_quotas(default: dict[str, float | None], tenant_quotas: tuple[str, ...]) -> Any:
+    """The :class:`broker_bridge.QuotaConfig` of the command-line limits."""
+    from broker_bridge import QuotaConfig
+
+    tenants = {}
+    for spec in tenant_quotas:
+        tenant, sep, body = spec.partition(":")
+        rates: dict[str, float | None] = {}
+        for item in body.split(",") if sep else ():
+            key, eq, value = item.partition("=")
+            if not eq or key.strip() not in default:
+                raise click.BadParameter(
+                    f"{spec!r}: expected TENANT:KEY=RATE,... with keys {', '.join(default)}",
+                    param_hint="--tenant-quota",
+                )
+            try:
+                rates[key.strip()] = float(value)
+            except ValueError:
+                raise click.BadParameter(f"{spec!r}: {value!r} is not a rate") from None
+        if not tenant or not rates:
+            raise click.BadParameter(f"{spec!r}: expected TENANT:KEY=RATE,...")
+        import protos
+
+        try:
+            protos.check_id(tenant, "tenant")
+        except protos.TopicError as exc:
+            raise click.BadParameter(str(exc), param_hint="--tenant-quota") from None
+        tenants[tenant] = _limits(rates, spec)
+    return QuotaConfig(_limits(default, "rate limits"), tenants)
 
 
 @click.group("bridge")
@@ -24,6 +72,7 @@ def command() -> None:
 @command.command("run")
 @mqtt_option
 @core_option
+@core_auth_options
 @click.option("--client-id", default=None, help="MQTT client id; keep it stable across restarts.")
 @click.option(
     "--share-group",
@@ -65,6 +114,23 @@ def command() -> None:
     show_default=True,
     help="A message in flight at this many core failures is dead-lettered, not resent.",
 )
+@click.option(
+    "--device-msgs-per-s",
+    type=float,
+    default=None,
+    help="Rate limit per device (burst: one second's worth); over it -> dead letter"
+    " 'rate_limited'. Default: none.",
+)
+@click.option("--device-bytes-per-s", type=float, default=None, help="Payload bytes/s per device.")
+@click.option("--tenant-msgs-per-s", type=float, default=None, help="Messages/s per tenant.")
+@click.option("--tenant-bytes-per-s", type=float, default=None, help="Payload bytes/s per tenant.")
+@click.option(
+    "--tenant-quota",
+    multiple=True,
+    metavar="TENANT:KEY=RATE,...",
+    help="Limits for one tenant instead of the ones above (repeat), keys device_msgs,"
+    " device_bytes, tenant_msgs, tenant_bytes; e.g. acme:device_msgs=50,tenant_bytes=1e6.",
+)
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate for mqtts://.")
 @click.option("--tls-key", default=None, help="Client key for mqtts://.")
@@ -85,6 +151,11 @@ def run_cmd(
     stored_confirmations: bool,
     stored_delay: float,
     max_core_crashes: int,
+    device_msgs_per_s: float | None,
+    device_bytes_per_s: float | None,
+    tenant_msgs_per_s: float | None,
+    tenant_bytes_per_s: float | None,
+    tenant_quota: tuple[str, ...],
     tls_ca: str | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -100,6 +171,8 @@ def run_cmd(
     Examples:
       binhai bridge run --mqtt-url mqtt://127.0.0.1:1883 --core-addr 127.0.0.1:50051
       binhai bridge run --core-addr core-a:50051,core-b:50051 --client-id bridge-1
+      binhai bridge run --device-msgs-per-s 20 --tenant-quota acme:tenant_msgs=5000
+      BINHAI_TOKEN=... binhai bridge run --core-ca ca.pem --mqtt-url mqtts://bridge-1:...@host
     """
     from broker_bridge import BridgeConfig, TlsFiles, run_bridge
 
@@ -115,6 +188,16 @@ def run_cmd(
         stored_delay=stored_delay,
         max_core_crashes=max_core_crashes,
         tls=TlsFiles(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None,
+        core_auth=core_auth(),
+        quotas=parse_quotas(
+            {
+                "device_msgs": device_msgs_per_s,
+                "device_bytes": device_bytes_per_s,
+                "tenant_msgs": tenant_msgs_per_s,
+                "tenant_bytes": tenant_bytes_per_s,
+            },
+            tenant_quota,
+        ),
     )
     if client_id:
         cfg = replace(cfg, client_id=client_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from binhai.cli._options import dsn_option, run_async, write_ready
+from binhai.cli._options import data_dir_option, dsn_option, layout_of, run_async, write_ready
 
 
 @click.group("core")
@@ -91,6 +91,36 @@ def command() -> None:
     show_default=True,
     help="Share of windows the engine steers each synergy device to flag as novel.",
 )
+@data_dir_option
+@click.option(
+    "--auth/--no-auth",
+    default=False,
+    show_default=True,
+    envvar="BINHAI_CORE_AUTH",
+    show_envvar=True,
+    help="Require a bearer token on every call (DATA_DIR/security/tokens.json;"
+    " 'binhai token create'). Health and reflection stay open.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Server certificate (PEM) for TLS on the gRPC port ('binhai ca issue core"
+    " --server-host ...').",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The certificate's private key (PEM).",
+)
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Require client certificates signed by this CA (mutual TLS); with --auth, a"
+    " certificate whose common name is a token's name acts with that token's role and tenant.",
+)
 def serve_cmd(
     dsn: str,
     listen: str,
@@ -106,6 +136,11 @@ def serve_cmd(
     max_future_s: int,
     policy_period: float,
     policy_target: float,
+    data_dir: Path | None,
+    auth: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
 ) -> None:
     """Serve Ingest, Query, grpc.health.v1 and reflection until SIGTERM, then drain.
 
@@ -115,6 +150,7 @@ def serve_cmd(
     Examples:
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
+      binhai core serve --auth --tls-cert core.pem --tls-key core.key --listen 0.0.0.0:50051
     """
     from cloud_core import (
         Core,
@@ -122,9 +158,30 @@ def serve_cmd(
         IngestLimits,
         MaintenanceConfig,
         PolicyEngineConfig,
+        ServerTls,
         serve,
     )
     from cloud_core import migrate as do_migrate
+
+    tls = None
+    if tls_cert or tls_key or tls_client_ca:
+        if not (tls_cert and tls_key):
+            raise click.UsageError("--tls-cert and --tls-key go together (and --tls-client-ca)")
+        try:
+            client_ca = tls_client_ca.read_bytes() if tls_client_ca else None
+            tls = ServerTls(tls_cert.read_bytes(), tls_key.read_bytes(), client_ca)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    authenticate = by_certificate = None
+    if auth:
+        from binhai._security import TokenStore
+
+        tokens = TokenStore(layout_of(data_dir).tokens)
+        if not tokens.load():
+            click.echo(f"warning: no tokens in {tokens.path}: every call is refused", err=True)
+        authenticate = tokens.authenticator()
+        if tls_client_ca is not None:
+            by_certificate = tokens.certificate_names()
 
     def ready(core: Core) -> None:
         click.echo(f"core serving on port {core.port}", err=True)
@@ -157,6 +214,9 @@ def serve_cmd(
             policy=PolicyEngineConfig(period_s=policy_period, target_flag_rate=policy_target)
             if policy_period > 0
             else None,
+            auth=authenticate,
+            auth_by_certificate=by_certificate,
+            tls=tls,
         )
         return await serve(cfg, on_ready=ready)
 

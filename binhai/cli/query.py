@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from binhai.cli._options import core_option, json_option, run_async
+from binhai.cli._options import core_auth, core_auth_options, core_option, json_option, run_async
 
 __all__ = ["command"]
 
@@ -43,10 +43,11 @@ def _iso(ns: int) -> str:
 async def _call(addr: str, method: str, request: Any) -> Any:
     import grpc
 
+    import protos
     from protos.binhai.v1 import query_pb2_grpc
 
     target = addr.split(",")[0].strip()
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with protos.core_channel(target, core_auth()) as channel:
         stub = query_pb2_grpc.QueryStub(channel)
         try:
             return await getattr(stub, method)(request, timeout=30)
@@ -92,6 +93,7 @@ def command() -> None:
 
 @command.command("series")
 @core_option
+@core_auth_options
 @click.option("--tenant", required=True, help="Tenant id.")
 @click.argument("device_id")
 @click.argument("sensor")
@@ -163,6 +165,7 @@ def series_cmd(
 
 @command.command("fleet")
 @core_option
+@core_auth_options
 @click.option("--tenant", default="", help="Only this tenant (default: all).")
 @click.option(
     "--novelty-threshold", default=3.0, show_default=True, help="Anomaly: novelty above this."
@@ -195,6 +198,7 @@ def fleet_cmd(
 
 @command.command("device")
 @core_option
+@core_auth_options
 @click.option("--tenant", required=True, help="Tenant id.")
 @click.argument("device_id")
 @click.option("--online-window", default=120, show_default=True, help="As for `fleet`.")
@@ -225,6 +229,7 @@ def device_cmd(
 
 @command.command("raw")
 @core_option
+@core_auth_options
 @click.option("--tenant", required=True, help="Tenant id.")
 @click.argument("device_id")
 @click.argument("seq", type=int)
@@ -257,6 +262,7 @@ def raw_cmd(core_addr: str, tenant: str, device_id: str, seq: int, idx: int, as_
 
 @command.command("conformance")
 @core_option
+@core_auth_options
 @click.option("--tenant", required=True, help="Tenant id.")
 @click.argument("device_id", default="")
 @json_option
@@ -298,6 +304,7 @@ def _since(text: str | None) -> int:
 
 @command.command("alerts")
 @core_option
+@core_auth_options
 @click.option("--tenant", default="", help="Only this tenant (default: all).")
 @click.option("--device", "device_id", default="", help="Only this device (default: all).")
 @click.option(

@@ -138,6 +138,13 @@ def scenarios_cmd(as_json: bool) -> None:
     default=None,
     help="If given, wait for storage and audit loss/duplicates by seq.",
 )
+@click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Per-device MQTT passwords for a broker that authenticates"
+    " ('binhai device provision-fleet --out'); sets --tenant.",
+)
 @json_option
 def run_cmd(
     mqtt_url: str,
@@ -155,6 +162,7 @@ def run_cmd(
     heartbeat: float,
     confirm: str,
     dsn: str | None,
+    credentials: Path | None,
     as_json: bool,
 ) -> None:
     """Stream a simulated fleet to the broker: accelerometers, or a scenario's devices.
@@ -165,6 +173,7 @@ def run_cmd(
       binhai sim run --devices 50 --speed 10 --data-dir /tmp/fleet --dsn postgresql:///binhai --json
       binhai sim run --scenario mixed --speed 20 --truth truth.jsonl
       binhai sim run --scenario my-plant.toml --seed 3 --duration 300
+      binhai sim run --devices 50 --credentials fleet.json --mqtt-url mqtts://broker.example
 
     Without --scenario: --devices 3-axis accelerometers (idle/walking/running). With it: the
     scenario's devices, sensors, events and faults (--seed and --duration override the
@@ -201,6 +210,12 @@ def run_cmd(
             seed=sc.seed if seed is None else seed,
             duration_s=sc.duration_s if duration is None else duration,
         )
+    creds = None
+    if credentials is not None:
+        creds_tenant, creds = _load_credentials(credentials)
+        if tenant is not None and tenant != creds_tenant:
+            raise click.UsageError(f"--tenant {tenant}: {credentials} is for {creds_tenant}")
+        tenant = creds_tenant
     tenant = tenant or f"sim-{uuid.uuid4().hex[:8]}"
     cfg = FleetConfig(
         devices=devices,
@@ -216,7 +231,15 @@ def run_cmd(
         heartbeat_s=heartbeat,
         confirm=confirm,
     )
-    fleet = Fleet(cfg, scenario=sc)
+
+    def lookup(device_id: str) -> tuple[str, str]:
+        assert creds is not None
+        try:
+            return creds[device_id]
+        except KeyError:
+            raise click.UsageError(f"no credentials for {device_id} in {credentials}") from None
+
+    fleet = Fleet(cfg, scenario=sc, credentials=lookup if creds is not None else None)
     with fleet_progress(fleet.duration_s, len(fleet.members)) as progress:
         report = fleet.run(progress=progress)
     summary = {"tenant": tenant, **report.summary()}
@@ -231,6 +254,20 @@ def run_cmd(
     emit(summary, as_json, "simulation")
     if dsn and summary["lost"]:
         raise SystemExit(1)
+
+
+def _load_credentials(path: Path) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The tenant and device id -> (username, password) of a provision-fleet file."""
+    import json
+
+    try:
+        doc = json.loads(path.read_text())
+        devices = {d: (c["username"], c["password"]) for d, c in doc["devices"].items()}
+        return str(doc["tenant"]), devices
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise click.BadParameter(
+            f"{path}: not a credentials file ({type(exc).__name__})", param_hint="--credentials"
+        ) from None
 
 
 def _write_truth(path: Path, labels: list[Any], t0_unix: float) -> None:

@@ -48,6 +48,13 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
 )
 @click.option("--keep", is_flag=True, help="Keep the work directory (logs, data) afterwards.")
 @click.option(
+    "--auth/--no-auth",
+    default=None,
+    help="Authentication: each simulated device and the bridge with their own broker identity"
+    " (anonymous refused, devices confined to their topics), the core with tokens. Default: on"
+    " when the broker is an embedded mosquitto.",
+)
+@click.option(
     "--chaos",
     is_flag=True,
     help="Two cores and two bridges, and while the fleet streams: the broker SIGKILLed three"
@@ -65,6 +72,7 @@ def command(
     speed: float,
     broker_prefer: Literal["auto", "mosquitto", "amqtt"],
     keep: bool,
+    auth: bool | None,
     chaos: bool,
     as_json: bool,
 ) -> None:
@@ -78,36 +86,54 @@ def command(
       binhai up --devices 20 --duration 15
       binhai up --devices 100 --duration 60 --dsn postgresql://127.0.0.1:5432/binhai --json
       binhai up --chaos --devices 20 --duration 60
+      binhai up --no-auth --keep --workdir /tmp/up
     """
     from binhai._audit import wait_stored
     from binhai._chaos import gaps_unexplained, report_chaos, start_chaos
+    from binhai._embedded import find_mosquitto
     from binhai._stack import Stack
     from binhai.cli._progress import fleet_progress
-    from firmware_sim import Fleet, FleetConfig
+    from firmware_sim import Fleet, FleetConfig, device_ids
 
+    own_mosquitto = mqtt_url is None and broker_prefer != "amqtt" and find_mosquitto() is not None
+    if auth and not own_mosquitto:
+        raise click.UsageError("--auth needs the embedded broker to be mosquitto (installed)")
+    secure = own_mosquitto if auth is None else auth
     tmp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="binhai-up-")) if workdir is None else workdir
     try:
         click.echo(f"starting services in {root} ...", err=True)
         n = 2 if chaos else 1
         with Stack(
-            root, dsn=dsn, mqtt_url=mqtt_url, broker_prefer=broker_prefer, cores=n, bridges=n
+            root,
+            dsn=dsn,
+            mqtt_url=mqtt_url,
+            broker_prefer=broker_prefer,
+            cores=n,
+            bridges=n,
+            secure=secure,
         ) as stack:
             assert stack.dsn is not None and stack.mqtt_url is not None
             broker = stack.broker.kind if stack.broker else stack.mqtt_url
             db = "embedded PostgreSQL" if stack.postgres else "--dsn"
             click.echo(f"broker: {broker}; database: {db}; core {stack.core_addrs[0]}", err=True)
+            if stack.security is not None:
+                where = stack.security.layout.root
+                note = "" if keep or not tmp else " (removed at exit; --keep keeps them)"
+                click.echo(f"authentication on; credentials in {where}{note}", err=True)
+            else:
+                click.echo("authentication off", err=True)
             tenant = f"up-{uuid.uuid4().hex[:8]}"
-            fleet = Fleet(
-                FleetConfig(
-                    devices=devices,
-                    duration_s=duration,
-                    tenant=tenant,
-                    broker_url=stack.mqtt_url,
-                    data_dir=root / "devices",
-                    speed=speed,
-                )
+            fleet_config = FleetConfig(
+                devices=devices,
+                duration_s=duration,
+                tenant=tenant,
+                broker_url=stack.mqtt_url,
+                data_dir=root / "devices",
+                speed=speed,
             )
+            creds = stack.provision_devices(tenant, device_ids(fleet_config))
+            fleet = Fleet(fleet_config, credentials=creds.__getitem__ if creds else None)
             faults = start_chaos(stack, duration / speed) if chaos else None
             with fleet_progress(duration, devices) as progress:
                 report = fleet.run(progress=progress)

@@ -12,6 +12,13 @@ from binhai import __version__
 from binhai._config import default_map, load_toml
 
 
+def _set_workdir(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        from binhai.cli._workdir import META_KEY
+
+        ctx.meta[META_KEY] = value
+
+
 def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is None or ctx.resilient_parsing:
         return
@@ -29,6 +36,16 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     envvar="BINHAI_CONFIG",
     help="TOML config file (top-level keys for every command, [group.command] tables).",
 )
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    callback=_set_workdir,
+    is_eager=True,
+    expose_value=False,
+    envvar="BINHAI_WORKDIR",
+    help="Work directory of `up --serve`, where other commands find the running stack"
+    " [default: $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
     """binhai: telemetry and end-cloud synergy for smart terminals.
@@ -36,6 +53,7 @@ def cli(verbose: int) -> None:
     \b
     Examples:
       binhai up --devices 20 --duration 15     # everything embedded, one command
+      binhai up --serve --devices 5            # keep it running; `binhai down` stops it
       binhai --config binhai.toml core serve   # the core as a service
       binhai db stats --json
     """
@@ -48,9 +66,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from binhai.cli import bench, bridge, core, db, query, sim, sim_eval, up
+    from binhai.cli import bench, bridge, core, db, down, query, sim, sim_eval, up
 
-    for mod in (up, core, bridge, sim, db, query, bench):
+    for mod in (up, down, core, bridge, sim, db, query, bench):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
 

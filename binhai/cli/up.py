@@ -17,7 +17,18 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
 
 
 @click.command("up")
-@click.option("--devices", default=20, show_default=True, help="Simulated devices.")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the stack running on a durable --workdir until Ctrl-C, SIGTERM or `binhai down`;"
+    " print its endpoints and an example device script.",
+)
+@click.option(
+    "--devices",
+    type=int,
+    default=None,
+    help="Simulated devices [default: 20; with --serve 0, i.e. no simulated fleet].",
+)
 @click.option("--duration", default=15.0, show_default=True, help="Seconds to stream.")
 @click.option(
     "--dsn",
@@ -35,7 +46,8 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where services keep data and logs (default: a temporary directory).",
+    help="Where services keep data and logs [default: a temporary directory; with --serve the"
+    " global --workdir / BINHAI_WORKDIR, else $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
 )
 @click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per wall second.")
 @click.option(
@@ -57,7 +69,8 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
 )
 @json_option
 def command(
-    devices: int,
+    serve: bool,
+    devices: int | None,
     duration: float,
     dsn: str | None,
     mqtt_url: str | None,
@@ -78,7 +91,29 @@ def command(
       binhai up --devices 20 --duration 15
       binhai up --devices 100 --duration 60 --dsn postgresql://127.0.0.1:5432/binhai --json
       binhai up --chaos --devices 20 --duration 60
+      binhai up --serve                       # until Ctrl-C; data in ~/.local/share/binhai
+      binhai up --serve --devices 10 --workdir ./stack --json
+
+    With --serve the stack stays up and a restart on the same work directory finds its data
+    again; --duration and --chaos do not apply. `binhai down` stops it, and every other command
+    (query, db, device, doctor) finds its endpoints by itself.
     """
+    if serve:
+        from binhai.cli._serve import run_serve
+
+        if chaos:
+            raise click.UsageError("--chaos cannot be combined with --serve")
+        run_serve(
+            workdir=workdir,
+            devices=devices or 0,
+            speed=speed,
+            broker_prefer=broker_prefer,
+            dsn=dsn,
+            mqtt_url=mqtt_url,
+            as_json=as_json,
+        )
+        return
+    devices = 20 if devices is None else devices
     from binhai._audit import wait_stored
     from binhai._chaos import gaps_unexplained, report_chaos, start_chaos
     from binhai._stack import Stack

@@ -41,6 +41,8 @@ FLEET_TENANT = "demo"
 EXAMPLE_NAME = "example_device.py"
 _SUPERVISE_S = 1.0
 _MAX_RESTARTS = 5
+# Simulated devices report health (battery, outbox, clock) this often, so a fresh stack shows it.
+FLEET_HEARTBEAT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class _Fleet:
                 broker_url=mqtt_url,
                 data_dir=cfg.workdir / "devices",
                 speed=cfg.speed,
+                heartbeat_s=FLEET_HEARTBEAT_S,
             )
         )
         self._thread = threading.Thread(target=self._run, name="binhai-fleet", daemon=True)

@@ -10,6 +10,15 @@ from cloud_core._alerts import Alert, AlertTracker
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._cloud_features import ATOL, RTOL
 from cloud_core._control import CONTROL_SERVICE, ControlHub
+from cloud_core._devices import (
+    CommandState,
+    DeviceRow,
+    command_state,
+    current_policy,
+    device_list,
+    device_tenants,
+    recent_commands,
+)
 from cloud_core._errors import CoreError, MigrationError, RejectedItem, StorageError
 from cloud_core._fleet import (
     DeviceDetail,
@@ -52,11 +61,13 @@ __all__ = [
     "Alert",
     "AlertTracker",
     "Capabilities",
+    "CommandState",
     "ControlHub",
     "Core",
     "CoreConfig",
     "CoreError",
     "DeviceDetail",
+    "DeviceRow",
     "Evidence",
     "FleetSummary",
     "IngestLimits",
@@ -79,10 +90,14 @@ __all__ = [
     "Verdict",
     "WriterConfig",
     "apply_retention",
+    "command_state",
     "conformance",
+    "current_policy",
     "current_version",
     "detect",
     "device_detail",
+    "device_list",
+    "device_tenants",
     "feature_series",
     "fleet_summary",
     "kind_of",
@@ -90,6 +105,7 @@ __all__ = [
     "migrate",
     "parse_age",
     "raw_window",
+    "recent_commands",
     "refresh",
     "serve",
     "start_core",

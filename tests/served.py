@@ -55,6 +55,7 @@ class Served:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BINHAI_")}
         env["BINHAI_WORKDIR"] = str(self.workdir)
+        env["COLUMNS"] = "200"  # rich tables unabridged
         return env
 
     def start(self, *args: str) -> StackState:

@@ -66,11 +66,24 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from binhai.cli import bench, bridge, core, db, down, query, sim, sim_eval, up
+    from binhai.cli import (
+        bench,
+        bridge,
+        core,
+        db,
+        device,
+        device_command,
+        down,
+        query,
+        sim,
+        sim_eval,
+        up,
+    )
 
-    for mod in (up, down, core, bridge, sim, db, query, bench):
+    for mod in (up, down, core, bridge, sim, db, query, device, bench):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
+    device.command.add_command(device_command.command)
 
 
 _register()

@@ -32,7 +32,10 @@ def _roots() -> tuple[type[BaseException], ...]:
 
 def run(cli: click.Group) -> None:
     try:
-        cli.main(standalone_mode=False)
+        # without standalone mode click returns ctx.exit(code)'s code instead of exiting
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from binhai._statefile import StackState
-from tests.served import Served, served_workdir
+from tests.served import Served
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.broker]
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, StackState]]:
-    """A served stack whose two simulated devices have reported health at least once."""
-    with served_workdir(tmp_path_factory.mktemp("device-cli")) as workdir:
-        served = Served(workdir)
-        try:
-            state = served.start("--devices", "2")
-            deadline = time.monotonic() + 60
-            while True:
-                with psycopg.connect(state.dsn) as conn:
-                    row = conn.execute(
-                        "SELECT count(DISTINCT device_id) FROM device_health WHERE tenant = 'demo'"
-                    ).fetchone()
-                if row is not None and row[0] == 2:
-                    break
-                assert time.monotonic() < deadline, "no health from the fleet:\n" + served.output
-                time.sleep(0.5)
-            yield served, state
-        finally:
-            served.stop()
+@pytest.fixture
+def fleet(served_fleet: tuple[Served, StackState]) -> tuple[Served, StackState]:
+    return served_fleet
 
 
 def test_list_shows_each_device_with_health_and_gaps(fleet: tuple[Served, StackState]) -> None:

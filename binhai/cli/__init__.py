@@ -73,6 +73,7 @@ def _register() -> None:
         db,
         device,
         device_command,
+        doctor,
         down,
         query,
         sim,
@@ -80,7 +81,7 @@ def _register() -> None:
         up,
     )
 
-    for mod in (up, down, core, bridge, sim, db, query, device, bench):
+    for mod in (up, down, core, bridge, sim, db, query, device, doctor, bench):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
     device.command.add_command(device_command.command)

@@ -2,8 +2,9 @@
 
 - ``served_fleet`` (session): ``binhai up --serve --devices 2`` as a real process on its own
   embedded PostgreSQL and broker, returned once both simulated devices (tenant ``demo``) have
-  reported health; stopped at the end of the session. Tests may add rows of their own tenants
-  but must not stop it.
+  reported health; stopped at the end of the session. It logs JSON (``--log-format json``), as
+  do the core and bridge it starts. Tests may add rows of their own tenants but must not stop
+  it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def served_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
     with served_workdir(tmp_path_factory.mktemp("served-fleet")) as workdir:
         served = Served(workdir)
         try:
-            state = served.start("--devices", str(FLEET_DEVICES))
+            state = served.start(
+                "--devices", str(FLEET_DEVICES), global_args=("--log-format", "json", "-v")
+            )
             deadline = time.monotonic() + 60
             while True:
                 with psycopg.connect(state.dsn) as conn:

@@ -58,13 +58,14 @@ class Served:
         env["COLUMNS"] = "200"  # rich tables unabridged
         return env
 
-    def start(self, *args: str) -> StackState:
+    def start(self, *args: str, global_args: tuple[str, ...] = ()) -> StackState:
         with self.out.open("ab") as fh:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
                     "binhai",
+                    *global_args,
                     "up",
                     "--serve",
                     "--workdir",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -47,7 +47,17 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     " [default: $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="BINHAI_LOG_FORMAT",
+    show_envvar=True,
+    help="Logs on stderr as text, or one JSON object per line (ts, level, logger, msg, fields);"
+    " `up` passes it on to the services it starts.",
+)
+def cli(verbose: int, log_format: Literal["text", "json"]) -> None:
     """binhai: telemetry and end-cloud synergy for smart terminals.
 
     \b
@@ -56,13 +66,11 @@ def cli(verbose: int) -> None:
       binhai up --serve --devices 5            # keep it running; `binhai down` stops it
       binhai --config binhai.toml core serve   # the core as a service
       binhai db stats --json
+      binhai --log-format json core serve       # one JSON object per log line
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from binhai.cli._logging import configure
+
+    configure(max(logging.WARNING - 10 * verbose, logging.DEBUG), log_format)
 
 
 def _register() -> None:

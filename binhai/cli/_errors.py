@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from binhai.cli._logging import error
+
 
 def _roots() -> tuple[type[BaseException], ...]:
     import psycopg
@@ -42,11 +44,14 @@ def run(cli: click.Group) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        if isinstance(exc, click.UsageError):
+            exc.show()  # usage text, for a person at a terminal
+        else:
+            error(exc.format_message())
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except _roots() as exc:
-        click.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        error(" ".join(str(exc).split()))
         sys.exit(1)

@@ -9,6 +9,7 @@ from typing import Literal
 import click
 
 from binhai._statefile import AlreadyRunning, StackState
+from binhai.cli._logging import status
 from binhai.cli._workdir import resolve_workdir
 
 __all__ = ["describe", "run_serve"]
@@ -77,9 +78,9 @@ def run_serve(
         else:
             click.echo(describe(state, (root / EXAMPLE_NAME).read_text()))
 
-    click.echo(f"starting services in {root} ...", err=True)
+    status(f"starting services in {root} ...", workdir=str(root))
     try:
         serve(cfg, on_ready=ready)
     except AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo("stack stopped; data kept in " + str(root), err=True)
+    status(f"stack stopped; data kept in {root}", workdir=str(root))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from binhai.cli._logging import status
 from binhai.cli._options import core_option, mqtt_option, run_async, write_ready
 
 
@@ -120,7 +121,7 @@ def run_cmd(
         cfg = replace(cfg, client_id=client_id)
 
     def ready() -> None:
-        click.echo("bridge subscribed", err=True)
+        status("bridge subscribed")
         if ready_file is not None:
             write_ready(ready_file, "ready")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from binhai.cli._logging import status
 from binhai.cli._options import dsn_option, run_async, write_ready
 
 
@@ -105,7 +106,7 @@ def serve_cmd(
     from cloud_core import migrate as do_migrate
 
     def ready(core: Core) -> None:
-        click.echo(f"core serving on port {core.port}", err=True)
+        status(f"core serving on port {core.port}", port=core.port)
         if ready_file is not None:
             write_ready(ready_file, str(core.port))
 
@@ -133,7 +134,7 @@ def serve_cmd(
         return await serve(cfg, on_ready=ready)
 
     if run_async(main()):
-        click.echo("core drained: every request read was committed and acked", err=True)
+        status("core drained: every request read was committed and acked")
     else:
         raise click.ClickException(
             f"drain timed out after {drain_timeout:.0f}s; bridges resend what was not acked"

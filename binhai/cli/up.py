@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import click
 
+from binhai.cli._logging import status
 from binhai.cli._options import emit, json_option
 
 SUMMARY_KEYS = ("devices", "batches_sent", "batches_stored", "samples_stored", "duplicates", "lost")
@@ -98,6 +99,8 @@ def command(
     again; --duration and --chaos do not apply. `binhai down` stops it, and every other command
     (query, db, device, doctor) finds its endpoints by itself.
     """
+    log_format = click.get_current_context().find_root().params.get("log_format", "text")
+    children = ("--log-format", log_format)  # the services log as this command does
     if serve:
         from binhai.cli._serve import run_serve
 
@@ -111,6 +114,7 @@ def command(
             dsn=dsn,
             mqtt_url=mqtt_url,
             as_json=as_json,
+            global_args=children,
         )
         return
     devices = 20 if devices is None else devices
@@ -123,15 +127,21 @@ def command(
     tmp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="binhai-up-")) if workdir is None else workdir
     try:
-        click.echo(f"starting services in {root} ...", err=True)
+        status(f"starting services in {root} ...", workdir=str(root))
         n = 2 if chaos else 1
         with Stack(
-            root, dsn=dsn, mqtt_url=mqtt_url, broker_prefer=broker_prefer, cores=n, bridges=n
+            root,
+            dsn=dsn,
+            mqtt_url=mqtt_url,
+            broker_prefer=broker_prefer,
+            cores=n,
+            bridges=n,
+            global_args=children,
         ) as stack:
             assert stack.dsn is not None and stack.mqtt_url is not None
             broker = stack.broker.kind if stack.broker else stack.mqtt_url
             db = "embedded PostgreSQL" if stack.postgres else "--dsn"
-            click.echo(f"broker: {broker}; database: {db}; core {stack.core_addrs[0]}", err=True)
+            status(f"broker: {broker}; database: {db}; core {stack.core_addrs[0]}")
             tenant = f"up-{uuid.uuid4().hex[:8]}"
             fleet = Fleet(
                 FleetConfig(

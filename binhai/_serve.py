@@ -13,6 +13,8 @@ Layout of the work directory (reused by every restart, so data survives)::
 
 The services keep their ports across restarts when those are still free (the previous run's
 ports come from ``ports.json``), so devices configured with the MQTT URL reconnect by themselves.
+A first start tries the standard ports (MQTT 1883, core 50051, metrics 9464 and 9465, those of
+``deploy/prometheus.yml``) and takes free ones where those are taken.
 A core or bridge that dies is restarted (its log says why); the serve loop ends on SIGINT or
 SIGTERM and then stops the fleet, the bridges, the cores, the broker and PostgreSQL in that order.
 """
@@ -41,6 +43,8 @@ FLEET_TENANT = "demo"
 EXAMPLE_NAME = "example_device.py"
 _SUPERVISE_S = 1.0
 _MAX_RESTARTS = 5
+# The ports a first start tries (when free): what clients and deploy/prometheus.yml expect.
+DEFAULT_PORTS = {"broker": 1883, "core-0": 50051, "core-0-metrics": 9464, "bridge-0-metrics": 9465}
 # Simulated devices report health (battery, outbox, clock) this often, so a fresh stack shows it.
 FLEET_HEARTBEAT_S = 10.0
 
@@ -140,7 +144,8 @@ def serve(
     lock.acquire()
     try:
         stop = stop or threading.Event()
-        _serve_locked(cfg, lock, stop, read_ports(cfg.workdir), on_ready)
+        ports = {**DEFAULT_PORTS, **read_ports(cfg.workdir)}
+        _serve_locked(cfg, lock, stop, ports, on_ready)
     finally:
         lock.release()
 

@@ -13,8 +13,8 @@ Layout of the work directory (reused by every restart, so data survives)::
 
 The services keep their ports across restarts when those are still free (the previous run's
 ports come from ``ports.json``), so devices configured with the MQTT URL reconnect by themselves.
-A first start tries the standard ports (MQTT 1883, core 50051, metrics 9464 and 9465, those of
-``deploy/prometheus.yml``) and takes free ones where those are taken.
+A first start tries the standard ports (MQTT 1883, core 50051, dashboard 8080, metrics 9464 and
+9465, those of ``deploy/prometheus.yml``) and takes free ones where those are taken.
 A core or bridge that dies is restarted (its log says why); the serve loop ends on SIGINT or
 SIGTERM and then stops the fleet, the bridges, the cores, the broker and PostgreSQL in that order.
 """
@@ -44,7 +44,13 @@ EXAMPLE_NAME = "example_device.py"
 _SUPERVISE_S = 1.0
 _MAX_RESTARTS = 5
 # The ports a first start tries (when free): what clients and deploy/prometheus.yml expect.
-DEFAULT_PORTS = {"broker": 1883, "core-0": 50051, "core-0-metrics": 9464, "bridge-0-metrics": 9465}
+DEFAULT_PORTS = {
+    "broker": 1883,
+    "core-0": 50051,
+    "core-0-http": 8080,
+    "core-0-metrics": 9464,
+    "bridge-0-metrics": 9465,
+}
 # Simulated devices report health (battery, outbox, clock) this often, so a fresh stack shows it.
 FLEET_HEARTBEAT_S = 10.0
 
@@ -124,6 +130,7 @@ def _state(stack: Stack, cfg: ServeConfig, lock_pid: int) -> StackState:
         dsn=stack.dsn,
         broker=stack.broker.kind if stack.broker else "external",
         metrics={name: f"http://{addr}/metrics" for name, addr in stack.metrics_addrs.items()},
+        dashboard=f"http://{stack.http_addrs['core-0']}/",
         pids={name: p.popen.pid for name, p in stack.procs.items() if p.popen is not None},
         ports=stack.ports,
         logs={name: str(p.log_path) for name, p in stack.procs.items()},
@@ -172,6 +179,7 @@ def _serve_locked(
             global_args=cfg.global_args,
             # a stable client id: the bridge's persistent session survives a restart
             uid="serve",
+            core_http=True,
         ) as stack:
             assert stack.mqtt_url is not None
             (cfg.workdir / EXAMPLE_NAME).write_text(example_script(stack.mqtt_url))

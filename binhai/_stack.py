@@ -83,10 +83,14 @@ class Stack:
     preferred_ports: dict[str, int] = field(default_factory=dict)
     # Extra options before the command for every core / bridge, e.g. ("--log-format", "json").
     global_args: tuple[str, ...] = ()
+    # Give every core a dashboard (--http-listen); its address lands in http_addrs.
+    core_http: bool = False
     procs: dict[str, Proc] = field(default_factory=dict)
     core_addrs: list[str] = field(default_factory=list)
     # Process name -> its Prometheus endpoint (host:port).
     metrics_addrs: dict[str, str] = field(default_factory=dict)
+    # Core name -> its dashboard (host:port), with core_http.
+    http_addrs: dict[str, str] = field(default_factory=dict)
     broker: EmbeddedBroker | None = None
     postgres: EmbeddedPostgres | None = None
     # Part of the bridges' MQTT client ids; give a fixed one so a restarted stack's bridges
@@ -124,9 +128,13 @@ class Stack:
         for i in range(self.cores):
             port = self._port(f"core-{i}")
             self.core_addrs.append(f"127.0.0.1:{port}")
+            http: list[str] = []
+            if self.core_http:
+                addr = self.http_addrs[f"core-{i}"] = f"127.0.0.1:{self._port(f'core-{i}-http')}"
+                http = ["--http-listen", addr]
             self._add(
                 f"core-{i}",
-                ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}"],
+                ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}", *http],
                 self.core_args,
             )
         for i in range(self.bridges):
@@ -167,6 +175,8 @@ class Stack:
             out[f"core-{i}"] = int(addr.rsplit(":", 1)[1])
         for name, addr in self.metrics_addrs.items():
             out[f"{name}-metrics"] = int(addr.rsplit(":", 1)[1])
+        for name, addr in self.http_addrs.items():
+            out[f"{name}-http"] = int(addr.rsplit(":", 1)[1])
         return out
 
     def _share_group(self) -> str:

@@ -55,6 +55,7 @@ class StackState:
     core_addr: str
     dsn: str
     broker: str
+    dashboard: str = ""
     metrics: dict[str, str] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)

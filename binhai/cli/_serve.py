@@ -24,6 +24,7 @@ def describe(state: StackState, example: str) -> str:
         f"  MQTT        {state.mqtt_url}   ({state.broker}; {creds})",
         f"  core gRPC   {state.core_addr}",
         f"  PostgreSQL  {state.dsn}",
+        f"  dashboard   {state.dashboard}",
     ]
     for i, (name, url) in enumerate(state.metrics.items()):
         lines.append(f"  {'metrics' if i == 0 else '':<11} {url}   ({name})")

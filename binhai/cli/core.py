@@ -31,6 +31,11 @@ def command() -> None:
     help="gRPC listen address (port 0 picks a free port).",
 )
 @click.option("--metrics-listen", default=None, help="Prometheus metrics address, e.g. :9464.")
+@click.option(
+    "--http-listen",
+    default=None,
+    help="Serve the live dashboard (fleet and device pages) here, e.g. :8080.",
+)
 @click.option("--pool-size", default=4, show_default=True, help="Database connections.")
 @click.option(
     "--migrate/--no-migrate",
@@ -83,6 +88,7 @@ def serve_cmd(
     dsn: str,
     listen: str,
     metrics_listen: str | None,
+    http_listen: str | None,
     pool_size: int,
     migrate: bool,
     ready_file: Path | None,
@@ -101,12 +107,16 @@ def serve_cmd(
     Examples:
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
+      binhai core serve --dsn postgresql:///binhai --http-listen :8080   # + the dashboard
     """
     from cloud_core import Core, CoreConfig, IngestLimits, MaintenanceConfig, serve
     from cloud_core import migrate as do_migrate
 
     def ready(core: Core) -> None:
         status(f"core serving on port {core.port}", port=core.port)
+        if core.http_server is not None:
+            host, port = core.http_server.sockets[0].getsockname()[:2]
+            status(f"dashboard on http://{host}:{port}/", url=f"http://{host}:{port}/")
         if ready_file is not None:
             write_ready(ready_file, str(core.port))
 
@@ -117,6 +127,7 @@ def serve_cmd(
             dsn=dsn,
             listen=listen,
             metrics_listen=metrics_listen,
+            http_listen=http_listen,
             pool_size=pool_size,
             drain_timeout=drain_timeout,
             limits=IngestLimits(

@@ -67,16 +67,21 @@ class ServeConfig:
 
 
 def example_script(mqtt_url: str) -> str:
-    """Ten lines that stream 10 s of accelerometer data from "my-board" and wait for storage."""
+    """A dozen lines that stream accelerometer data from "my-board" until Ctrl-C, then wait
+    until the cloud has stored everything."""
     return f"""import time, numpy as np
 from device_sdk import Device
 
-with Device("my-board", tenant="mine", broker_url="{mqtt_url}", data_dir="my-board-data") as dev:
+url = "{mqtt_url}"
+with Device("my-board", tenant="mine", broker_url=url, data_dir="my-board-data") as dev:
     dev.add_sensor("accel", rate_hz=50, channels=3, window=128)
-    for _ in range(10):  # 10 s of samples, one push per second
-        dev.push("accel", np.random.default_rng().normal(size=(50, 3)).astype(np.float32))
-        time.sleep(1)
-    print("stored:", dev.flush(timeout=60))
+    print("streaming as mine/my-board; Ctrl-C stops", flush=True)
+    try:
+        while True:  # one second of samples (50 Hz, 3 axes) every second
+            dev.push("accel", np.random.default_rng().normal(size=(50, 3)).astype(np.float32))
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stored:", dev.flush(timeout=60))
 """
 
 

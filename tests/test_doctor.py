@@ -40,6 +40,9 @@ def test_a_served_stack_is_healthy(served_fleet: tuple[Served, StackState]) -> N
     assert "1 bridge(s) connected" in checks["core-0 metrics"]["detail"]
     assert "connected to the broker and 1 core(s)" in checks["bridge-0 metrics"]["detail"]
     assert checks["device clocks"]["status"] == "ok"
+    assert (
+        checks["dashboard"]["status"] == "ok" and state.dashboard in checks["dashboard"]["detail"]
+    )
     text = served.cli("doctor")
     assert text.returncode == 0 and text.stdout.rstrip().endswith("all good")
 
@@ -53,6 +56,7 @@ def test_everything_broken_fails_with_a_fix_each(private_dsn: str, tmp_path: Pat
         "--mqtt-url", "mqtt://127.0.0.1:1",
         "--core-addr", "127.0.0.1:1",
         "--metrics", "http://127.0.0.1:1/metrics",
+        "--dashboard", "http://127.0.0.1:1/",
         "--mosquitto-conf", str(conf),
     )  # fmt: skip
     assert result.exit_code == 1
@@ -61,6 +65,7 @@ def test_everything_broken_fails_with_a_fix_each(private_dsn: str, tmp_path: Pat
         assert checks[name]["fix"]
     assert checks["broker queue limit"]["status"] == "warn"
     assert checks["http://127.0.0.1:1/metrics metrics"]["status"] == "fail"
+    assert checks["dashboard"]["status"] == "fail"
     assert "binhai db migrate" in checks["migrations"]["fix"]
 
 

@@ -7,7 +7,7 @@ from urllib.request import urlopen
 
 from binhai._doctor._check import Check
 
-__all__ = ["check_core_health", "check_metrics"]
+__all__ = ["check_core_health", "check_dashboard", "check_metrics"]
 
 
 async def check_core_health(addr: str, *, timeout: float = 3.0) -> Check:
@@ -52,6 +52,25 @@ def check_metrics(name: str, url: str, *, timeout: float = 3.0) -> Check:
     if any(k.startswith("binhai_core_") for k in samples):
         return _core(label, url, samples)
     return Check(label, "warn", f"{url} answers, but with no binhai metrics", "wrong URL?")
+
+
+def check_dashboard(url: str, *, timeout: float = 5.0) -> Check:
+    """The core's dashboard answers its fleet API."""
+    import json
+
+    api = url.rstrip("/") + "/api/fleet"
+    try:
+        with urlopen(api, timeout=timeout) as resp:
+            data = json.loads(resp.read())
+    except (URLError, OSError, ValueError) as exc:
+        return Check("dashboard", "fail", f"{api} does not answer ({exc})", "see the core's log")
+    summary = data.get("summary", {})
+    return Check(
+        "dashboard",
+        "ok",
+        f"{url}: {summary.get('devices_online', '?')}/{summary.get('devices_total', '?')}"
+        " devices online",
+    )
 
 
 def _core(label: str, url: str, s: dict[str, float]) -> Check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -37,12 +38,12 @@ def describe(state: StackState, example: str) -> str:
         lines.append(f"  fleet       {fleet}")
     lines += [
         "",
-        f"Stream from a device (saved as {workdir / 'example_device.py'}):",
+        f"Stream from a device (saved: {sys.executable} {workdir / 'example_device.py'}):",
         "",
         *(f"    {line}" if line else "" for line in example.splitlines()),
         "",
-        "Then: binhai device list | binhai query fleet | binhai doctor | binhai down"
-        " (Ctrl-C stops it too)",
+        "Then: binhai device list | binhai device command my-board flush | binhai doctor"
+        " | binhai down (Ctrl-C stops it too)",
     ]
     return "\n".join(lines)
 

@@ -41,6 +41,12 @@ def _mosquitto_conf(given: Path | None, mqtt_url: str, workdir: Path | None) -> 
     help="A core's or bridge's metrics URL (repeatable) [default: the running stack's].",
 )
 @click.option(
+    "--dashboard",
+    "dashboard_url",
+    default=None,
+    help="The core's dashboard URL (--http-listen) [default: the running stack's, else none].",
+)
+@click.option(
     "--mosquitto-conf",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -57,6 +63,7 @@ def command(
     dsn: str,
     core_addr: str,
     metrics_urls: tuple[str, ...],
+    dashboard_url: str | None,
     mosquitto_conf: Path | None,
     max_skew: float,
     strict: bool,
@@ -67,7 +74,8 @@ def command(
     Checks: broker reachable; its persistence, autosave interval and queue limit (mosquitto,
     when its config is readable); database reachable, migrations current, TimescaleDB
     capabilities; each core's gRPC health; each metrics endpoint (bridges connected to broker
-    and cores, cores reached by a bridge); device clock skew from the stored batches. Finds a
+    and cores, cores reached by a bridge); the dashboard, when there is one; device clock skew
+    from the stored batches. Finds a
     running `binhai up --serve` stack by itself. Exits 1 when a check fails (--strict: or warns).
 
     \b
@@ -81,6 +89,7 @@ def command(
         Check,
         check_broker,
         check_core_health,
+        check_dashboard,
         check_database,
         check_metrics,
         check_mosquitto_conf,
@@ -93,6 +102,8 @@ def command(
     metrics: list[tuple[str, str]] = [(u, u) for u in metrics_urls]
     if not metrics and state is not None:
         metrics = list(state.metrics.items())
+    if dashboard_url is None and state is not None and state.dashboard:
+        dashboard_url = state.dashboard
 
     async def main() -> list[Check]:
         out = [check_broker(mqtt_url)]
@@ -104,6 +115,8 @@ def command(
             out.append(Check("metrics", "skip", "no metrics endpoint known", "give --metrics URL"))
         for name, url in metrics:
             out.append(check_metrics(name, url))
+        if dashboard_url:
+            out.append(check_dashboard(dashboard_url))
         return out
 
     checks = run_async(main())

@@ -15,8 +15,10 @@ The services keep their ports across restarts when those are still free (the pre
 ports come from ``ports.json``), so devices configured with the MQTT URL reconnect by themselves.
 A first start tries the standard ports (MQTT 1883, core 50051, dashboard 8080, metrics 9464 and
 9465, those of ``deploy/prometheus.yml``) and takes free ones where those are taken.
-A core or bridge that dies is restarted (its log says why); the serve loop ends on SIGINT or
-SIGTERM and then stops the fleet, the bridges, the cores, the broker and PostgreSQL in that order.
+A core or bridge that dies is restarted (its log says why). Cores, bridges and mosquitto left
+running by a serving process that crashed are stopped before a new start (binhai._leftovers).
+The serve loop ends on SIGINT or SIGTERM and then stops the fleet, the bridges, the cores, the
+broker and PostgreSQL in that order.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
+from binhai._leftovers import stop_leftovers
 from binhai._stack import Stack
 from binhai._statefile import StackLock, StackState, read_ports
 
@@ -155,6 +158,7 @@ def serve(
     lock = StackLock(cfg.workdir)
     lock.acquire()
     try:
+        stop_leftovers(cfg.workdir)  # of a stack that crashed here
         stop = stop or threading.Event()
         ports = {**DEFAULT_PORTS, **read_ports(cfg.workdir)}
         _serve_locked(cfg, lock, stop, ports, on_ready)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -35,6 +36,37 @@ def publish_and_wait(dsn: str, mqtt_url: str, tenant: str, seq: int) -> None:
     while stored_batches(dsn, tenant) < seq:
         assert time.monotonic() < deadline, "batch not stored within 30 s"
         time.sleep(0.2)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+def test_a_crashed_stack_is_cleaned_up_by_the_next_start(tmp_path: Path) -> None:
+    tenant = "t-serve-crash"
+    with served_workdir(tmp_path) as workdir:
+        served = Served(workdir)
+        try:
+            state = served.start()
+            publish_and_wait(state.dsn, state.mqtt_url, tenant, 1)
+            assert served.stop(signal.SIGKILL) == -signal.SIGKILL
+            orphans = [state.pids["core-0"], state.pids["bridge-0"]]
+            assert all(alive(p) for p in orphans)  # the crash left its services running
+            assert served.cli("down").returncode == 1  # no stack runs: the lock is free
+
+            again = served.start()
+            assert not any(alive(p) for p in orphans)
+            assert again.ports["core-0"] == state.ports["core-0"]  # freed for the new core
+            assert stored_batches(again.dsn, tenant) == 1
+            publish_and_wait(again.dsn, again.mqtt_url, tenant, 2)
+            assert served.stop() == 0
+        finally:
+            served.stop(signal.SIGKILL)
 
 
 def test_serve_keeps_data_across_restarts_and_down_stops_it(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ def test_list_shows_each_device_with_health_and_gaps(fleet: tuple[Served, StackS
         assert r["gaps_unexplained"] == 0
         assert r["policy"] in ("none", "pending", "acked")
         assert time.time() - r["last_seen_ns"] / 1e9 < 60
+    # `query` reaches the core through the state file, as `device` reaches the database
+    fleet = served.cli_json("query", "fleet", "--tenant", "demo")
+    assert int(fleet["devices_total"]) == 2
     table = served.cli("device", "list")
     assert table.returncode == 0 and "dev-00001" in table.stdout and "firmware_sim" in table.stdout
 

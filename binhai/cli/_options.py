@@ -33,7 +33,12 @@ def _running(key: str, *, required: bool = False) -> Callable[..., str | None]:
 
             value = stack_default(key, value)
         if value is None and required:
-            raise click.MissingParameter(ctx=ctx, param=param)
+            flag = param.opts[0] if param.opts else key
+            raise click.UsageError(
+                f"Missing option '{flag}' (or ${param.envvar}); no running"
+                " `binhai up --serve` stack to take it from either",
+                ctx=ctx,
+            )
         return value
 
     return callback

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from binhai.cli._options import dsn_option, json_option, run_async
+from binhai.cli.query import _iso as iso
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["command", "resolve_tenant"]
 
@@ -37,11 +40,9 @@ def ago(ns: int) -> str:
     return f"{s:.0f}s ago"
 
 
-def iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat() if ns else "-"
-
-
-async def resolve_tenant(conn: Any, device_id: str, tenant: str | None) -> str:
+async def resolve_tenant(
+    conn: psycopg.AsyncConnection, device_id: str, tenant: str | None
+) -> str:
     """``tenant`` if given, else the one tenant that has this device; a clear error otherwise."""
     from cloud_core import device_tenants
 

@@ -134,7 +134,8 @@ def points(dom: str, element: str) -> int:
 
 def test_fleet_page_shows_the_fleet_live(site: str) -> None:
     dom, log = chromium(f"{site}/", "dashboard-fleet")
-    loaded_cleanly(dom, log)
+    attrs = loaded_cleanly(dom, log)
+    assert int(attrs["updates"]) >= 3  # it polled again and again within the 10 s loaded
     for dev in ("dev-00000", "dev-00001", DEVICE):
         assert f">{dev}</a>" in dom
     assert points(dom, "ingest-chart") >= 1

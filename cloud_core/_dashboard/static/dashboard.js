@@ -79,11 +79,14 @@ const binhai = (() => {
     return c;
   }
 
+  // Poll: run fn now and every ms milliseconds; body[data-updates] counts the refreshes.
+  let updates = 0;
   function loop(fn, ms) {
     const run = async () => {
       try {
         await fn();
         document.body.dataset.ready = "1";
+        document.body.dataset.updates = String(++updates);
         const st = document.getElementById("status");
         if (st && !errors.length) st.textContent = "updated " + new Date().toLocaleTimeString();
       } catch (e) {

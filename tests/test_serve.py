@@ -108,3 +108,24 @@ def test_serve_keeps_data_across_restarts_and_down_stops_it(tmp_path: Path) -> N
         finally:
             served.stop(signal.SIGKILL)
         assert "binhai stack" not in served.output  # --json: the state, not the listing
+
+
+def test_serve_on_an_existing_database(tmp_path: Path, private_dsn: str) -> None:
+    served = Served(tmp_path / "stack")
+    try:
+        state = served.start("--dsn", private_dsn)
+        assert state.dsn == private_dsn  # migrated by the start, found by other commands
+        assert served.cli_json("db", "stats")["devices"] == 0
+        assert not (tmp_path / "stack" / "postgres").exists()
+        assert served.stop() == 0
+    finally:
+        served.stop(signal.SIGKILL)
+
+
+def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
+    served = Served(tmp_path / "stack")
+    for args in (("--devices", "-1"), ("--chaos",)):
+        done = served.cli("up", "--serve", "--workdir", str(tmp_path / "stack"), *args)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "stack" / "stack.json").exists()

@@ -40,9 +40,7 @@ def ago(ns: int) -> str:
     return f"{s:.0f}s ago"
 
 
-async def resolve_tenant(
-    conn: psycopg.AsyncConnection, device_id: str, tenant: str | None
-) -> str:
+async def resolve_tenant(conn: psycopg.AsyncConnection, device_id: str, tenant: str | None) -> str:
     """``tenant`` if given, else the one tenant that has this device; a clear error otherwise."""
     from cloud_core import device_tenants
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
+from binhai._stack import Stack
 from binhai._statefile import StackState
+from binhai.cli import cli
 from tests.served import Served
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.broker]
@@ -90,3 +95,37 @@ def test_unknown_device_and_bad_range_are_one_line_errors(
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 or "Usage:" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_no_answer_within_the_timeout_exits_1(fleet: tuple[Served, StackState]) -> None:
+    served, state = fleet
+    with psycopg.connect(state.dsn, autocommit=True) as conn:
+        # online by the database's account, but nothing runs behind it
+        conn.execute(
+            "INSERT INTO devices (tenant, device_id, online, last_seen)"
+            " VALUES ('ghost', 'ghost-1', true, now())"
+        )
+    done = served.cli("device", "command", "ghost-1", "flush", "--timeout", "2", "--json")
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["status"] == "no_answer" and result["seconds"] >= 2
+
+
+def test_without_a_bridge_the_command_is_stored_not_delivered(
+    stack: Callable[..., Stack], migrated_dsn: str, unique_tenant: str
+) -> None:
+    s = stack(bridges=0)
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO devices (tenant, device_id, online) VALUES (%s, 'lonely', true)",
+            (unique_tenant,),
+        )
+    result = CliRunner().invoke(
+        cli,
+        ["device", "command", "lonely", "flush", "--tenant", unique_tenant, "--json",
+         "--dsn", migrated_dsn, "--core-addr", s.core_addrs[0]],
+        env={"BINHAI_WORKDIR": "/nonexistent/binhai-device"},
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.output.strip().splitlines()[-1])
+    assert out["status"] == "undelivered" and "no bridge" in out["reason"]

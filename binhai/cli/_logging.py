@@ -46,18 +46,20 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: int, fmt: LogFormat) -> None:
-    """Send every logger's records at ``level`` and above to stderr, as text or JSON lines."""
+    """Send every logger's records at ``level`` and above to stderr, as text or JSON lines
+    (unless the root logger has handlers already)."""
     global _format
     _format = fmt
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
     # status lines always show, whatever the verbosity
     _STATUS.setLevel(logging.INFO)
+    root = logging.getLogger()
+    if root.handlers:
+        # logging is set up already (an embedding program, pytest): leave it, as basicConfig does
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT))
+    root.addHandler(handler)
+    root.setLevel(level)
 
 
 def status(msg: str, **fields: Any) -> None:

@@ -1,5 +1,8 @@
 """A served stack for the operator tests (loaded by ``-p tests.fix_serve``).
 
+Commands the tests run never see a developer's own running stack (``BINHAI_WORKDIR`` points
+nowhere for the session).
+
 - ``served_fleet`` (session): ``binhai up --serve --devices 2`` as a real process on its own
   embedded PostgreSQL and broker, returned once both simulated devices (tenant ``demo``) have
   reported health; stopped at the end of the session. It logs JSON (``--log-format json``), as
@@ -9,6 +12,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -19,6 +24,13 @@ from binhai._statefile import StackState
 from tests.served import Served, served_workdir
 
 FLEET_DEVICES = 2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test finds a developer's own running `up --serve` stack by accident: commands run by
+    tests look for one in a directory that never holds one (``Served`` sets its own)."""
+    nowhere = os.path.join(tempfile.gettempdir(), f"binhai-tests-no-stack-{os.getpid()}")
+    os.environ["BINHAI_WORKDIR"] = nowhere
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,8 @@ ARTIFACTS = Path(os.environ.get("BINHAI_TEST_ARTIFACTS", ROOT / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def site(served_fleet: tuple[Served, StackState]) -> str:
-    """The dashboard's base URL, once a device with two raw windows is stored next to the
-    simulated fleet."""
+    """The dashboard's base URL, once a device with two raw windows and an alert is stored next
+    to the simulated fleet."""
     _, state = served_fleet
     url = protos.MqttUrl.parse(state.mqtt_url)
     batch = build_batch(TENANT, DEVICE, 1, windows=2, raw=True, t0_ns=time.time_ns() - 10**9)
@@ -47,9 +47,18 @@ def site(served_fleet: tuple[Served, StackState]) -> str:
                 "SELECT count(*) FROM windows WHERE tenant = %s AND raw IS NOT NULL", (TENANT,)
             ).fetchone()
         if row is not None and row[0] == 2:
-            return state.dashboard.rstrip("/")
+            break
         assert time.monotonic() < deadline, "raw batch not stored"
         time.sleep(0.2)
+    with psycopg.connect(state.dsn, autocommit=True) as conn:  # an alert, as the judge raises
+        now = time.time_ns()
+        conn.execute(
+            "INSERT INTO alerts (tenant, device_id, sensor, kind, kinds, start_ns, end_ns, score,"
+            " windows, raw_windows) VALUES (%s, %s, 'accel', 'tremor', '{\"tremor\": 2}',"
+            " %s, %s, 7.5, 2, 1)",
+            (TENANT, DEVICE, now - 5 * 10**9, now),
+        )
+    return state.dashboard.rstrip("/")
 
 
 def get(url: str) -> Any:
@@ -139,6 +148,7 @@ def test_fleet_page_shows_the_fleet_live(site: str) -> None:
     for dev in ("dev-00000", "dev-00001", DEVICE):
         assert f">{dev}</a>" in dom
     assert points(dom, "ingest-chart") >= 1
+    assert "<td>tremor</td>" in dom and "<td>7.50</td>" in dom  # the alert
     assert "uplot" in dom  # uPlot drew the chart
 
 
@@ -149,6 +159,7 @@ def test_device_page_plots_features_and_the_raw_window(site: str) -> None:
     assert points(dom, "series-chart") == 2  # the two stored windows
     assert points(dom, "raw-chart") == 64  # the decoded samples of the latest raw window
     assert "1 channel(s) × 64 samples at 50 Hz" in dom
+    assert "<td>tremor</td>" in dom
 
 
 def test_device_page_of_a_simulated_device(site: str) -> None:

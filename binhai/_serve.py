@@ -35,7 +35,7 @@ from types import FrameType
 from typing import Literal
 
 from binhai._leftovers import stop_leftovers
-from binhai._stack import Stack
+from binhai._stack import Stack, StackError
 from binhai._statefile import StackLock, StackState, read_ports
 
 __all__ = ["ServeConfig", "example_script", "serve"]
@@ -219,7 +219,7 @@ def _supervise(
                 continue
             restarts[name] = restarts.get(name, 0) + 1
             if restarts[name] > _MAX_RESTARTS:
-                raise RuntimeError(
+                raise StackError(
                     f"{name} died {_MAX_RESTARTS} times; see {proc.log_path}:\n{proc.log_tail()}"
                 )
             log.warning("%s exited; restarting it (log: %s)", name, proc.log_path)

@@ -13,7 +13,7 @@ import pytest
 
 import protos
 from binhai._rawpub import publish_qos1
-from binhai._statefile import read_state
+from binhai._statefile import read_state, running_state
 from tests.fix_stack import build_batch
 from tests.served import Served, served_workdir
 
@@ -117,6 +117,14 @@ def test_serve_on_an_existing_database(tmp_path: Path, private_dsn: str) -> None
         assert state.dsn == private_dsn  # migrated by the start, found by other commands
         assert served.cli_json("db", "stats")["devices"] == 0
         assert not (tmp_path / "stack" / "postgres").exists()
+        # a core that dies is restarted, and the state file follows it
+        os.kill(state.pids["core-0"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (now := running_state(tmp_path / "stack")) is None or now.pids == state.pids:
+            assert time.monotonic() < deadline, served.output
+            time.sleep(0.2)
+        assert now.core_addr == state.core_addr  # the same port again
+        assert served.cli_json("query", "fleet")["devices_total"] in (0, "0")
         assert served.stop() == 0
     finally:
         served.stop(signal.SIGKILL)

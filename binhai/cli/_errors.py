@@ -13,6 +13,7 @@ def _roots() -> tuple[type[BaseException], ...]:
     import psycopg
 
     from binhai._embedded import EmbeddedError
+    from binhai._stack import StackError
     from broker_bridge import BridgeError
     from cloud_core import CoreError
     from device_sdk import DeviceError
@@ -26,6 +27,7 @@ def _roots() -> tuple[type[BaseException], ...]:
         SimError,
         KernelError,
         EmbeddedError,
+        StackError,
         psycopg.Error,
         ValueError,
         OSError,

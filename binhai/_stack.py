@@ -23,6 +23,7 @@ from binhai._embedded import (
     EmbeddedBroker,
     EmbeddedPostgres,
     free_port,
+    port_free,
     start_broker,
     start_postgres,
 )
@@ -80,17 +81,28 @@ class Stack:
     bridge_args: tuple[str, ...] = ()
     # Address-space limit (RLIMIT_AS, bytes) for every core process; None: the default.
     core_memory_limit: int | None = None
+    # Ports to use when free ("broker", "core-0", "core-0-metrics", "bridge-0-metrics", ...),
+    # e.g. the previous run's, so a restarted stack keeps its endpoints; else the OS picks.
+    preferred_ports: dict[str, int] = field(default_factory=dict)
+    # Extra options before the command for every core / bridge, e.g. ("--log-format", "json").
+    global_args: tuple[str, ...] = ()
+    # Give every core a dashboard (--http-listen); its address lands in http_addrs.
+    core_http: bool = False
     procs: dict[str, Proc] = field(default_factory=dict)
     core_addrs: list[str] = field(default_factory=list)
     # Process name -> its Prometheus endpoint (host:port).
     metrics_addrs: dict[str, str] = field(default_factory=dict)
+    # Core name -> its dashboard (host:port), with core_http.
+    http_addrs: dict[str, str] = field(default_factory=dict)
     broker: EmbeddedBroker | None = None
     postgres: EmbeddedPostgres | None = None
     # Authentication on: an embedded mosquitto with generated identities and ACL (when this
     # stack starts the broker), cores with tokens; credentials under ``workdir/data/security``.
     secure: bool = False
     security: StackSecurity | None = None
-    _uid: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    # Part of the bridges' MQTT client ids; give a fixed one so a restarted stack's bridges
+    # resume their persistent sessions (and what the broker queued for them meanwhile).
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def __enter__(self) -> Stack:
         try:
@@ -115,19 +127,27 @@ class Stack:
             self.broker = self.security.start_broker(self.workdir / "broker")
             self.mqtt_url = self.broker.url
         elif self.mqtt_url is None:
-            self.broker = start_broker(self.workdir / "broker", prefer=self.broker_prefer)
+            self.broker = start_broker(
+                self.workdir / "broker",
+                prefer=self.broker_prefer,
+                port=self._preferred("broker") or 0,
+            )
             self.mqtt_url = self.broker.url
         if self.dsn is None:
             self.postgres = start_postgres(self.workdir / "postgres")
             self.dsn = self.postgres.dsn
         asyncio.run(migrate(self.dsn))
         for i in range(self.cores):
-            port = free_port()
+            port = self._port(f"core-{i}")
             self.core_addrs.append(f"127.0.0.1:{port}")
             auth = self.security.core_args() if self.security else []
+            http: list[str] = []
+            if self.core_http:
+                addr = self.http_addrs[f"core-{i}"] = f"127.0.0.1:{self._port(f'core-{i}-http')}"
+                http = ["--http-listen", addr]
             self._add(
                 f"core-{i}",
-                ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}", *auth],
+                ["core", "serve", "--dsn", self.dsn, "--listen", f"127.0.0.1:{port}", *auth, *http],
                 self.core_args,
             )
         env: dict[str, str] = {}
@@ -145,7 +165,7 @@ class Stack:
                     "--core-addr",
                     ",".join(self.core_addrs),
                     "--client-id",
-                    f"binhai-bridge-{self._uid}-{i}",
+                    f"binhai-bridge-{self.uid}-{i}",
                     "--tenant",
                     self.tenant,
                     "--share-group",
@@ -156,6 +176,26 @@ class Stack:
             )
         for name in self.procs:
             self.start_proc(name)
+
+    def _preferred(self, name: str) -> int | None:
+        """The preferred port for ``name`` if it is free now, else None."""
+        port = self.preferred_ports.get(name)
+        return port if port and port_free(port) else None
+
+    def _port(self, name: str) -> int:
+        return self._preferred(name) or free_port()
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Every port this stack bound, by name (the keys ``preferred_ports`` takes)."""
+        out = {"broker": self.broker.port} if self.broker is not None else {}
+        for i, addr in enumerate(self.core_addrs):
+            out[f"core-{i}"] = int(addr.rsplit(":", 1)[1])
+        for name, addr in self.metrics_addrs.items():
+            out[f"{name}-metrics"] = int(addr.rsplit(":", 1)[1])
+        for name, addr in self.http_addrs.items():
+            out[f"{name}-http"] = int(addr.rsplit(":", 1)[1])
+        return out
 
     def _share_group(self) -> str:
         """The bridges' shared-subscription group; one bridge subscribes plainly ("").
@@ -172,7 +212,7 @@ class Stack:
         self, name: str, args: list[str], extra: tuple[str, ...], env: dict[str, str] | None = None
     ) -> None:
         ready = self.workdir / f"{name}.ready"
-        metrics = self.metrics_addrs[name] = f"127.0.0.1:{free_port()}"
+        metrics = self.metrics_addrs[name] = f"127.0.0.1:{self._port(f'{name}-metrics')}"
         args = [*args, *extra, "--metrics-listen", metrics, "--ready-file", str(ready)]
         self.procs[name] = Proc(name, args, self.workdir / f"{name}.log", ready, env=env or {})
 
@@ -195,7 +235,8 @@ class Stack:
     def start_proc(self, name: str, *, wait: bool = True) -> None:
         p = self.procs[name]
         p.ready_path.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "binhai", *(["-v"] if self.verbose else []), *p.args]
+        verbose = ["-v"] if self.verbose else []
+        cmd = [sys.executable, "-m", "binhai", *verbose, *self.global_args, *p.args]
         limit = self.core_memory_limit if name.startswith("core") else None
         with open(p.log_path, "ab") as fh:
             p.popen = subprocess.Popen(

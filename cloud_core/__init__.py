@@ -11,6 +11,15 @@ from cloud_core._auth import ROLES, Authenticate, AuthInterceptor, Principal, Ro
 from cloud_core._capabilities import Capabilities, detect
 from cloud_core._cloud_features import ATOL, RTOL
 from cloud_core._control import CONTROL_SERVICE, ControlHub
+from cloud_core._devices import (
+    CommandState,
+    DeviceRow,
+    command_state,
+    current_policy,
+    device_list,
+    device_tenants,
+    recent_commands,
+)
 from cloud_core._errors import CoreError, MigrationError, RejectedItem, StorageError
 from cloud_core._fleet import (
     DeviceDetail,
@@ -67,12 +76,14 @@ __all__ = [
     "AuthInterceptor",
     "Authenticate",
     "Capabilities",
+    "CommandState",
     "ControlHub",
     "Core",
     "CoreConfig",
     "CoreError",
     "DeviceDetail",
     "DeviceRound",
+    "DeviceRow",
     "Evidence",
     "FleetSummary",
     "IngestLimits",
@@ -106,10 +117,14 @@ __all__ = [
     "WriterConfig",
     "allowed",
     "apply_retention",
+    "command_state",
     "conformance",
+    "current_policy",
     "current_version",
     "detect",
     "device_detail",
+    "device_list",
+    "device_tenants",
     "feature_series",
     "fleet_summary",
     "kind_of",
@@ -119,6 +134,7 @@ __all__ = [
     "pins_for",
     "policy_message",
     "raw_window",
+    "recent_commands",
     "refresh",
     "serve",
     "start_core",

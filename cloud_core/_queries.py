@@ -33,8 +33,8 @@ _US = timedelta(microseconds=1)
 # sums of range lengths: gaps and evictions become one multirange per device each, and their
 # intersection is what is explained. The cost grows with the rows read, never with the size of
 # a gap (a seq of 2**53 after 1 costs what a seq of 3 does).
-_GAPS = """
-WITH b AS (
+GAP_CTES = """
+b AS (
     SELECT tenant, device_id, seq,
            lag(seq, 1, 0::bigint) OVER (PARTITION BY tenant, device_id ORDER BY seq) AS prev
     FROM batches WHERE (%(tenant)s = '' OR tenant = %(tenant)s)
@@ -49,11 +49,14 @@ WITH b AS (
                      AND (%(device)s = '' OR device_id = %(device)s)
     GROUP BY tenant, device_id
 ), per_device AS (
-    SELECT (SELECT sum(upper(r) - lower(r)) FROM unnest(g.gaps) AS r) AS missing,
+    SELECT tenant, device_id,
+           (SELECT sum(upper(r) - lower(r)) FROM unnest(g.gaps) AS r) AS missing,
            (SELECT sum(upper(r) - lower(r))
               FROM unnest(g.gaps * coalesce(e.ev, '{}'::int8multirange)) AS r) AS explained
     FROM g LEFT JOIN e USING (tenant, device_id)
-)
+)"""
+_GAPS = f"""
+WITH {GAP_CTES}
 SELECT coalesce(sum(missing), 0) - coalesce(sum(explained), 0) AS unexplained,
        coalesce(sum(explained), 0) AS explained
 FROM per_device

@@ -201,6 +201,8 @@ class CoreConfig:
     # ``tls.client_ca_pem``).
     auth_by_certificate: Authenticate | None = None
     tls: ServerTls | None = None
+    # The live dashboard's HTTP address (cloud_core._dashboard); None serves none.
+    http_listen: str | None = None
 
 
 @dataclass
@@ -217,6 +219,7 @@ class Core:
     control: ControlHub
     policy: PolicyLoop
     metrics_server: asyncio.Server | None = None
+    http_server: asyncio.Server | None = None
     maintenance: Maintenance | None = None
     #: Set when a supervised part failed for good; ``reason`` says which and why.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -256,6 +259,8 @@ class Core:
         finally:
             if self.metrics_server is not None:
                 self.metrics_server.close()
+            if self.http_server is not None:
+                self.http_server.close()
             await self.store.close()
         if self.reason:
             raise CoreError(self.reason)
@@ -350,6 +355,10 @@ async def start_core(config: CoreConfig) -> Core:
         core.maintenance.start()
     if config.metrics_listen:
         core.metrics_server = await protos.serve_exposition(metrics.render, config.metrics_listen)
+    if config.http_listen:
+        from cloud_core._dashboard import start_dashboard
+
+        core.http_server = await start_dashboard(store, config.http_listen)
     caps = store.capabilities
     log.info(
         "core serving on port %d (%s; %s, %s)",

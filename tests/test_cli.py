@@ -19,7 +19,13 @@ from binhai.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_DSN = "postgresql://127.0.0.1:1/nope?connect_timeout=2"
-CLEAN_ENV = {"BINHAI_DSN": None, "BINHAI_CONFIG": None, "BINHAI_MQTT_URL": None}
+CLEAN_ENV = {
+    "BINHAI_DSN": None,
+    "BINHAI_CONFIG": None,
+    "BINHAI_MQTT_URL": None,
+    # no running `up --serve` stack may supply defaults
+    "BINHAI_WORKDIR": "/nonexistent/binhai-test-workdir",
+}
 
 
 def all_commands(cmd: click.Command = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

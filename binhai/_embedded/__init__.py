@@ -12,7 +12,7 @@ Both come from the ``embedded`` extra (mosquitto is a system package). Every fai
 from ._broker import BrokerKind, EmbeddedBroker, start_broker
 from ._errors import EmbeddedError
 from ._mosquitto import find_mosquitto
-from ._ports import free_port, probe_mqtt
+from ._ports import free_port, port_free, probe_mqtt
 from ._postgres import EmbeddedPostgres, start_postgres
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "EmbeddedPostgres",
     "find_mosquitto",
     "free_port",
+    "port_free",
     "probe_mqtt",
     "start_broker",
     "start_postgres",

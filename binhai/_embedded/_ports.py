@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-__all__ = ["free_port", "port_open", "probe_mqtt"]
+__all__ = ["free_port", "port_free", "port_open", "probe_mqtt"]
 
 # CONNECT, MQTT 3.1.1, clean session, keep-alive 10 s, client id "binhai-probe".
 _CLIENT_ID = b"binhai-probe"
@@ -21,6 +21,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Return whether ``host:port`` can be bound now (nothing listens there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def port_open(host: str, port: int, *, timeout: float = 0.5) -> bool:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
 from binhai import __version__
 from binhai._config import default_map, load_toml
+
+
+def _set_workdir(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        from binhai.cli._workdir import META_KEY
+
+        ctx.meta[META_KEY] = value
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -29,22 +36,41 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     envvar="BINHAI_CONFIG",
     help="TOML config file (top-level keys for every command, [group.command] tables).",
 )
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    callback=_set_workdir,
+    is_eager=True,
+    expose_value=False,
+    envvar="BINHAI_WORKDIR",
+    help="Work directory of `up --serve`, where other commands find the running stack"
+    " [default: $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="BINHAI_LOG_FORMAT",
+    show_envvar=True,
+    help="Logs on stderr as text, or one JSON object per line (ts, level, logger, msg, fields);"
+    " `up` passes it on to the services it starts.",
+)
+def cli(verbose: int, log_format: Literal["text", "json"]) -> None:
     """binhai: telemetry and end-cloud synergy for smart terminals.
 
     \b
     Examples:
       binhai up --devices 20 --duration 15     # everything embedded, one command
+      binhai up --serve --devices 5            # keep it running; `binhai down` stops it
       binhai --config binhai.toml core serve   # the core as a service
       binhai db stats --json
+      binhai --log-format json core serve       # one JSON object per log line
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from binhai.cli._logging import configure
+
+    configure(max(logging.WARNING - 10 * verbose, logging.DEBUG), log_format)
 
 
 def _register() -> None:
@@ -55,7 +81,11 @@ def _register() -> None:
         ca,
         core,
         db,
+        device,
+        device_command,
         device_ids,
+        doctor,
+        down,
         policy,
         query,
         sim,
@@ -65,10 +95,15 @@ def _register() -> None:
         up,
     )
 
-    for mod in (up, core, bridge, sim, db, query, policy, bench, ca, broker, device_ids, token):
+    for mod in (up, down, core, bridge, sim, db, query, device, policy, doctor, bench):
+        cli.add_command(mod.command)
+    for mod in (ca, broker, token):
         cli.add_command(mod.command)
     sim.command.add_command(sim_eval.command)
     sim.command.add_command(sim_propagation.command)
+    device.command.add_command(device_command.command)
+    for sub in (device_ids.provision_cmd, device_ids.revoke_cmd):
+        device.command.add_command(sub)
 
 
 _register()

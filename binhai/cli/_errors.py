@@ -6,11 +6,14 @@ import sys
 
 import click
 
+from binhai.cli._logging import error
+
 
 def _roots() -> tuple[type[BaseException], ...]:
     import psycopg
 
     from binhai._embedded import EmbeddedError
+    from binhai._stack import StackError
     from broker_bridge import BridgeError
     from cloud_core import CoreError
     from device_sdk import DeviceError
@@ -24,6 +27,7 @@ def _roots() -> tuple[type[BaseException], ...]:
         SimError,
         KernelError,
         EmbeddedError,
+        StackError,
         psycopg.Error,
         ValueError,
         OSError,
@@ -32,18 +36,24 @@ def _roots() -> tuple[type[BaseException], ...]:
 
 def run(cli: click.Group) -> None:
     try:
-        cli.main(standalone_mode=False)
+        # without standalone mode click returns ctx.exit(code)'s code instead of exiting
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        if isinstance(exc, click.UsageError):
+            exc.show()  # usage text, for a person at a terminal
+        else:
+            error(exc.format_message())
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except _roots() as exc:
-        click.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        error(" ".join(str(exc).split()))
         sys.exit(1)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -17,13 +18,42 @@ DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 DEFAULT_CORE = "127.0.0.1:50051"
 
 
+def _running(key: str, *, required: bool = False) -> Callable[..., str | None]:
+    """An option callback: when the value is the built-in default (no command line, env var or
+    config file gave it), take the running ``binhai up --serve`` stack's ``key`` instead."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if ctx.resilient_parsing:
+            return value
+        if param.name and ctx.get_parameter_source(param.name) in (
+            ParameterSource.DEFAULT,
+            None,
+        ):
+            from binhai.cli._workdir import stack_default
+
+            value = stack_default(key, value)
+        if value is None and required:
+            flag = param.opts[0] if param.opts else key
+            raise click.UsageError(
+                f"Missing option '{flag}' (or ${param.envvar}); no running"
+                " `binhai up --serve` stack to take it from either",
+                ctx=ctx,
+            )
+        return value
+
+    return callback
+
+
+_RUNNING = " A running `binhai up --serve` stack's is used when none is given."
+
+
 def dsn_option(required: bool = True) -> Callable[[F], F]:
     return click.option(
         "--dsn",
         envvar="BINHAI_DSN",
-        required=required,
+        callback=_running("dsn", required=required),
         show_envvar=True,
-        help="PostgreSQL connection string, e.g. postgresql://127.0.0.1:5432/binhai.",
+        help="PostgreSQL connection string, e.g. postgresql://127.0.0.1:5432/binhai." + _RUNNING,
     )
 
 
@@ -31,18 +61,20 @@ mqtt_option = click.option(
     "--mqtt-url",
     envvar="BINHAI_MQTT_URL",
     default=DEFAULT_MQTT,
+    callback=_running("mqtt_url"),
     show_default=True,
     show_envvar=True,
-    help="Broker: mqtt[s]://[user:pass@]host[:port][?protocol=5|3.1.1].",
+    help="Broker: mqtt[s]://[user:pass@]host[:port][?protocol=5|3.1.1]." + _RUNNING,
 )
 
 core_option = click.option(
     "--core-addr",
     envvar="BINHAI_CORE_ADDR",
     default=DEFAULT_CORE,
+    callback=_running("core_addr"),
     show_default=True,
     show_envvar=True,
-    help="Core gRPC address host:port; several comma-separated for round robin.",
+    help="Core gRPC address host:port; several comma-separated for round robin." + _RUNNING,
 )
 
 json_option = click.option(

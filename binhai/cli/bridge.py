@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from binhai.cli._logging import status
 from binhai.cli._options import (
     core_auth,
     core_auth_options,
@@ -203,7 +204,7 @@ def run_cmd(
         cfg = replace(cfg, client_id=client_id)
 
     def ready() -> None:
-        click.echo("bridge subscribed", err=True)
+        status("bridge subscribed")
         if ready_file is not None:
             write_ready(ready_file, "ready")
 

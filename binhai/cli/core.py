@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from binhai.cli._logging import status
 from binhai.cli._options import data_dir_option, dsn_option, layout_of, run_async, write_ready
 
 
@@ -30,6 +31,11 @@ def command() -> None:
     help="gRPC listen address (port 0 picks a free port).",
 )
 @click.option("--metrics-listen", default=None, help="Prometheus metrics address, e.g. :9464.")
+@click.option(
+    "--http-listen",
+    default=None,
+    help="Serve the live dashboard (fleet and device pages) here, e.g. :8080.",
+)
 @click.option("--pool-size", default=4, show_default=True, help="Database connections.")
 @click.option(
     "--migrate/--no-migrate",
@@ -125,6 +131,7 @@ def serve_cmd(
     dsn: str,
     listen: str,
     metrics_listen: str | None,
+    http_listen: str | None,
     pool_size: int,
     migrate: bool,
     ready_file: Path | None,
@@ -151,6 +158,7 @@ def serve_cmd(
       binhai core serve --dsn postgresql://127.0.0.1/binhai --listen 0.0.0.0:50051
       BINHAI_DSN=postgresql:///binhai binhai core serve --migrate --metrics-listen :9464
       binhai core serve --auth --tls-cert core.pem --tls-key core.key --listen 0.0.0.0:50051
+      binhai core serve --dsn postgresql:///binhai --http-listen :8080   # + the dashboard
     """
     from cloud_core import (
         Core,
@@ -184,7 +192,10 @@ def serve_cmd(
             by_certificate = tokens.certificate_names()
 
     def ready(core: Core) -> None:
-        click.echo(f"core serving on port {core.port}", err=True)
+        status(f"core serving on port {core.port}", port=core.port)
+        if core.http_server is not None:
+            host, port = core.http_server.sockets[0].getsockname()[:2]
+            status(f"dashboard on http://{host}:{port}/", url=f"http://{host}:{port}/")
         if ready_file is not None:
             write_ready(ready_file, str(core.port))
 
@@ -198,6 +209,7 @@ def serve_cmd(
             dsn=dsn,
             listen=listen,
             metrics_listen=metrics_listen,
+            http_listen=http_listen,
             pool_size=pool_size,
             drain_timeout=drain_timeout,
             limits=IngestLimits(
@@ -221,7 +233,7 @@ def serve_cmd(
         return await serve(cfg, on_ready=ready)
 
     if run_async(main()):
-        click.echo("core drained: every request read was committed and acked", err=True)
+        status("core drained: every request read was committed and acked")
     else:
         raise click.ClickException(
             f"drain timed out after {drain_timeout:.0f}s; bridges resend what was not acked"

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import click
 
+from binhai.cli._logging import status
 from binhai.cli._options import emit, json_option
 
 SUMMARY_KEYS = ("devices", "batches_sent", "batches_stored", "samples_stored", "duplicates", "lost")
@@ -17,7 +18,18 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
 
 
 @click.command("up")
-@click.option("--devices", default=20, show_default=True, help="Simulated devices.")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the stack running on a durable --workdir until Ctrl-C, SIGTERM or `binhai down`;"
+    " print its endpoints and an example device script.",
+)
+@click.option(
+    "--devices",
+    type=int,
+    default=None,
+    help="Simulated devices [default: 20; with --serve 0, i.e. no simulated fleet].",
+)
 @click.option("--duration", default=15.0, show_default=True, help="Seconds to stream.")
 @click.option(
     "--dsn",
@@ -35,7 +47,8 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where services keep data and logs (default: a temporary directory).",
+    help="Where services keep data and logs [default: a temporary directory; with --serve the"
+    " global --workdir / BINHAI_WORKDIR, else $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
 )
 @click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per wall second.")
 @click.option(
@@ -64,7 +77,8 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
 )
 @json_option
 def command(
-    devices: int,
+    serve: bool,
+    devices: int | None,
     duration: float,
     dsn: str | None,
     mqtt_url: str | None,
@@ -87,7 +101,32 @@ def command(
       binhai up --devices 100 --duration 60 --dsn postgresql://127.0.0.1:5432/binhai --json
       binhai up --chaos --devices 20 --duration 60
       binhai up --no-auth --keep --workdir /tmp/up
+      binhai up --serve                       # until Ctrl-C; data in ~/.local/share/binhai
+      binhai up --serve --devices 10 --workdir ./stack --json
+
+    With --serve the stack stays up and a restart on the same work directory finds its data
+    again; --duration and --chaos do not apply. `binhai down` stops it, and every other command
+    (query, db, device, doctor) finds its endpoints by itself.
     """
+    log_format = click.get_current_context().find_root().params.get("log_format", "text")
+    children = ("--log-format", log_format)  # the services log as this command does
+    if serve:
+        from binhai.cli._serve import run_serve
+
+        if chaos:
+            raise click.UsageError("--chaos cannot be combined with --serve")
+        run_serve(
+            workdir=workdir,
+            devices=devices or 0,
+            speed=speed,
+            broker_prefer=broker_prefer,
+            dsn=dsn,
+            mqtt_url=mqtt_url,
+            as_json=as_json,
+            global_args=children,
+        )
+        return
+    devices = 20 if devices is None else devices
     from binhai._audit import wait_stored
     from binhai._chaos import gaps_unexplained, report_chaos, start_chaos
     from binhai._embedded import find_mosquitto
@@ -102,7 +141,7 @@ def command(
     tmp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="binhai-up-")) if workdir is None else workdir
     try:
-        click.echo(f"starting services in {root} ...", err=True)
+        status(f"starting services in {root} ...", workdir=str(root))
         n = 2 if chaos else 1
         with Stack(
             root,
@@ -112,17 +151,18 @@ def command(
             cores=n,
             bridges=n,
             secure=secure,
+            global_args=children,
         ) as stack:
             assert stack.dsn is not None and stack.mqtt_url is not None
             broker = stack.broker.kind if stack.broker else stack.mqtt_url
             db = "embedded PostgreSQL" if stack.postgres else "--dsn"
-            click.echo(f"broker: {broker}; database: {db}; core {stack.core_addrs[0]}", err=True)
+            status(f"broker: {broker}; database: {db}; core {stack.core_addrs[0]}")
             if stack.security is not None:
                 where = stack.security.layout.root
                 note = "" if keep or not tmp else " (removed at exit; --keep keeps them)"
-                click.echo(f"authentication on; credentials in {where}{note}", err=True)
+                status(f"authentication on; credentials in {where}{note}")
             else:
-                click.echo("authentication off", err=True)
+                status("authentication off")
             tenant = f"up-{uuid.uuid4().hex[:8]}"
             fleet_config = FleetConfig(
                 devices=devices,

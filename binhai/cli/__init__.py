@@ -102,7 +102,7 @@ def _register() -> None:
     sim.command.add_command(sim_eval.command)
     sim.command.add_command(sim_propagation.command)
     device.command.add_command(device_command.command)
-    for sub in (device_ids.provision_cmd, device_ids.revoke_cmd):
+    for sub in device_ids.command.commands.values():  # provision, revoke, provision-fleet
         device.command.add_command(sub)
 
 

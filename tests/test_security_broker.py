@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -317,5 +318,32 @@ def test_simulated_fleet_with_provisioned_credentials(tmp_path: Path) -> None:
         assert all(f"u'{T}/dev-0000{i}'" in log for i in range(3))
         more = CliRunner().invoke(cli, [*args, "--devices", "4", "--credentials", str(creds_file)])
         assert more.exit_code == 2 and "no credentials for dev-00003" in more.output
+    finally:
+        sb.stop()
+
+
+def test_tenant_bridge_reads_only_its_tenant(tmp_path: Path) -> None:
+    from tests.secure_broker import invoke
+
+    sb = SecureBroker(tmp_path)
+    mine = sb.provision(T, "a")["password"]
+    theirs = sb.provision("other", "z")["password"]
+    bridge_pw = invoke(sb.data_dir, "broker", "bridge-user", "acme-br", "--tenant", T)["password"]
+    sb.config()
+    assert f"topic read binhai/v1/{T}/+/up" in (sb.layout.broker_dir / "acl").read_text()
+    sb.start()
+    try:
+        bridge = _peer(sb, "acme-br", "acme-br", bridge_pw)
+        bridge.subscribe("binhai/v1/+/+/up")  # wider than allowed: other tenants never arrive
+        z = _peer(sb, "z", "other/z", theirs)
+        a = _peer(sb, "a", f"{T}/a", mine)
+        assert not z.publish("binhai/v1/other/z/up", b"theirs").is_failure
+        assert not a.publish(f"binhai/v1/{T}/a/up", b"mine").is_failure
+        wait_for(lambda: bridge.received() != [])
+        time.sleep(0.2)  # time for anything else to arrive
+        assert bridge.received() == [(f"binhai/v1/{T}/a/up", b"mine")]
+        assert bridge.publish("binhai/v1/other/z/down", b"x").is_failure
+        for p in (bridge, z, a):
+            p.close()
     finally:
         sb.stop()

@@ -5,7 +5,8 @@ hashes of the password identities) and ``acl``. The ACL gives
 
 - each device (``user tenant/device``): write on its own ``…/up`` and ``…/status``, read on its
   own ``…/down`` — nothing else, so it can neither publish as nor listen to another device;
-- each bridge: read on every ``…/up`` and ``…/status``, write on every ``…/down``;
+- each bridge: read on every ``…/up`` and ``…/status``, write on every ``…/down`` (of one
+  tenant for a bridge identity with a tenant);
 - anyone else: nothing (``allow_anonymous false``; a client without rules may do nothing).
 
 Per-user rules, not ``pattern`` lines on ``%u``: mosquitto refuses to substitute usernames that
@@ -86,10 +87,11 @@ def render_acl(store: IdentityStore) -> str:
     for ident in store:
         out.append(f"user {ident.username}")
         if ident.role == "bridge":
+            scope = f"{PREFIX}/{ident.tenant or '+'}/+"
             out += [
-                f"topic read {PREFIX}/+/+/up",
-                f"topic read {PREFIX}/+/+/status",
-                f"topic write {PREFIX}/+/+/down",
+                f"topic read {scope}/up",
+                f"topic read {scope}/status",
+                f"topic write {scope}/down",
             ]
         else:
             base = f"{PREFIX}/{ident.tenant}/{ident.device_id}"

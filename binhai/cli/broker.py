@@ -89,6 +89,9 @@ def config_cmd(
 @data_dir_option
 @click.argument("name")
 @click.option(
+    "--tenant", default=None, help="Only this tenant's topics (run the bridge with --tenant too)."
+)
+@click.option(
     "--cert", "use_cert", is_flag=True, help="A client certificate instead of a password."
 )
 @click.option(
@@ -96,32 +99,45 @@ def config_cmd(
 )
 @json_option
 def bridge_user_cmd(
-    data_dir: Path | None, name: str, use_cert: bool, rotate: bool, as_json: bool
+    data_dir: Path | None,
+    name: str,
+    tenant: str | None,
+    use_cert: bool,
+    rotate: bool,
+    as_json: bool,
 ) -> None:
-    """Give bridge NAME an identity on the broker (read every up/status, write every down):
-    a random password, shown once, or a client certificate. Regenerates the broker config.
+    """Give bridge NAME an identity on the broker (read every up/status, write every down —
+    of one tenant with --tenant): a random password, shown once, or a client certificate.
+    Regenerates the broker config.
 
     \b
     Examples:
       binhai broker bridge-user bridge-1
       binhai broker bridge-user bridge-1 --rotate --json
+      binhai broker bridge-user acme-bridge --tenant acme
     """
     from binhai._security import IdentityStore, regenerate
 
     if not name or "/" in name or ":" in name or name.startswith("."):
         raise click.BadParameter("a plain name without '/' or ':'", param_hint="NAME")
+    if tenant is not None:
+        import protos
+
+        protos.check_id(tenant, "tenant")
     layout = layout_of(data_dir)
     store = IdentityStore(layout)
     out: dict[str, Any] = {"username": name}
     if use_cert:
-        issued = store.add_cert(name, role="bridge", replace=rotate)
+        issued = store.add_cert(name, role="bridge", tenant=tenant or "", replace=rotate)
         cert, key = layout.issued_paths(name)
         issued.write(cert, key)
         out |= {"kind": "cert", "cert": str(cert), "key": str(key)}
     else:
         out |= {
             "kind": "password",
-            "password": store.add_password(name, role="bridge", replace=rotate),
+            "password": store.add_password(
+                name, role="bridge", tenant=tenant or "", replace=rotate
+            ),
         }
     files = regenerate(layout)
     out["broker_config"] = str(files.config) if files else ""

@@ -167,6 +167,8 @@ class _LiveFleet:
             heartbeat_s=engine.heartbeat_s / speed,
             firmware="firmware_sim",
             confirm="stored",
+            uplink=engine.uplink,
+            synergy=engine.synergy,
         )
         for s in sim.sensors:
             dev.add_sensor(
@@ -176,7 +178,8 @@ class _LiveFleet:
         policy = make_decider(self.spec.params, device=sim.device_id, truth=truth)
         # Device takes no decider: set it on its engine before the first sample is pushed
         edge = dev._engine.edge
-        edge.decider = self._observed(policy or edge.budgeted, led, truth)
+        # the SDK's own decision: the synergy uplink's when the engine runs it (as in process)
+        edge.decider = self._observed(policy or edge.decider or edge.budgeted, led, truth)
         return dev
 
     def run(self) -> float:

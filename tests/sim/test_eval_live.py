@@ -42,7 +42,8 @@ def _scenario(name: str) -> Scenario:
 def test_live_and_in_process_agree(migrated_dsn, mqtt_url, unique_tenant, tmp_path):
     ev = Evaluation(_scenario(unique_tenant), workers=1)
     config = LiveConfig(speed=20.0, dsn=migrated_dsn, mqtt_url=mqtt_url, workdir=tmp_path)
-    rows = {r["policy"]: r for r in evaluate_live(ev, ["all_cloud", "oracle"], [], config)}
+    policies = ["all_cloud", "oracle", "binhai"]
+    rows = {r["policy"]: r for r in evaluate_live(ev, policies, [0.1], config)}
     for policy, row in rows.items():
         live = row["live"]
         # the same alerts: device, sensor, kind, and a start within one window
@@ -56,6 +57,8 @@ def test_live_and_in_process_agree(migrated_dsn, mqtt_url, unique_tenant, tmp_pa
         extra = abs(live["publishes_live"] - live["publishes_in_process"])
         assert gap <= _OVERHEAD * (extra + 3), (policy, live)
     assert rows["all_cloud"]["live"]["bytes_ratio"] == pytest.approx(1.0, abs=0.01)
+    # the synergy uplink runs live too: summaries and a few raw windows, not every window
+    assert rows["binhai"]["live"]["bytes_live"] < 0.2 * rows["all_cloud"]["live"]["bytes_live"]
     # and the figures are the database's: every event found, with its evidence
     assert rows["oracle"]["event_recall"] == rows["all_cloud"]["event_recall"] == 1.0
     assert rows["oracle"]["evidence_recall"] == 1.0 and rows["oracle"]["alert_precision"] == 1.0

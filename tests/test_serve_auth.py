@@ -87,6 +87,45 @@ def test_the_state_names_credential_files_and_no_secret(
     assert probe_mqtt(url.host, url.port, accept_refused=True)
 
 
+def test_commands_find_the_operator_token_by_themselves(
+    secure: tuple[Served, StackState],
+) -> None:
+    served, state = secure
+    rows = served.cli_json("device", "list", "--tenant", "demo")["devices"]
+    assert len(rows) == DEVICES
+    ack = served.cli_json("device", "command", "dev-00000", "flush", "--timeout", "45")
+    assert ack["status"] == "ack", ack
+    policy = served.cli_json("policy", "show", "--tenant", "demo")
+    assert policy["fields"]["novelty_threshold"]["source"] == "default"
+    assert int(served.cli_json("query", "fleet", "--tenant", "demo")["devices_total"]) == DEVICES
+    doctor = served.cli_json("doctor", "--strict")
+    auth = [c for c in doctor["checks"] if c["name"].endswith(" auth")]
+    assert doctor["status"] == "ok" and [c["status"] for c in auth] == ["ok"], doctor
+    # a token given wins over the stack's, and a wrong one is refused with a hint
+    bad = served.cli("query", "fleet", "--token", "bh_00000000_nope")
+    assert bad.returncode == 1 and "UNAUTHENTICATED" in bad.stderr and "--token" in bad.stderr
+    # and the core itself refuses a call without a token
+    assert asyncio_code(state.core_addr) == "UNAUTHENTICATED"
+
+
+def asyncio_code(addr: str) -> str:
+    import asyncio
+
+    import grpc
+
+    async def call() -> str:
+        async with protos.core_channel(addr) as channel:
+            try:
+                await protos.query_pb2_grpc.QueryStub(channel).Stats(
+                    protos.StatsRequest(), timeout=10
+                )
+            except grpc.aio.AioRpcError as exc:
+                return str(exc.code().name)
+        return "OK"
+
+    return asyncio.run(call())
+
+
 def digest(state: StackState) -> dict[str, str]:
     stack = Path(state.data_dir) / "security"
     files = [*sorted((stack / "stack").iterdir()), stack / "tokens.json", stack / "identities.json"]
@@ -124,3 +163,5 @@ def test_the_example_logs_in_and_a_restart_reuses_every_credential(
     assert probe_mqtt(url.host, url.port, username=me["username"], password=me["password"])
     stored = batches(again.dsn, "demo")
     wait_for("the fleet did not reconnect", lambda: batches(again.dsn, "demo") > stored)
+    ack = served.cli_json("device", "command", "dev-00001", "flush", "--timeout", "45")
+    assert ack["status"] == "ack", ack

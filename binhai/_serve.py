@@ -159,13 +159,21 @@ def _state(stack: Stack, cfg: ServeConfig, lock_pid: int) -> StackState:
         broker=stack.broker.kind if stack.broker else "external",
         metrics={name: f"http://{addr}/metrics" for name, addr in stack.metrics_addrs.items()},
         dashboard=f"http://{stack.http_addrs['core-0']}/",
-        pids={name: p.popen.pid for name, p in stack.procs.items() if p.popen is not None},
+        pids=_pids(stack),
         ports=stack.ports,
         logs={name: str(p.log_path) for name, p in stack.procs.items()},
         fleet_tenant=FLEET_TENANT if cfg.devices else None,
         fleet_devices=cfg.devices,
         **_auth_state(stack, cfg),
     )
+
+
+def _pids(stack: Stack) -> dict[str, int]:
+    """Every process of the stack by name; ``broker`` for mosquitto (SIGHUP reloads it)."""
+    pids = {name: p.popen.pid for name, p in stack.procs.items() if p.popen is not None}
+    if stack.broker is not None and stack.broker.pid is not None:
+        pids["broker"] = stack.broker.pid
+    return pids
 
 
 def _auth_state(stack: Stack, cfg: ServeConfig) -> dict[str, Any]:

@@ -154,6 +154,13 @@ def test_the_example_logs_in_and_a_restart_reuses_every_credential(
     assert proc.returncode == 0, err
     assert out.splitlines()[-1] == "stored: True"
 
+    # a device provisioned by hand lands in the stack's data directory; its broker reloads
+    board = served.cli_json("device", "provision", "--tenant", "mine", "board-2")
+    assert "reloaded" in board["broker_config"]
+    url = protos.MqttUrl.parse(state.mqtt_url)
+    login = {"username": board["username"], "password": board["password"]}
+    wait_for("board-2 refused", lambda: probe_mqtt(url.host, url.port, **login))
+
     before = digest(state)
     assert served.stop() == 0
     again = served.start("--devices", str(DEVICES))
@@ -161,6 +168,7 @@ def test_the_example_logs_in_and_a_restart_reuses_every_credential(
     url = protos.MqttUrl.parse(again.mqtt_url)
     me = json.loads(Path(again.credentials["mine"]).read_text())["devices"]["my-board"]
     assert probe_mqtt(url.host, url.port, username=me["username"], password=me["password"])
+    assert probe_mqtt(url.host, url.port, **login)  # provisioned earlier: still connects
     stored = batches(again.dsn, "demo")
     wait_for("the fleet did not reconnect", lambda: batches(again.dsn, "demo") > stored)
     ack = served.cli_json("device", "command", "dev-00001", "flush", "--timeout", "45")

@@ -107,16 +107,28 @@ def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
+def _stack_data_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A running ``binhai up --serve`` stack's data directory when none is given."""
+    if value is not None or ctx.resilient_parsing:
+        return value
+    from binhai.cli._workdir import state_of
+
+    state = state_of()
+    return Path(state.data_dir) if state is not None and state.data_dir else None
+
+
 def data_dir_option(f: F) -> F:
     """``--data-dir`` (env ``BINHAI_DATA_DIR``): where a deployment keeps its CA, identities,
-    broker configuration and tokens (under ``security/``)."""
+    broker configuration and tokens (under ``security/``); a running stack's by default."""
     return click.option(
         "--data-dir",
         envvar="BINHAI_DATA_DIR",
         show_envvar=True,
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Deployment data directory [default: $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
+        callback=_stack_data_dir,
+        help="Deployment data directory [default: a running `binhai up --serve` stack's with"
+        " authentication, else $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
     )(f)
 
 

@@ -9,7 +9,14 @@ Layout of the work directory (reused by every restart, so data survives)::
     postgres/pgdata/    the embedded PostgreSQL cluster
     core-0.log, bridge-0.log
     devices/            outboxes of the simulated fleet (--devices)
+    data/security/      with authentication (the default): CA, identities, tokens, and in
+                        stack/ the secrets a restart reuses (binhai._stack_security)
     example_device.py   the printed example, ready to run
+
+With authentication on, the simulated fleet (tenant ``demo``) and the example's device
+(``mine/my-board``) are provisioned with passwords kept in 0600 files under
+``data/security/stack/``, which the example script reads; an operator token for the CLI is kept
+there too. The state file names those files, never a secret.
 
 The services keep their ports across restarts when those are still free (the previous run's
 ports come from ``ports.json``), so devices configured with the MQTT URL reconnect by themselves.
@@ -32,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 from binhai._leftovers import stop_leftovers
 from binhai._stack import Stack, StackError
@@ -44,6 +51,7 @@ log = logging.getLogger(__name__)
 
 FLEET_TENANT = "demo"
 EXAMPLE_NAME = "example_device.py"
+EXAMPLE_TENANT, EXAMPLE_DEVICE = "mine", "my-board"
 _SUPERVISE_S = 1.0
 _MAX_RESTARTS = 5
 # The ports a first start tries (when free): what clients and deploy/prometheus.yml expect.
@@ -67,16 +75,27 @@ class ServeConfig:
     dsn: str | None = None
     mqtt_url: str | None = None
     global_args: tuple[str, ...] = ()
+    # Authentication on: device identities, an ACL, a core with tokens (binhai._stack_security).
+    secure: bool = False
 
 
-def example_script(mqtt_url: str) -> str:
+def example_script(mqtt_url: str, credentials: Path | None = None) -> str:
     """A dozen lines that stream accelerometer data from "my-board" until Ctrl-C, then wait
-    until the cloud has stored everything."""
-    return f"""import time, numpy as np
-from device_sdk import Device
+    until the cloud has stored everything; with ``credentials`` (a provision-fleet JSON file)
+    the device logs in with the password it reads from there."""
+    if credentials is None:
+        imports, login, mqtt = "time", "from device_sdk import Device\n\n", ""
+    else:
+        imports = "json, time"
+        login = f"""from device_sdk import Device, MqttOptions
 
-url = "{mqtt_url}"
-with Device("my-board", tenant="mine", broker_url=url, data_dir="my-board-data") as dev:
+me = json.load(open("{credentials}"))["devices"]["my-board"]  # 0600
+mqtt = MqttOptions(username=me["username"], password=me["password"])
+"""
+        mqtt = ", mqtt=mqtt"
+    return f"""import {imports}, numpy as np
+{login}url = "{mqtt_url}"
+with Device("my-board", tenant="mine", broker_url=url, data_dir="my-board-data"{mqtt}) as dev:
     dev.add_sensor("accel", rate_hz=50, channels=3, window=128)
     print("streaming as mine/my-board; Ctrl-C stops", flush=True)
     try:
@@ -91,22 +110,23 @@ with Device("my-board", tenant="mine", broker_url=url, data_dir="my-board-data")
 class _Fleet:
     """The simulated fleet in a thread until stopped; its failure is raised by ``stop``."""
 
-    def __init__(self, cfg: ServeConfig, mqtt_url: str) -> None:
-        from firmware_sim import Fleet, FleetConfig
+    def __init__(self, cfg: ServeConfig, stack: Stack) -> None:
+        from firmware_sim import Fleet, FleetConfig, device_ids
 
+        assert stack.mqtt_url is not None
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self._fleet = Fleet(
-            FleetConfig(
-                devices=cfg.devices,
-                duration_s=float("inf"),
-                tenant=FLEET_TENANT,
-                broker_url=mqtt_url,
-                data_dir=cfg.workdir / "devices",
-                speed=cfg.speed,
-                heartbeat_s=FLEET_HEARTBEAT_S,
-            )
+        config = FleetConfig(
+            devices=cfg.devices,
+            duration_s=float("inf"),
+            tenant=FLEET_TENANT,
+            broker_url=stack.mqtt_url,
+            data_dir=cfg.workdir / "devices",
+            speed=cfg.speed,
+            heartbeat_s=FLEET_HEARTBEAT_S,
         )
+        creds = stack.provision_devices(FLEET_TENANT, device_ids(config))
+        self._fleet = Fleet(config, credentials=creds.__getitem__ if creds else None)
         self._thread = threading.Thread(target=self._run, name="binhai-fleet", daemon=True)
         self._thread.start()
 
@@ -139,12 +159,47 @@ def _state(stack: Stack, cfg: ServeConfig, lock_pid: int) -> StackState:
         broker=stack.broker.kind if stack.broker else "external",
         metrics={name: f"http://{addr}/metrics" for name, addr in stack.metrics_addrs.items()},
         dashboard=f"http://{stack.http_addrs['core-0']}/",
-        pids={name: p.popen.pid for name, p in stack.procs.items() if p.popen is not None},
+        pids=_pids(stack),
         ports=stack.ports,
         logs={name: str(p.log_path) for name, p in stack.procs.items()},
         fleet_tenant=FLEET_TENANT if cfg.devices else None,
         fleet_devices=cfg.devices,
+        **_auth_state(stack, cfg),
     )
+
+
+def _pids(stack: Stack) -> dict[str, int]:
+    """Every process of the stack by name; ``broker`` for mosquitto (SIGHUP reloads it)."""
+    pids = {name: p.popen.pid for name, p in stack.procs.items() if p.popen is not None}
+    if stack.broker is not None and stack.broker.pid is not None:
+        pids["broker"] = stack.broker.pid
+    return pids
+
+
+def _auth_state(stack: Stack, cfg: ServeConfig) -> dict[str, Any]:
+    """The state's authentication fields: where the credentials are (files, not secrets)."""
+    sec = stack.security
+    if sec is None:
+        return {}
+    tenants = [EXAMPLE_TENANT, *([FLEET_TENANT] if cfg.devices else [])]
+    return {
+        "auth": True,
+        "data_dir": str(sec.layout.data_dir),
+        "token_file": str(sec.operator_token_file),
+        "credentials": {t: str(sec.credentials_file(t)) for t in tenants},
+    }
+
+
+def _prepare(stack: Stack, cfg: ServeConfig) -> None:
+    """Write the example script; with authentication, provision its device and make sure
+    the operator token exists (both reused from an earlier run when still valid)."""
+    assert stack.mqtt_url is not None
+    credentials = None
+    if stack.security is not None:
+        stack.security.operator_token()
+        stack.provision_devices(EXAMPLE_TENANT, [EXAMPLE_DEVICE])
+        credentials = stack.security.credentials_file(EXAMPLE_TENANT)
+    (cfg.workdir / EXAMPLE_NAME).write_text(example_script(stack.mqtt_url, credentials))
 
 
 def serve(
@@ -189,10 +244,10 @@ def _serve_locked(
             # a stable client id: the bridge's persistent session survives a restart
             uid="serve",
             core_http=True,
+            secure=cfg.secure,
         ) as stack:
-            assert stack.mqtt_url is not None
-            (cfg.workdir / EXAMPLE_NAME).write_text(example_script(stack.mqtt_url))
-            fleet = _Fleet(cfg, stack.mqtt_url) if cfg.devices > 0 else None
+            _prepare(stack, cfg)
+            fleet = _Fleet(cfg, stack) if cfg.devices > 0 else None
             state = _state(stack, cfg, os.getpid())
             lock.write(state)
             on_ready(state)

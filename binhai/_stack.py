@@ -124,7 +124,9 @@ class Stack:
         if self.secure:
             self.security = StackSecurity.create(self.workdir / "data")
         if self.mqtt_url is None and self.security is not None:
-            self.broker = self.security.start_broker(self.workdir / "broker")
+            self.broker = self.security.start_broker(
+                self.workdir / "broker", port=self._preferred("broker") or 0
+            )
             self.mqtt_url = self.broker.url
         elif self.mqtt_url is None:
             self.broker = start_broker(

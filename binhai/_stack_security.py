@@ -5,13 +5,26 @@ generated like ``binhai broker config`` (anonymous refused, each device confined
 topics), a ``bridge`` token for the core (which runs with ``--auth``), and device identities
 provisioned on demand. Secrets reach child processes through their environment, never their
 command line.
+
+The stack's own secrets are kept in ``<data_dir>/security/stack/`` (0600 files in a 0700
+directory) so that a stack restarted on the same data directory reuses them instead of issuing
+new ones — devices provisioned earlier still connect::
+
+    bridge.json            the bridge's broker password and core token
+    operator.token         an operator token (all tenants) for the CLI, the token alone
+    devices-<tenant>.json  device passwords, as ``binhai device provision-fleet --out`` writes them
+
+A stored secret is reused only while it still verifies (against the identity's hash, or the
+token store); one rotated or revoked meanwhile is issued afresh and the file rewritten.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from binhai._embedded import EmbeddedBroker, EmbeddedError, free_port, probe_mqtt, start_broker
@@ -20,17 +33,58 @@ from binhai._security import (
     CertAuthority,
     IdentityStore,
     Layout,
+    SecurityError,
     TokenStore,
+    device_username,
     regenerate,
     render_security,
+    verify_password,
     write_broker_config,
+    write_private,
 )
+from cloud_core import Role
 
 __all__ = ["StackSecurity"]
 
 _HOST = "127.0.0.1"
 _BRIDGE_USER = "bridge"
+_OPERATOR = "operator"
 _RELOAD_TIMEOUT_S = 10.0
+
+
+def _read(path: Path) -> Any:
+    """The JSON in a secrets file, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write(path: Path, data: Any) -> None:
+    write_private(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _password_ok(store: IdentityStore, username: str, password: object) -> bool:
+    """Whether ``password`` is still ``username``'s (provisioned, not rotated or revoked)."""
+    if not isinstance(password, str) or not password:
+        return False
+    try:
+        ident = store.get(username)
+    except SecurityError:
+        return False
+    return ident.kind == "password" and verify_password(password, ident.password_hash)
+
+
+def _token(tokens: TokenStore, name: str, role: Role, saved: object) -> tuple[str, bool]:
+    """``saved`` when it is still a valid ``role`` token, else a new token named ``name`` (an
+    old one of that name revoked); and whether it is new."""
+    if isinstance(saved, str) and saved:
+        principal = tokens.authenticator()(saved)
+        if principal is not None and principal.role == role and principal.tenant is None:
+            return saved, False
+    for old in [r.name for r in tokens.load().values() if r.name == name]:
+        tokens.revoke(old)
+    return tokens.create(name, role)[1], True
 
 
 @dataclass
@@ -39,23 +93,58 @@ class StackSecurity:
     bridge_password: str = field(repr=False)
     bridge_token: str = field(repr=False)
 
+    @property
+    def secrets_dir(self) -> Path:
+        """Where the stack keeps the secrets it reuses (0700)."""
+        return self.layout.root / "stack"
+
+    @property
+    def operator_token_file(self) -> Path:
+        return self.secrets_dir / "operator.token"
+
+    def credentials_file(self, tenant: str) -> Path:
+        """The device passwords of ``tenant`` provisioned by this stack (0600)."""
+        return self.secrets_dir / f"devices-{tenant}.json"
+
     @classmethod
     def create(cls, data_dir: Path) -> StackSecurity:
-        """A CA, a bridge identity and a bridge token in ``data_dir`` (made afresh)."""
+        """A CA, a bridge identity and a bridge token in ``data_dir``: those of an earlier run
+        when they are still valid, else new ones."""
         layout = Layout(data_dir)
         ca = CertAuthority(layout.ca_dir)
         if not ca.exists:
             ca.init()
-        password = IdentityStore(layout).add_password(_BRIDGE_USER, role="bridge", replace=True)
+        path = layout.root / "stack" / "bridge.json"
+        saved = _read(path) or {}
+        store = IdentityStore(layout)
+        password = saved.get("mqtt_password")
+        fresh = not _password_ok(store, _BRIDGE_USER, password)
+        if fresh:
+            password = store.add_password(_BRIDGE_USER, role="bridge", replace=True)
         tokens = TokenStore(layout.tokens)
-        for name in [r.name for r in tokens.load().values() if r.name == _BRIDGE_USER]:
-            tokens.revoke(name)
-        _, token = tokens.create(_BRIDGE_USER, "bridge")
+        token, new_token = _token(tokens, _BRIDGE_USER, "bridge", saved.get("token"))
+        if fresh or new_token:
+            _write(path, {"mqtt_password": password, "token": token})
+        assert isinstance(password, str)
         return cls(layout, password, token)
 
-    def start_broker(self, workdir: Path) -> EmbeddedBroker:
-        """An embedded mosquitto with the generated configuration on a free loopback port."""
-        opts = BrokerOptions(listen=f"{_HOST}:{free_port(_HOST)}")
+    def operator_token(self) -> Path:
+        """Make sure ``operator_token_file`` holds a valid operator token (all tenants); return
+        the file's path. The token is never printed."""
+        path = self.operator_token_file
+        try:
+            saved: str | None = path.read_text().strip()
+        except OSError:
+            saved = None
+        token, new = _token(TokenStore(self.layout.tokens), _OPERATOR, "operator", saved)
+        if new:
+            write_private(path, (token + "\n").encode())
+        return path
+
+    def start_broker(self, workdir: Path, *, port: int = 0) -> EmbeddedBroker:
+        """An embedded mosquitto with the generated configuration on loopback, on ``port``
+        (a free one when 0)."""
+        opts = BrokerOptions(listen=f"{_HOST}:{port or free_port(_HOST)}")
         write_broker_config(self.layout, opts)
         port = int(opts.listen.rpartition(":")[2])
         return start_broker(
@@ -76,13 +165,27 @@ class StackSecurity:
     def provision_devices(
         self, broker: EmbeddedBroker, tenant: str, device_ids: list[str]
     ) -> dict[str, tuple[str, str]]:
-        """Passwords for ``device_ids``; returns once the running broker accepts them."""
-        creds = IdentityStore(self.layout).add_devices(tenant, device_ids, replace=True)
-        regenerate(self.layout)
-        if not creds:
+        """Passwords for ``device_ids`` (device id -> (username, password)): those kept in
+        :meth:`credentials_file` when still valid, new ones for the rest; returns once the
+        running broker accepts them."""
+        path = self.credentials_file(tenant)
+        saved = (_read(path) or {}).get("devices", {})
+        store = IdentityStore(self.layout)
+        creds: dict[str, tuple[str, str]] = {}
+        for device_id in device_ids:
+            username = device_username(tenant, device_id)
+            password = (saved.get(device_id) or {}).get("password")
+            if isinstance(password, str) and _password_ok(store, username, password):
+                creds[device_id] = (username, password)
+        missing = [d for d in device_ids if d not in creds]
+        if not missing:
             return creds
+        creds |= store.add_devices(tenant, missing, replace=True)
+        saved |= {d: {"username": u, "password": p} for d, (u, p) in creds.items()}
+        _write(path, {"tenant": tenant, "devices": saved})
+        regenerate(self.layout)
         broker.reload()
-        user, password = creds[device_ids[-1]]
+        user, password = creds[missing[-1]]
         deadline = time.monotonic() + _RELOAD_TIMEOUT_S
         while not probe_mqtt(broker.host, broker.port, username=user, password=password):
             if time.monotonic() > deadline:

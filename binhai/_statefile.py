@@ -62,6 +62,13 @@ class StackState:
     logs: dict[str, str] = field(default_factory=dict)
     fleet_tenant: str | None = None
     fleet_devices: int = 0
+    # Authentication (binhai._stack_security): the data directory holding the credentials, the
+    # file (0600) with an operator token that commands use by themselves, and per tenant the
+    # file (0600) with the passwords of the devices the stack provisioned. Paths, never secrets.
+    auth: bool = False
+    data_dir: str = ""
+    token_file: str = ""
+    credentials: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

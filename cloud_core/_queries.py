@@ -69,7 +69,9 @@ SELECT
     (SELECT coalesce(sum(n_windows + n_summarized), 0) FROM batches
       WHERE %(tenant)s = '' OR tenant = %(tenant)s),
     (SELECT coalesce(sum(n_samples), 0) FROM batches WHERE %(tenant)s = '' OR tenant = %(tenant)s),
-    (SELECT count(*) FROM dead_letters WHERE %(tenant)s = '' OR tenant = %(tenant)s)
+    d.total, d.rate_limited
+FROM (SELECT count(*) AS total, count(*) FILTER (WHERE reason LIKE 'rate_limited%%') AS rate_limited
+      FROM dead_letters WHERE %(tenant)s = '' OR tenant = %(tenant)s) AS d
 """
 
 
@@ -82,6 +84,8 @@ class Stats:
     dead_letters: int
     gaps_unexplained: int
     gaps_explained: int
+    # Of dead_letters: refused by a bridge's quotas (reason ``rate_limited: ...``).
+    dead_letters_rate_limited: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -95,8 +99,8 @@ async def stats(conn: psycopg.AsyncConnection, tenant: str = "") -> Stats:
     cur = await conn.execute(_GAPS, params)
     gaps = await cur.fetchone()
     assert counts is not None and gaps is not None
-    devices, batches, windows, samples, dead = (int(c) for c in counts)
-    return Stats(devices, batches, windows, samples, dead, int(gaps[0]), int(gaps[1]))
+    devices, batches, windows, samples, dead, limited = (int(c) for c in counts)
+    return Stats(devices, batches, windows, samples, dead, int(gaps[0]), int(gaps[1]), limited)
 
 
 def feature_index(feature: str, channel: int) -> int:

@@ -3,11 +3,11 @@
 Commands the tests run never see a developer's own running stack (``BINHAI_WORKDIR`` points
 nowhere for the session).
 
-- ``served_fleet`` (session): ``binhai up --serve --devices 2`` as a real process on its own
-  embedded PostgreSQL and broker, returned once both simulated devices (tenant ``demo``) have
-  reported health; stopped at the end of the session. It logs JSON (``--log-format json``), as
-  do the core and bridge it starts. Tests may add rows of their own tenants but must not stop
-  it.
+- ``served_fleet`` (session): ``binhai up --serve --devices 2 --no-auth`` as a real process on
+  its own embedded PostgreSQL and an anonymous broker, returned once both simulated devices
+  (tenant ``demo``) have reported health; stopped at the end of the session. It logs JSON
+  (``--log-format json``), as do the core and bridge it starts. Tests may add rows of their
+  own tenants but must not stop it.
 """
 
 from __future__ import annotations
@@ -38,8 +38,12 @@ def served_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
     with served_workdir(tmp_path_factory.mktemp("served-fleet")) as workdir:
         served = Served(workdir)
         try:
+            # anonymous: tests publish hand-made batches (tests/test_serve_auth.py: with auth)
             state = served.start(
-                "--devices", str(FLEET_DEVICES), global_args=("--log-format", "json", "-v")
+                "--devices",
+                str(FLEET_DEVICES),
+                "--no-auth",
+                global_args=("--log-format", "json", "-v"),
             )
             deadline = time.monotonic() + 60
             while True:

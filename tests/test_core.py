@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -219,3 +221,47 @@ def test_writer_survives_terminated_connections(migrated_dsn, unique_tenant, run
     assert killed > 0
     assert len(acks) == 300 and all(a.status == STORED for a in acks)
     assert st.batches == 300 and st.gaps_unexplained == 0
+
+
+def test_stats_count_rate_limited_dead_letters_apart(migrated_dsn, unique_tenant, run):
+    from click.testing import CliRunner
+
+    from binhai.cli import cli
+
+    topic = protos.topic_for(unique_tenant, "d1", "up")
+    letters = [
+        protos.IngestRequest(
+            dead_letter=protos.DeadLetter(
+                topic=topic, reason=reason, payload_size=100, received_at_ns=time.time_ns()
+            )
+        )
+        for reason in ("rate_limited: device msgs/s", "rate_limited: tenant bytes/s", "bad crc")
+    ]
+
+    async def go():
+        store = Store(migrated_dsn)
+        await store.open()
+        try:
+            await store.write(letters)
+            async with store.pool.connection() as conn:
+                st = await stats(conn, unique_tenant)
+        finally:
+            await store.close()
+        core = await start_core(CoreConfig(dsn=migrated_dsn, listen="127.0.0.1:0"))
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{core.port}") as ch:
+                query = protos.query_pb2_grpc.QueryStub(ch)
+                reply = await query.Stats(protos.StatsRequest(tenant=unique_tenant))
+        finally:
+            await core.stop(5)
+        return st, reply
+
+    st, reply = run(go())
+    assert (st.dead_letters, st.dead_letters_rate_limited) == (3, 2)
+    assert (reply.dead_letters, reply.dead_letters_rate_limited) == (3, 2)
+    done = CliRunner().invoke(
+        cli, ["db", "stats", "--dsn", migrated_dsn, "--tenant", unique_tenant, "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    shown = json.loads(done.output.strip().splitlines()[-1])
+    assert (shown["dead_letters"], shown["dead_letters_rate_limited"]) == (3, 2)

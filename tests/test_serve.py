@@ -52,14 +52,14 @@ def test_a_crashed_stack_is_cleaned_up_by_the_next_start(tmp_path: Path) -> None
     with served_workdir(tmp_path) as workdir:
         served = Served(workdir)
         try:
-            state = served.start()
+            state = served.start("--no-auth")
             publish_and_wait(state.dsn, state.mqtt_url, tenant, 1)
             assert served.stop(signal.SIGKILL) == -signal.SIGKILL
             orphans = [state.pids["core-0"], state.pids["bridge-0"]]
             assert all(alive(p) for p in orphans)  # the crash left its services running
             assert served.cli("down").returncode == 1  # no stack runs: the lock is free
 
-            again = served.start()
+            again = served.start("--no-auth")
             assert not any(alive(p) for p in orphans)
             assert again.ports["core-0"] == state.ports["core-0"]  # freed for the new core
             assert stored_batches(again.dsn, tenant) == 1
@@ -74,7 +74,7 @@ def test_serve_keeps_data_across_restarts_and_down_stops_it(tmp_path: Path) -> N
     with served_workdir(tmp_path) as workdir:
         served = Served(workdir)
         try:
-            state = served.start()
+            state = served.start("--no-auth")
             assert state.dsn and state.core_addr and state.mqtt_url
             # every endpoint printed is live: metrics answer, the example is on disk
             for url in state.metrics.values():
@@ -100,7 +100,7 @@ def test_serve_keeps_data_across_restarts_and_down_stops_it(tmp_path: Path) -> N
             assert read_state(workdir) is None  # state file removed on a clean stop
             assert served.cli("down").returncode == 1  # nothing left to stop
 
-            again = served.start()
+            again = served.start("--no-auth")
             assert again.ports["broker"] == state.ports["broker"]  # devices reconnect as before
             assert stored_batches(again.dsn, tenant) == 1  # the data survived
             publish_and_wait(again.dsn, again.mqtt_url, tenant, 2)

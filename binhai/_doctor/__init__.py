@@ -9,12 +9,18 @@ knowing, e.g. TimescaleDB absent), ``warn`` (works, but a setting or a device ne
 from binhai._doctor._broker import check_broker, check_mosquitto_conf, parse_mosquitto_conf
 from binhai._doctor._check import Check, Status, worst
 from binhai._doctor._database import check_database
-from binhai._doctor._services import check_core_health, check_dashboard, check_metrics
+from binhai._doctor._services import (
+    check_core_auth,
+    check_core_health,
+    check_dashboard,
+    check_metrics,
+)
 
 __all__ = [
     "Check",
     "Status",
     "check_broker",
+    "check_core_auth",
     "check_core_health",
     "check_dashboard",
     "check_database",

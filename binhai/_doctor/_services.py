@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.error import URLError
 from urllib.request import urlopen
 
 from binhai._doctor._check import Check
 
-__all__ = ["check_core_health", "check_dashboard", "check_metrics"]
+if TYPE_CHECKING:
+    import protos
+
+__all__ = ["check_core_auth", "check_core_health", "check_dashboard", "check_metrics"]
 
 
-async def check_core_health(addr: str, *, timeout: float = 3.0) -> Check:
-    """grpc.health.v1 Check of the whole server at ``addr``."""
+async def check_core_health(
+    addr: str, auth: protos.CoreAuth | None = None, *, timeout: float = 3.0
+) -> Check:
+    """grpc.health.v1 Check of the whole server at ``addr`` (TLS when ``auth`` says so)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    import protos
+
     name = f"core {addr}"
-    async with grpc.aio.insecure_channel(addr) as channel:
+    async with protos.core_channel(addr, auth) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
@@ -31,6 +39,50 @@ async def check_core_health(addr: str, *, timeout: float = 3.0) -> Check:
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         return Check(name, "fail", f"health {status} (draining or not ready)", "see its log")
     return Check(name, "ok", "SERVING")
+
+
+async def check_core_auth(
+    addr: str, auth: protos.CoreAuth | None = None, *, timeout: float = 3.0
+) -> Check:
+    """Whether the core at ``addr`` authenticates callers, and accepts ``auth``'s token: one
+    small Query call (the newest alert, none in the future: an indexed look-up)."""
+    import time
+
+    import grpc
+
+    import protos
+
+    name = f"core {addr} auth"
+    token = auth is not None and auth.token is not None
+    request = protos.AlertsRequest(start_ns=time.time_ns() + 10**18, limit=1)
+    async with protos.core_channel(addr, auth) as channel:
+        try:
+            await protos.query_pb2_grpc.QueryStub(channel).Alerts(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                return Check(name, "skip", f"not checked: {code.name}")
+            if not token:
+                return Check(
+                    name,
+                    "skip",
+                    "authentication on; no token to check",
+                    "give --token or BINHAI_TOKEN (`binhai token create`)",
+                )
+            return Check(
+                name,
+                "fail",
+                f"the token is refused: {code.name}",
+                "check it (`binhai token list`) or create one (`binhai token create`)",
+            )
+    if token:
+        return Check(name, "ok", "the token is accepted")
+    return Check(
+        name,
+        "info",
+        "authentication off: whoever reaches the port may query and command",
+        "run the core with --auth off loopback (docs/security.md)",
+    )
 
 
 def _scrape(url: str, timeout: float) -> dict[str, float]:

@@ -68,6 +68,11 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._backend.running
 
+    @property
+    def pid(self) -> int | None:
+        """The mosquitto process's pid (SIGHUP reloads its credentials); None in-process."""
+        return self._backend.pid if isinstance(self._backend, MosquittoProcess) else None
+
     def stop(self) -> None:
         """Stop the broker; idempotent. Mosquitto writes its persistence file on the way out."""
         self._backend.stop()

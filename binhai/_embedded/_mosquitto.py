@@ -94,6 +94,10 @@ class MosquittoProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self.running and self._process is not None else None
+
     def start(self, *, timeout: float) -> None:
         """Start the broker and wait until it answers MQTT CONNECT; raise EmbeddedError if not."""
         if self._process is not None:

@@ -107,16 +107,28 @@ def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
+def _stack_data_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A running ``binhai up --serve`` stack's data directory when none is given."""
+    if value is not None or ctx.resilient_parsing:
+        return value
+    from binhai.cli._workdir import state_of
+
+    state = state_of()
+    return Path(state.data_dir) if state is not None and state.data_dir else None
+
+
 def data_dir_option(f: F) -> F:
     """``--data-dir`` (env ``BINHAI_DATA_DIR``): where a deployment keeps its CA, identities,
-    broker configuration and tokens (under ``security/``)."""
+    broker configuration and tokens (under ``security/``); a running stack's by default."""
     return click.option(
         "--data-dir",
         envvar="BINHAI_DATA_DIR",
         show_envvar=True,
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Deployment data directory [default: $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
+        callback=_stack_data_dir,
+        help="Deployment data directory [default: a running `binhai up --serve` stack's with"
+        " authentication, else $XDG_DATA_HOME/binhai or ~/.local/share/binhai].",
     )(f)
 
 
@@ -173,13 +185,17 @@ def core_auth_options(f: F) -> F:
     )(f)
 
 
-def core_auth() -> Any:
+def core_auth(core_addr: str | None = None) -> Any:
     """The :class:`protos.CoreAuth` of the current command's ``--token`` and ``--core-*``
-    options, or None (plaintext, no token)."""
+    options, or None (plaintext, no token).
+
+    With ``core_addr`` (the core the command calls) and no ``--token``/``BINHAI_TOKEN``/TOML
+    token: when that is the running ``binhai up --serve`` stack's core, the stack's operator
+    token (read from the 0600 file its state names). Never sent to any other core."""
     import protos
 
     found = click.get_current_context().meta.get(_CORE_AUTH, {})
-    token = found.get("token")
+    token = found.get("token") or (_stack_token(core_addr) if core_addr else None)
     pems: dict[str, bytes | None] = {}
     for key in ("core_ca", "core_cert", "core_key"):
         path = found.get(key)
@@ -202,3 +218,48 @@ def core_auth() -> Any:
         cert_pem=pems["core_cert"],
         key_pem=pems["core_key"],
     )
+
+
+def _stack_token(core_addr: str) -> str | None:
+    """The running stack's operator token when every address of ``core_addr`` is its core."""
+    from binhai.cli._workdir import state_of
+
+    state = state_of()
+    if state is None or not state.token_file:
+        return None
+    ours = {a.strip() for a in state.core_addr.split(",")}
+    if not {a.strip() for a in core_addr.split(",") if a.strip()} <= ours:
+        return None
+    try:
+        return Path(state.token_file).read_text().strip() or None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot read the running stack's operator token {state.token_file}: {exc.strerror}"
+            " (give --token or BINHAI_TOKEN)"
+        ) from exc
+
+
+_HINTS = {
+    "UNAUTHENTICATED": " (give --token or BINHAI_TOKEN; 'binhai token create' makes one)",
+    "PERMISSION_DENIED": " (the token's role or tenant does not allow this call)",
+}
+
+
+async def call_core(addr: str, stub: Callable[[Any], Any], method: str, request: Any) -> Any:
+    """Call ``method`` of the service ``stub`` (a generated stub class) on the first core of
+    ``addr`` with the command's credentials (:func:`core_auth`); a gRPC error becomes a
+    one-line :class:`click.ClickException`."""
+    import grpc
+
+    import protos
+
+    target = addr.split(",")[0].strip()
+    async with protos.core_channel(target, core_auth(addr)) as channel:
+        try:
+            return await getattr(stub(channel), method)(request, timeout=30)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name
+            hint = _HINTS.get(code, "")
+            raise click.ClickException(
+                f"{method} to {target}: {code}: {exc.details()}{hint}"
+            ) from exc

@@ -19,11 +19,15 @@ __all__ = ["describe", "run_serve"]
 def describe(state: StackState, example: str) -> str:
     """The endpoint listing printed once the stack is ready."""
     workdir = Path(state.workdir)
-    creds = "anonymous, no device credentials" if state.broker != "external" else "your broker's"
+    creds, core = "anonymous, no device credentials", "no authentication"
+    if state.auth:
+        creds, core = "a password per device, anonymous refused", "bearer tokens"
+    elif state.broker == "external":
+        creds = "your broker's"
     lines = [
         f"binhai stack running (pid {state.pid}); data in {workdir}",
         f"  MQTT        {state.mqtt_url}   ({state.broker}; {creds})",
-        f"  core gRPC   {state.core_addr}",
+        f"  core gRPC   {state.core_addr}   ({core})",
         f"  PostgreSQL  {state.dsn}",
         f"  dashboard   {state.dashboard}",
     ]
@@ -33,6 +37,12 @@ def describe(state: StackState, example: str) -> str:
         f"  logs        {workdir}/*.log",
         f"  state       {workdir / 'stack.json'}",
     ]
+    if state.auth:
+        security = Path(state.data_dir) / "security"
+        lines.append(f"  credentials {security}   (CA, identities, tokens)")
+        lines.append(f"  token       {state.token_file}   (operator, 0600; used by commands here)")
+        for tenant, path in state.credentials.items():
+            lines.append(f"  passwords   {path}   (tenant {tenant}, 0600)")
     if state.fleet_devices:
         fleet = f"{state.fleet_devices} simulated devices, tenant {state.fleet_tenant}"
         lines.append(f"  fleet       {fleet}")
@@ -58,6 +68,7 @@ def run_serve(
     mqtt_url: str | None,
     as_json: bool,
     global_args: tuple[str, ...] = (),
+    secure: bool = False,
 ) -> None:
     from binhai._serve import EXAMPLE_NAME, ServeConfig, serve
 
@@ -72,6 +83,7 @@ def run_serve(
         dsn=dsn,
         mqtt_url=mqtt_url,
         global_args=global_args,
+        secure=secure,
     )
 
     def ready(state: StackState) -> None:

@@ -44,7 +44,8 @@ def migrate_cmd(dsn: str, target: int | None) -> None:
 @click.option("--tenant", default="", help="Only this tenant.")
 @json_option
 def stats_cmd(dsn: str, tenant: str, as_json: bool) -> None:
-    """Devices, batches, windows, samples, dead letters and unexplained seq gaps.
+    """Devices, batches, windows, samples, dead letters (and how many of them a bridge's quotas
+    rate-limited) and unexplained seq gaps.
 
     \b
     Examples:

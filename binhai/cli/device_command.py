@@ -16,7 +16,14 @@ from typing import Any
 
 import click
 
-from binhai.cli._options import core_option, dsn_option, json_option, run_async
+from binhai.cli._options import (
+    call_core,
+    core_auth_options,
+    core_option,
+    dsn_option,
+    json_option,
+    run_async,
+)
 from binhai.cli.device import online_window_option, resolve_tenant, tenant_option
 
 __all__ = ["command"]
@@ -36,28 +43,17 @@ def build_command(kind: str, sensor: str, start_ns: int, end_ns: int) -> Any:
 
 
 async def _send(core_addr: str, tenant: str, device_id: str, cmd: Any) -> Any:
-    import grpc
-
     import protos
 
-    target = core_addr.split(",")[0].strip()
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = protos.control_pb2_grpc.ControlStub(channel)
-        try:
-            return await stub.SendCommand(
-                protos.SendCommandRequest(tenant=tenant, device_id=device_id, command=cmd),
-                timeout=30,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise click.ClickException(
-                f"SendCommand to {target}: {exc.code().name}: {exc.details()}"
-            ) from exc
+    req = protos.SendCommandRequest(tenant=tenant, device_id=device_id, command=cmd)
+    return await call_core(core_addr, protos.control_pb2_grpc.ControlStub, "SendCommand", req)
 
 
 @click.command("command")
 @click.argument("device_id")
 @click.argument("kind", type=click.Choice(KINDS))
 @core_option
+@core_auth_options
 @dsn_option()
 @tenant_option
 @click.option("--sensor", default="", help="send-raw: the sensor (default: every sensor).")

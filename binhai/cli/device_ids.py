@@ -20,7 +20,32 @@ def _regenerated(layout: Any) -> str:
     files = regenerate(layout)
     if files is None:
         return "no broker configuration yet (run 'binhai broker config')"
+    pid = _reload_stack_broker(layout.data_dir)
+    if pid is not None:
+        return (
+            f"{files.config} (the running stack's mosquitto, pid {pid}, reloaded it;"
+            " certificate revocations need a restart)"
+        )
     return f"{files.config} (send mosquitto SIGHUP; restart it for certificate revocations)"
+
+
+def _reload_stack_broker(data_dir: Path) -> int | None:
+    """SIGHUP the running ``up --serve`` stack's mosquitto when ``data_dir`` is its data
+    directory (it re-reads passwords and ACL); its pid, or None when there is no such stack."""
+    import os
+    import signal
+
+    from binhai.cli._workdir import state_of
+
+    state = state_of()
+    pid = state.pids.get("broker") if state is not None and state.data_dir else None
+    if state is None or pid is None or Path(state.data_dir).resolve() != data_dir.resolve():
+        return None
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        return None
+    return pid
 
 
 @click.command("provision")

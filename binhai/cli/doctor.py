@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from binhai.cli._options import core_option, dsn_option, json_option, mqtt_option, run_async
+from binhai.cli._options import (
+    core_auth,
+    core_auth_options,
+    core_option,
+    dsn_option,
+    json_option,
+    mqtt_option,
+    run_async,
+)
 
 __all__ = ["command"]
 
@@ -34,6 +42,7 @@ def _mosquitto_conf(given: Path | None, mqtt_url: str, workdir: Path | None) -> 
 @mqtt_option
 @dsn_option()
 @core_option
+@core_auth_options
 @click.option(
     "--metrics",
     "metrics_urls",
@@ -73,7 +82,8 @@ def command(
 
     Checks: broker reachable; its persistence, autosave interval and queue limit (mosquitto,
     when its config is readable); database reachable, migrations current, TimescaleDB
-    capabilities; each core's gRPC health; each metrics endpoint (bridges connected to broker
+    capabilities; each core's gRPC health and authentication (the token accepted, or
+    authentication off); each metrics endpoint (bridges connected to broker
     and cores, cores reached by a bridge); the dashboard, when there is one; device clock skew
     from the stored batches. Finds a
     running `binhai up --serve` stack by itself. Exits 1 when a check fails (--strict: or warns).
@@ -88,6 +98,7 @@ def command(
     from binhai._doctor import (
         Check,
         check_broker,
+        check_core_auth,
         check_core_health,
         check_dashboard,
         check_database,
@@ -110,7 +121,10 @@ def command(
         out += check_mosquitto_conf(_mosquitto_conf(mosquitto_conf, mqtt_url, workdir))
         out += await check_database(dsn, max_skew_s=max_skew)
         for addr in (a.strip() for a in core_addr.split(",") if a.strip()):
-            out.append(await check_core_health(addr))
+            auth = core_auth(addr)
+            out.append(await check_core_health(addr, auth))
+            if out[-1].status == "ok":
+                out.append(await check_core_auth(addr, auth))
         if not metrics:
             out.append(Check("metrics", "skip", "no metrics endpoint known", "give --metrics URL"))
         for name, url in metrics:

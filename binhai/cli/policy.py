@@ -7,23 +7,15 @@ from typing import Any
 
 import click
 
-from binhai.cli._options import core_option, json_option, run_async
+from binhai.cli._options import call_core, core_auth_options, core_option, json_option, run_async
 
 __all__ = ["command"]
 
 
 async def _call(addr: str, method: str, request: Any) -> Any:
-    import grpc
-
     from protos.binhai.v1 import control_pb2_grpc
 
-    target = addr.split(",")[0].strip()
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = control_pb2_grpc.ControlStub(channel)
-        try:
-            return await getattr(stub, method)(request, timeout=30)
-        except grpc.aio.AioRpcError as exc:
-            raise click.ClickException(f"{method}: {exc.code().name}: {exc.details()}") from exc
+    return await call_core(addr, control_pb2_grpc.ControlStub, method, request)
 
 
 def _scope(group: str | None, device: str | None) -> tuple[str, str]:
@@ -77,6 +69,7 @@ def command() -> None:
 
 @command.command("show")
 @core_option
+@core_auth_options
 @_with_scope
 @json_option
 def show_cmd(
@@ -127,6 +120,7 @@ def show_cmd(
 
 @command.command("set")
 @core_option
+@core_auth_options
 @_with_scope
 @click.option("--unpin", multiple=True, help="A field to give back to the engine (repeatable).")
 @click.argument("assignments", nargs=-1)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from binhai.cli._options import core_auth, core_auth_options, core_option, json_option, run_async
+from binhai.cli._options import call_core, core_auth_options, core_option, json_option, run_async
 
 __all__ = ["command"]
 
@@ -41,18 +41,9 @@ def _iso(ns: int) -> str:
 
 
 async def _call(addr: str, method: str, request: Any) -> Any:
-    import grpc
-
-    import protos
     from protos.binhai.v1 import query_pb2_grpc
 
-    target = addr.split(",")[0].strip()
-    async with protos.core_channel(target, core_auth()) as channel:
-        stub = query_pb2_grpc.QueryStub(channel)
-        try:
-            return await getattr(stub, method)(request, timeout=30)
-        except grpc.aio.AioRpcError as exc:
-            raise click.ClickException(f"{method}: {exc.code().name}: {exc.details()}") from exc
+    return await call_core(addr, query_pb2_grpc.QueryStub, method, request)
 
 
 def _as_dict(msg: Any) -> dict[str, Any]:

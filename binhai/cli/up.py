@@ -17,6 +17,17 @@ SUMMARY_KEYS = ("devices", "batches_sent", "batches_stored", "samples_stored", "
 CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
 
 
+def _secure(auth: bool | None, mqtt_url: str | None, broker_prefer: str) -> bool:
+    """Whether the stack runs with authentication: ``--auth/--no-auth``, by default when the
+    broker is an embedded mosquitto (the in-process amqtt has no ACLs)."""
+    from binhai._embedded import find_mosquitto
+
+    own_mosquitto = mqtt_url is None and broker_prefer != "amqtt" and find_mosquitto() is not None
+    if auth and not own_mosquitto:
+        raise click.UsageError("--auth needs the embedded broker to be mosquitto (installed)")
+    return own_mosquitto if auth is None else auth
+
+
 @click.command("up")
 @click.option(
     "--serve",
@@ -65,7 +76,8 @@ CHAOS_KEYS = ("evicted", "gaps_unexplained", "faults")
     default=None,
     help="Authentication: each simulated device and the bridge with their own broker identity"
     " (anonymous refused, devices confined to their topics), the core with tokens. Default: on"
-    " when the broker is an embedded mosquitto.",
+    " when the broker is an embedded mosquitto. With --serve the credentials persist in the"
+    " work directory's data/ and a restart reuses them.",
 )
 @click.option(
     "--chaos",
@@ -106,10 +118,12 @@ def command(
 
     With --serve the stack stays up and a restart on the same work directory finds its data
     again; --duration and --chaos do not apply. `binhai down` stops it, and every other command
-    (query, db, device, doctor) finds its endpoints by itself.
+    (query, db, device, policy, doctor) finds its endpoints, and with authentication its
+    operator token, by itself.
     """
     log_format = click.get_current_context().find_root().params.get("log_format", "text")
     children = ("--log-format", log_format)  # the services log as this command does
+    secure = _secure(auth, mqtt_url, broker_prefer)
     if serve:
         from binhai.cli._serve import run_serve
 
@@ -124,20 +138,16 @@ def command(
             mqtt_url=mqtt_url,
             as_json=as_json,
             global_args=children,
+            secure=secure,
         )
         return
     devices = 20 if devices is None else devices
     from binhai._audit import wait_stored
     from binhai._chaos import gaps_unexplained, report_chaos, start_chaos
-    from binhai._embedded import find_mosquitto
     from binhai._stack import Stack
     from binhai.cli._progress import fleet_progress
     from firmware_sim import Fleet, FleetConfig, device_ids
 
-    own_mosquitto = mqtt_url is None and broker_prefer != "amqtt" and find_mosquitto() is not None
-    if auth and not own_mosquitto:
-        raise click.UsageError("--auth needs the embedded broker to be mosquitto (installed)")
-    secure = own_mosquitto if auth is None else auth
     tmp = workdir is None
     root = Path(tempfile.mkdtemp(prefix="binhai-up-")) if workdir is None else workdir
     try:

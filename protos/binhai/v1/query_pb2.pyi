@@ -24,7 +24,7 @@ class StatsRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ...) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("devices", "batches", "windows", "samples", "dead_letters", "gaps_unexplained", "gaps_explained")
+    __slots__ = ("devices", "batches", "windows", "samples", "dead_letters", "gaps_unexplained", "gaps_explained", "dead_letters_rate_limited")
     DEVICES_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class StatsReply(_message.Message):
     DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
     GAPS_UNEXPLAINED_FIELD_NUMBER: _ClassVar[int]
     GAPS_EXPLAINED_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LETTERS_RATE_LIMITED_FIELD_NUMBER: _ClassVar[int]
     devices: int
     batches: int
     windows: int
@@ -39,7 +40,8 @@ class StatsReply(_message.Message):
     dead_letters: int
     gaps_unexplained: int
     gaps_explained: int
-    def __init__(self, devices: _Optional[int] = ..., batches: _Optional[int] = ..., windows: _Optional[int] = ..., samples: _Optional[int] = ..., dead_letters: _Optional[int] = ..., gaps_unexplained: _Optional[int] = ..., gaps_explained: _Optional[int] = ...) -> None: ...
+    dead_letters_rate_limited: int
+    def __init__(self, devices: _Optional[int] = ..., batches: _Optional[int] = ..., windows: _Optional[int] = ..., samples: _Optional[int] = ..., dead_letters: _Optional[int] = ..., gaps_unexplained: _Optional[int] = ..., gaps_explained: _Optional[int] = ..., dead_letters_rate_limited: _Optional[int] = ...) -> None: ...
 
 class SeriesRequest(_message.Message):
     __slots__ = ("tenant", "device_id", "sensor", "feature", "channel", "start_ns", "end_ns", "bucket_s", "source")

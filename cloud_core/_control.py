@@ -203,13 +203,17 @@ class ControlServicer(protos.control_pb2_grpc.ControlServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return protos.SendCommandReply(id=command.id, bridges=n)
 
+    async def _loop(self, context: grpc.aio.ServicerContext) -> PolicyLoop:
+        """This core's policy loop, or the call ends UNIMPLEMENTED."""
+        if self._policy is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no policy loop in this core")
+        assert self._policy is not None
+        return self._policy
+
     async def GetPolicy(
         self, request: protos.GetPolicyRequest, context: grpc.aio.ServicerContext
     ) -> protos.GetPolicyReply:
-        policy = self._policy
-        if policy is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no policy loop in this core")
-        assert policy is not None
+        policy = await self._loop(context)
         try:
             scope = _scope(request.scope, request.key)
             protos.check_id(request.tenant, "tenant")
@@ -223,10 +227,7 @@ class ControlServicer(protos.control_pb2_grpc.ControlServicer):
     async def SetPolicy(
         self, request: protos.SetPolicyRequest, context: grpc.aio.ServicerContext
     ) -> protos.SetPolicyReply:
-        policy = self._policy
-        if policy is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no policy loop in this core")
-        assert policy is not None
+        policy = await self._loop(context)
         try:
             scope = _scope(request.scope, request.key)
             n = await policy.set_policy(

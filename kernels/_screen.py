@@ -52,7 +52,7 @@ consecutive windows, learnt like the reference: a move already three usual moves
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -114,6 +114,18 @@ class SensorProfile:
     rough_ratio: float = 0.0
 
 
+# Slow thermal sensors: an absolute limit, a level that moves, a fast rise, a rough burst.
+_THERMAL = SensorProfile(
+    "temp",
+    pinned=0.6,
+    level_sigmas=4.0,
+    std_ratio=6.0,
+    level_floor=2.0,
+    high_limit=60.0,
+    slope_ratio=4.0,
+    rough_ratio=4.0,
+)
+
 #: Built-in profiles, by sensor name (others get the generic one).
 PROFILES: dict[str, SensorProfile] = {
     "accel": SensorProfile(
@@ -127,26 +139,8 @@ PROFILES: dict[str, SensorProfile] = {
     ),
     "ppg": SensorProfile("ppg", level_sigmas=10.0),
     "vib": SensorProfile("vib", level_sigmas=10.0),
-    "temp": SensorProfile(
-        "temp",
-        pinned=0.6,
-        level_sigmas=4.0,
-        std_ratio=6.0,
-        level_floor=2.0,
-        high_limit=60.0,
-        slope_ratio=4.0,
-        rough_ratio=4.0,
-    ),
-    "climate": SensorProfile(
-        "climate",
-        pinned=0.6,
-        level_sigmas=4.0,
-        std_ratio=6.0,
-        level_floor=1.5,
-        high_limit=32.0,
-        slope_ratio=4.0,
-        rough_ratio=4.0,
-    ),
+    "temp": _THERMAL,
+    "climate": replace(_THERMAL, name="climate", level_floor=1.5, high_limit=32.0),
 }
 
 

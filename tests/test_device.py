@@ -469,3 +469,18 @@ def test_outbox_overflow_gaps_are_all_explained_upstream(tmp_path: Path) -> None
     assert len(explained) == s["outbox_evicted_batches"]
     # once a batch carrying the ranges was acked, later batches stop repeating them
     assert list(batches[-1].evicted) == []
+
+
+def test_engine_settings_are_device_parameters() -> None:
+    """EngineConfig's fields are Device's parameters of the same names and defaults (the live
+    simulator passes an EngineConfig to Device field by field; a setting Device lacked would
+    be dropped there silently)."""
+    import dataclasses
+    import inspect
+
+    from device_sdk._engine import EngineConfig
+
+    params = inspect.signature(Device).parameters
+    for f in dataclasses.fields(EngineConfig):
+        assert f.name in params, f.name
+        assert params[f.name].default == getattr(EngineConfig(), f.name), f.name

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,6 @@ from binhai._sim._node import NS
 from binhai._sim._run import DeviceRow, RunResult, RunSpec, engine_config, run
 from binhai._stack import Stack
 from device_sdk import (
-    BatchPolicy,
     Budget,
     Device,
     MqttOptions,
@@ -152,8 +151,17 @@ class _LiveFleet:
         led = self.ledgers[sim.device_id]
         led.boots += 1
         speed = self.cfg.speed
-        engine = engine_config(self.spec, sim.device_id)
-        budget = Budget(engine.budget.bytes_per_s * speed, engine.budget.burst_bytes)
+        base = engine_config(self.spec, sim.device_id)
+        # every engine setting of the in-process run (EngineConfig's fields are Device's
+        # parameters of the same names), with its times scaled to the wall clock
+        engine = replace(
+            base,
+            budget=Budget(base.budget.bytes_per_s * speed, base.budget.burst_bytes),
+            batch=replace(base.batch, max_age_s=base.batch.max_age_s / speed),
+            heartbeat_s=base.heartbeat_s / speed,
+            firmware="firmware_sim",
+            confirm="stored",
+        )
         transport = CountingMqtt(
             MqttTransport(self.mqtt_url, MqttOptions(backoff_max_s=2.0)), led.tally
         )
@@ -162,13 +170,7 @@ class _LiveFleet:
             tenant=self.spec.scenario.name,
             data_dir=self.data_dir / sim.device_id,
             transport=transport,
-            batch=BatchPolicy(max_age_s=engine.batch.max_age_s / speed),
-            budget=budget,
-            heartbeat_s=engine.heartbeat_s / speed,
-            firmware="firmware_sim",
-            confirm="stored",
-            uplink=engine.uplink,
-            synergy=engine.synergy,
+            **{f.name: getattr(engine, f.name) for f in fields(engine)},
         )
         for s in sim.sensors:
             dev.add_sensor(

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from kernels._backend import njit
 from kernels._bitio import bit_length
 from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import config, njit
 
+from kernels._backend import compiled_in_python, njit
 from kernels._config import JIT_EXACT_INLINE
 
 
@@ -72,7 +72,7 @@ def unpack_bits(buf, pos, out, count, width):  # pragma: no cover - compiled
 
 _lz64: Any
 _tz64: Any
-if getattr(config, "DISABLE_JIT", 0):  # pure-Python fallbacks for the NUMBA_DISABLE_JIT suite
+if compiled_in_python():  # pure-Python stand-ins (NUMBA_DISABLE_JIT suite, AOT backend)
 
     def _py_lz64(v: Any) -> Any:
         return np.uint64(64 - int(v).bit_length())

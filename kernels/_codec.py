@@ -32,10 +32,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from kernels import _alp, _ent
 from kernels._alp import MAX_WIDTH, choose_int, int_restore, to_int
+from kernels._backend import njit
 from kernels._bitio import bit_length, get_uint, put_uint, unpack_bits
 from kernels._config import JIT_EXACT, JIT_EXACT_INLINE, JIT_EXACT_INNER
 from kernels._errors import CodecError, KernelInputError

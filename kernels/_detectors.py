@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-import kernels._fft  # noqa: F401  (registers np.fft for Numba)
+from kernels._backend import njit
 from kernels._config import JIT
 from kernels._errors import KernelInputError, StateError
+from kernels._rfft import rfft
 from kernels._validate import as_float_array, check_fs
 
 # step counter state layout
@@ -187,20 +187,20 @@ def hr_kernel(x, fs, ring, meta, lo_hz, hi_hz, min_fill):  # pragma: no cover - 
     for i in range(fill):
         w = 0.5 - 0.5 * math.cos(2.0 * math.pi * i / fill)
         buf[i] = (ring[(start + i) % size] - mean) * w
-    spec = np.fft.rfft(buf)
+    sre, sim = rfft(buf)
     k0 = max(1, int(lo_hz * nfft / fs) + 1)
     k1 = min(nfft // 2 - 1, int(hi_hz * nfft / fs))
     best = 0.0
     kb = -1
     for k in range(k0, k1 + 1):
-        p = spec[k].real ** 2 + spec[k].imag ** 2
+        p = sre[k] ** 2 + sim[k] ** 2
         if p > best:
             best = p
             kb = k
     if kb < 0 or not best > 0.0:
         return np.nan
-    pm = spec[kb - 1].real ** 2 + spec[kb - 1].imag ** 2
-    pp = spec[kb + 1].real ** 2 + spec[kb + 1].imag ** 2
+    pm = sre[kb - 1] ** 2 + sim[kb - 1] ** 2
+    pp = sre[kb + 1] ** 2 + sim[kb + 1] ** 2
     den = pm - 2.0 * best + pp
     shift = 0.5 * (pm - pp) / den if den != 0.0 else 0.0
     return 60.0 * (kb + shift) * fs / nfft

@@ -29,8 +29,8 @@ chain is latency-bound at ~5 ns a value on this machine, four interleaved at ~2 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from kernels._backend import njit
 from kernels._bitio import bit_length, put_u64
 from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 

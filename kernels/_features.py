@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
 
+from kernels._backend import njit, prange
 from kernels._config import JIT, JIT_PARALLEL
 from kernels._spectral import N_SPECTRAL, SPECTRAL_NAMES, hann, spectral_into
 from kernels._validate import as_float_array, check_fs, check_nonempty

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from kernels._backend import njit
 from kernels._config import JIT
 from kernels._errors import KernelInputError, StateError
 from kernels._validate import as_float_array

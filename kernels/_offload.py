@@ -30,8 +30,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from kernels._backend import njit
 from kernels._config import JIT_EXACT
 from kernels._errors import KernelInputError
 
@@ -202,10 +202,10 @@ def decide_offload(
             feat,
             float(tokens),
             float(battery),
-            pol.novelty_threshold,
-            pol.both_fraction,
-            pol.explore_fraction,
-            pol.min_battery_raw,
+            float(pol.novelty_threshold),  # floats whatever was given: one compiled signature
+            float(pol.both_fraction),
+            float(pol.explore_fraction),
+            float(pol.min_battery_raw),
             np.uint64(int(seed)),
             modes,
         )

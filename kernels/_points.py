@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from kernels._backend import njit
 from kernels._codec import decode_samples, encode_samples
 from kernels._config import JIT_EXACT
 from kernels._errors import CodecError, KernelInputError

@@ -55,10 +55,11 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from numba import njit
 
+from kernels._backend import njit
 from kernels._config import JIT
 from kernels._features import FEATURE_NAMES
+from kernels._rfft import rfft
 
 G = 9.80665
 
@@ -229,8 +230,8 @@ class Screen:
     ) -> None:
         self.channels = channels
         self.profile = profile
-        self.alpha = alpha
-        self.warmup = warmup
+        self.alpha = float(alpha)
+        self.warmup = int(warmup)
         self.n = 0
         # ref, dev, std, hf, the previous window's mean (NaN: none yet), usual move, usual
         # roughness, per channel
@@ -249,13 +250,13 @@ class Screen:
     def flags(self, features: np.ndarray, samples: np.ndarray | None = None) -> int:
         """Flags of one window (``features`` (channels * F,), ``samples`` (channels, n) when
         they are at hand); learns the baselines from it when it has none."""
-        f = np.asarray(features).reshape(self.channels, _F)
+        f = np.ascontiguousarray(features).reshape(self.channels, _F)
         st = self._stats
         if samples is None:
             st[_S_HAVE] = 0.0
             self._rough[:] = 0.0
         else:
-            window_stats(samples, st, self._rough)
+            window_stats(np.ascontiguousarray(samples), st, self._rough)
             st[_S_HAVE] = 1.0
         flags, self.n = screen_kernel(
             f, st, self._rough, self._profile, self._state, self.n, self.warmup, self.alpha,
@@ -443,10 +444,9 @@ def power_spectrum(x, win, out):  # pragma: no cover - compiled
         mean /= n
         for i in range(n):
             zw[i] = (x[c, i] - mean) * win[i]
-        spec = np.fft.rfft(zw)
+        sre, sim = rfft(zw)
         for k in range(1, m + 1):
-            s = spec[k]
-            out[c, k - 1] = s.real * s.real + s.imag * s.imag
+            out[c, k - 1] = sre[k] * sre[k] + sim[k] * sim[k]
 
 
 @njit(**JIT)
@@ -508,7 +508,7 @@ class LineWatch:
         """The window's new-line ratio (0 until warm); learns from it when ``learn``."""
         if samples.shape[1] // 2 != self._p.shape[1] or not np.isfinite(samples).all():
             return 0.0
-        power_spectrum(samples, self._win, self._p)
+        power_spectrum(np.ascontiguousarray(samples), self._win, self._p)
         warm = self.n >= self.warmup
         ratio = new_line_ratio(self._p, self.base) if warm else 0.0
         if learn:

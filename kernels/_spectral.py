@@ -2,7 +2,8 @@
 
 The spectrum follows the feature definitions of issue 3 exactly:
 
-* ``w[k] = 0.5 - 0.5 cos(2 pi k / n)`` (periodic Hann), ``X = rfft((x - mean) * w)``;
+* ``w[k] = 0.5 - 0.5 cos(2 pi k / n)`` (periodic Hann), ``X = rfft((x - mean) * w)``
+  (:func:`kernels._rfft.rfft`);
 * ``P[k] = |X[k]|**2`` for ``k = 1 .. n // 2`` (DC excluded, no one-sided doubling);
 * ``f[k] = k * fs / n`` (Hz).
 
@@ -15,10 +16,10 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 
-import kernels._fft  # noqa: F401  (registers np.fft for Numba)
+from kernels._backend import njit
 from kernels._config import JIT
+from kernels._rfft import rfft
 
 #: Number of equal-width bands between 0 and fs/2.
 N_BANDS = 8
@@ -67,7 +68,7 @@ def spectral_into(zw, fs, out, o):  # pragma: no cover - compiled
         out[o + j] = 0.0
     if n < 2:
         return
-    spec = np.fft.rfft(zw)
+    sre, sim = rfft(zw)
     m = n // 2
     p = np.empty(m, dtype=np.float64)
     total = 0.0
@@ -76,8 +77,7 @@ def spectral_into(zw, fs, out, o):  # pragma: no cover - compiled
     ksum = 0.0
     bands = np.zeros(N_BANDS, dtype=np.float64)
     for k in range(1, m + 1):
-        c = spec[k]
-        pk = c.real * c.real + c.imag * c.imag
+        pk = sre[k] * sre[k] + sim[k] * sim[k]
         p[k - 1] = pk
         total += pk
         ksum += k * pk

@@ -14,8 +14,8 @@ NaN payloads, ±inf, -0.0 and denormals included.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from kernels._backend import njit
 from kernels._config import JIT_EXACT_INLINE, JIT_EXACT_INNER
 
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
+from kernels import _backend
 from tests.kernels import signals
 from tests.kernels.make_golden import GOLDEN
 
@@ -254,6 +255,7 @@ def test_heart_rate_tracks_ppg(bpm: float) -> None:
     assert est2.update(x[:0]) == pytest.approx(out[-1])
 
 
+@pytest.mark.skipif(_backend.MODE != "jit", reason="Numba dispatchers only (JIT backend)")
 def test_read_only_input_reuses_the_compiled_kernels() -> None:
     """np.frombuffer gives read-only arrays; Numba would compile (seconds) a separate version."""
     from kernels._codec import _encode

@@ -1,0 +1,74 @@
+"""The ahead-of-time kernels (``kernels._aot``) against the JIT ones: built by the install, the
+same bytes on the golden vectors and the reference suite's inputs, and the reference suite
+passing on them. Each backend runs in its own process (the backend is chosen at import)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(mode: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    return {**env, "BINHAI_KERNELS": mode}
+
+
+def _run(args: list[str], mode: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=_env(mode), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def test_install_built_a_current_aot_module() -> None:
+    """``pip install`` (setup.py) compiled the module from these sources for this CPU; without it
+    a device would compile with Numba at run time."""
+    proc = _run(["-c", "from kernels import _backend; print(_backend.MODE)"], "aot")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "aot"
+
+
+def test_aot_and_jit_give_the_same_bytes(tmp_path: Path) -> None:
+    got = {}
+    for mode in ("jit", "aot"):
+        out = tmp_path / f"{mode}.npz"
+        proc = _run(["-m", "tests.kernels.conformance", str(out)], mode)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        with np.load(out) as npz:
+            got[mode] = {key: npz[key] for key in npz.files}
+        assert str(got[mode]["backend"]) == mode
+    jit, aot = got["jit"], got["aot"]
+    assert sorted(jit) == sorted(aot)
+    assert len(jit) > 120
+    differ = [
+        key
+        for key in jit
+        if key != "backend"
+        and (jit[key].dtype, jit[key].shape, jit[key].tobytes())
+        != (aot[key].dtype, aot[key].shape, aot[key].tobytes())
+    ]
+    assert not differ, f"AOT and JIT differ on {differ}"
+
+
+@pytest.mark.slow
+def test_reference_suite_on_aot() -> None:
+    tests = [
+        "tests/kernels/test_reference_kernels.py",
+        "tests/kernels/test_points.py",
+        "tests/kernels/test_api.py",
+    ]
+    proc = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], "aot")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_unknown_backend_is_refused() -> None:
+    proc = _run(["-c", "import kernels"], "fast")
+    assert proc.returncode != 0
+    assert "BINHAI_KERNELS must be one of auto, jit, aot" in proc.stderr

@@ -1,8 +1,10 @@
-"""binhai kernels: Numba-compiled window features, detectors, codecs and the offload decision.
+"""binhai kernels: compiled window features, detectors, codecs and the offload decision.
 
-The same code runs on devices (one window at a time) and in the cloud (many windows, in
-parallel). Every public function here is a typed wrapper that validates its inputs, allocates the
-outputs and calls a private compiled kernel; invalid input raises :class:`KernelError`.
+The same code runs on devices (one window at a time, compiled ahead of time when the package was
+installed: no Numba at run time) and in the cloud (many windows, in parallel, Numba JIT); both
+give the same bits. ``BINHAI_KERNELS`` chooses (:mod:`kernels._backend`). Every public function
+here is a typed wrapper that validates its inputs, allocates the outputs and calls a private
+compiled kernel; invalid input raises :class:`KernelError`.
 
 See docs/kernels.md for the feature definitions, the NaN policy and the codec format.
 """

@@ -2,7 +2,8 @@
 
 A device that calls :func:`warm_up` at install or boot time never pays the compile on its first
 window; with a warm cache (``NUMBA_CACHE_DIR`` or the package's ``__pycache__``) it only loads the
-machine code. The test suite calls it once per session for the same reason.
+machine code. The test suite calls it once per session for the same reason. With the
+ahead-of-time kernels (:mod:`kernels._backend`) there is nothing to compile: it only runs them once.
 """
 
 from __future__ import annotations

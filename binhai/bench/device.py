@@ -2,7 +2,10 @@
 
 Each function measures one thing on this machine and returns plain numbers; the CLI renders
 them. Nothing here asserts a target. Only :mod:`device_sdk`'s public API is used; the device
-process of the cold-start runs is :mod:`binhai.bench.device_child`.
+process of the cold-start runs is :mod:`binhai.bench.device_child`, the floor it is compared with
+:mod:`binhai.bench.paho_floor`. Cold starts and CPU runs happen in fresh processes, one kernel
+backend each (``BINHAI_KERNELS``: ``auto`` is what a device gets, ahead-of-time kernels when
+built; ``jit`` the Numba path beside it).
 """
 
 from __future__ import annotations
@@ -28,35 +31,84 @@ RATE_HZ, CHANNELS, WINDOW = 50.0, 3, 128
 APP_CHUNK = 5  # samples per push: an app loop at 10 Hz
 
 
+def _env(backend: str) -> dict[str, str]:
+    """The environment of a device process with the kernel backend ``backend``."""
+    return {**os.environ, "BINHAI_KERNELS": backend}
+
+
 def cold_start(
-    url: str, workdir: Path, *, runs: int = 3, more_windows: int = 200
+    url: str,
+    workdir: Path,
+    *,
+    runs: int = 3,
+    more_windows: int = 200,
+    backend: str = "auto",
+    record: Path | None = None,
 ) -> dict[str, Any]:
-    """Start the device in fresh processes; the first run warms Numba's cache, the rest count."""
+    """Start the device in fresh processes with the kernel backend ``backend`` (``auto``: what a
+    device gets). The first run warms Numba's cache (JIT) or the OS's file cache; the rest count.
+    ``record``: the last run writes the batches it published there (:mod:`.paho_floor`)."""
     times: list[float] = []
     rss: list[float] = []
     uss: list[float] = []
+    ran: set[str] = set()
+    numba_loaded = False
     for i in range(runs + 1):
-        data = workdir / f"cold-{i}"
+        data = workdir / f"cold-{backend}-{i}"
+        cmd = [sys.executable, "-m", "binhai.bench.device_child", url, str(data), str(more_windows)]
+        if record is not None and i == runs:
+            cmd.append(str(record))
         started = time.monotonic()
         out = subprocess.run(
-            [sys.executable, "-m", "binhai.bench.device_child", url, str(data), str(more_windows)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ},
+            cmd, check=True, capture_output=True, text=True, env=_env(backend)
         ).stdout
         res = json.loads(out.strip().splitlines()[-1])
         times.append(res["published_at"] - started)
         rss.append(res["rss_mb"])
         if res["uss_mb"] is not None:
             uss.append(res["uss_mb"])
+        ran.add(res["kernels_backend"])
+        numba_loaded = numba_loaded or res["numba_loaded"]
     return {
         "cold_start_warm_cache_s": statistics.median(times[1:]),
         "cold_start_first_run_s": times[0],
         "rss_mb": max(rss[1:]),
         "uss_mb": max(uss[1:]) if len(uss) > 1 else None,
         "cold_start_runs_s": [round(t, 3) for t in times],
+        "kernels_backend": "/".join(sorted(ran)),
+        "numba_loaded": numba_loaded,
     }
+
+
+def paho_floor(url: str, batches: Path) -> dict[str, Any]:
+    """Peak RSS and USS of a bare paho client publishing the recorded ``batches`` (the floor)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "binhai.bench.paho_floor", url, str(batches)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    res: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return res
+
+
+def cpu_in_child(
+    backend: str, seconds_of_signal: float = 600.0, *, uplink: Uplink = "windows"
+) -> dict[str, Any]:
+    """:func:`cpu` in a fresh process with the kernel backend ``backend``."""
+    code = (
+        "import json, sys; from binhai.bench.device import cpu; "
+        "print(json.dumps(cpu(float(sys.argv[1]), uplink=sys.argv[2])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(seconds_of_signal), uplink],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(backend),
+    ).stdout
+    res: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return res
 
 
 def wrist_accel(n: int) -> np.ndarray:

@@ -1,33 +1,48 @@
 """The device process of the cold-start benchmark (``python -m binhai.bench.device_child``).
 
-Arguments: broker URL (or ``fake``), data dir, the number of windows to stream after the first.
-Starts a device exactly as an app would, pushes one window and waits for its PUBACK, then
-streams more windows; prints one JSON line: the monotonic time the first window was published
-(CLOCK_MONOTONIC is system-wide, so the parent can subtract its own start time), peak RSS and
-private memory (USS, Linux only).
+Arguments: broker URL (or ``fake``), data dir, the number of windows to stream after the first,
+and optionally a file to record every published batch in (for :mod:`binhai.bench.paho_floor`,
+which publishes the same bytes with nothing but paho). Starts a device exactly as an app would,
+pushes one window and waits for its PUBACK, then streams more windows; prints one JSON line:
+the monotonic time the first window was published (CLOCK_MONOTONIC is system-wide, so the parent
+can subtract its own start time), peak RSS, private memory (USS, Linux only) and the kernel
+backend the process ran (``BINHAI_KERNELS`` is the parent's choice).
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from device_sdk import BatchPolicy, Device, FakeTransport
+from binhai.bench.footprint import peak_rss_mb, uss_mb, write_batches
+from device_sdk import BatchPolicy, Device, FakeTransport, MqttTransport
+
+
+class _Recording(MqttTransport):
+    """The SDK's MQTT transport, also keeping each publish (topic, payload)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.sent: list[tuple[str, bytes]] = []
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        self.sent.append((topic, bytes(payload)))
+        return super().publish(topic, payload, qos=qos, retain=retain)
 
 
 def main() -> None:
     url, data_dir, more = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    transport = FakeTransport() if url == "fake" else None
+    record = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+    transport: FakeTransport | MqttTransport
+    transport = FakeTransport() if url == "fake" else _Recording(url)
     rng = np.random.default_rng(0)
     with Device(
         "bench-0",
         tenant="bench",
-        broker_url=None if transport else url,
         transport=transport,
         data_dir=data_dir,
         batch=BatchPolicy(max_age_s=0.0),
@@ -41,18 +56,18 @@ def main() -> None:
         for _ in range(more):
             dev.push("accel", rng.standard_normal((64, 3)))
         dev.flush(60)
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"published_at": published, "rss_mb": rss_kb / 1024, "uss_mb": _uss_mb()}))
+    if record is not None and isinstance(transport, _Recording):
+        write_batches(record, transport.sent)
+    from kernels import _backend
 
-
-def _uss_mb() -> float | None:
-    """Private (unshared) memory: what one more device process really costs, shared libs aside."""
-    try:
-        text = Path("/proc/self/smaps_rollup").read_text()
-    except OSError:
-        return None
-    kb = sum(int(ln.split()[1]) for ln in text.splitlines() if ln.startswith("Private_"))
-    return kb / 1024
+    res = {
+        "published_at": published,
+        "rss_mb": peak_rss_mb(),
+        "uss_mb": uss_mb(),
+        "kernels_backend": _backend.MODE,
+        "numba_loaded": "numba" in sys.modules,
+    }
+    print(json.dumps(res))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,12 @@ import click
 
 from binhai import __version__
 from binhai._config import default_map, load_toml
+
+# The services and tools of this CLI (core, bridge, simulators, benchmarks) run the kernels with
+# the Numba JIT (parallel feature batches in the cloud); devices embedding device_sdk get the
+# ahead-of-time compiled ones (kernels._backend). Set before anything imports kernels; an
+# explicit BINHAI_KERNELS wins.
+os.environ.setdefault("BINHAI_KERNELS", "jit")
 
 
 def _set_workdir(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

@@ -5,8 +5,10 @@ passing on them. Each backend runs in its own process (the backend is chosen at 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,29 @@ def test_unknown_backend_is_refused() -> None:
     proc = _run(["-c", "import kernels"], "fast")
     assert proc.returncode != 0
     assert "BINHAI_KERNELS must be one of auto, jit, aot" in proc.stderr
+
+
+def test_without_the_module_a_device_compiles_with_one_log_line(tmp_path: Path) -> None:
+    """A failed build (no C compiler) leaves no module: ``auto`` runs the JIT and says why once;
+    ``aot`` refuses to import."""
+    shutil.copytree(
+        ROOT / "kernels", tmp_path / "kernels", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
+    code = "from kernels import _backend; print(_backend.MODE)"
+    # -S: no .pth files, so the editable install's finder cannot supply the real module
+    site = sysconfig.get_paths()
+    path = os.pathsep.join([str(tmp_path), site["purelib"], site["platlib"]])
+    for mode, ok in (("auto", True), ("aot", False)):
+        env = {**_env(mode), "PYTHONPATH": path}
+        proc = subprocess.run(
+            [sys.executable, "-S", "-c", code], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if ok:
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            assert proc.stdout.strip() == "jit"
+            lines = [ln for ln in proc.stderr.splitlines() if "ahead-of-time" in ln]
+            assert len(lines) == 1 and "not built" in lines[0], proc.stderr
+        else:
+            assert proc.returncode != 0
+            assert "BINHAI_KERNELS=aot: the ahead-of-time kernels are not built" in proc.stderr

@@ -9,8 +9,8 @@ chosen once, when :mod:`kernels` is first imported, from ``BINHAI_KERNELS``:
 ``aot``
     The extension module ``kernels._aot``, compiled from the same kernel sources by Numba's
     ``pycc`` when the package is built or installed (``setup.py``). Numba and LLVM are never
-    imported: this is what lets a device run in well under half the memory. A kernel gets an
-    :class:`AotKernel` that picks the compiled function for the argument types;
+    imported: this is what lets a device run in well under half the memory. A kernel becomes
+    a function that calls the compiled one for the argument types (:func:`aot_kernel`);
     kernels that are not compiled ahead of time (the ``parallel`` batch, inner helpers) stay
     plain Python functions (``prange`` is ``range``) calling the compiled ones. Importing fails
     if the module is missing or stale.
@@ -120,74 +120,91 @@ MODE, _AOT = _choose()
 # ---------------------------------------------------------------------------------------------
 # AOT dispatch
 
-_SCALARS: dict[type, str] = {
-    float: "f8",
-    int: "i8",
-    bool: "b1",
-    np.float64: "f8",
-    np.int64: "i8",
-    np.uint64: "u8",
-    np.bool_: "b1",
+#: Python types accepted for a scalar token (what the JIT types as that Numba type).
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "f8": (float, np.float64),
+    "i8": (int, np.int64),
+    "u8": (np.uint64,),
+    "b1": (bool, np.bool_),
 }
-_ARRAYS: dict[tuple[np.dtype[Any], int], str] = {}
+#: Array dtypes by token prefix (native byte order).
+_DTYPES: dict[str, np.dtype[Any]] = {t: np.dtype(t) for t in ("f4", "f8", "i1", "i8", "u1")} | {
+    "b1": np.dtype(np.bool_)
+}
 
 
 def _token(a: object) -> str:
-    """The spec token of one argument (``"?"`` for anything the AOT build has no type for)."""
+    """A readable name of an argument's type, for the error message of a call with no build."""
     if isinstance(a, np.ndarray):
-        if not a.flags.c_contiguous or not a.dtype.isnative:
-            return "?"
-        key = (a.dtype, a.ndim)
-        tok = _ARRAYS.get(key)
-        if tok is None:
-            tok = _ARRAYS[key] = f"{a.dtype.kind}{a.dtype.itemsize}:{a.ndim}"
-        return tok
-    return _SCALARS.get(type(a), "?")
+        layout = "" if a.flags.c_contiguous else " not C-contiguous"
+        return f"{a.dtype.str}:{a.ndim}{layout}"
+    return type(a).__name__
 
 
-class AotKernel:
-    """A kernel compiled ahead of time: calls the compiled function for the argument types.
+def _condition(j: int, i: int, token: str, scope: dict[str, Any]) -> str:
+    """Python source of the test that argument ``a{i}`` matches ``token`` (signature ``j``)."""
+    name = f"t{j}_{i}"
+    if ":" in token:
+        dtype, _, ndim = token.partition(":")
+        scope[name] = _DTYPES[dtype]
+        dt = f"(a{i}.dtype is {name} or a{i}.dtype == {name})"  # `is`: the usual, fast case
+        return f"type(a{i}) is nd and {dt} and a{i}.ndim == {int(ndim)} and a{i}.flags.c_contiguous"
+    scope[name] = _SCALARS[token]
+    return f"type(a{i}) in {name}"
 
-    The extension module's functions check only the item size of an array, so the types are
-    checked here; a call the build has no signature for raises :class:`KernelError` (a wrapper
-    handing over a type it does not normalise: a bug, caught by the conformance test).
+
+def aot_kernel(py_func: Callable[..., Any], compiled: list[tuple[str, Any]]) -> Any:
+    """A kernel compiled ahead of time: a function calling the compiled one for the argument
+    types, ``compiled`` being ``(spec tokens, function)`` pairs.
+
+    The extension module's functions check only the item size of an array, never its dtype,
+    dimensions or layout, so the types are checked here, in generated code (one comparison per
+    argument: dispatch costs ~1 us, like Numba's). A call the build has no signature for raises
+    :class:`KernelError` (a wrapper handing over a type it does not normalise: a bug the
+    conformance test catches).
     """
+    nargs = len(compiled[0][0].split())
+    args = ", ".join(f"a{i}" for i in range(nargs))
+    scope: dict[str, Any] = {"nd": np.ndarray, "miss": _miss(py_func.__name__)}
+    lines = [f"def {py_func.__name__}({args}):"]
+    for j, (tokens, fn) in enumerate(compiled):
+        scope[f"f{j}"] = fn
+        keys = _aot_spec.runtime_key(tokens)
+        test = " and ".join(_condition(j, i, t, scope) for i, t in enumerate(keys))
+        lines.append(f"    if {test}:\n        return f{j}({args})")
+    lines.append(f"    return miss({args})")
+    exec("\n".join(lines), scope)
+    call = scope[py_func.__name__]
+    call.__doc__ = py_func.__doc__
+    call.__module__ = py_func.__module__
+    call.__qualname__ = py_func.__qualname__
+    call.__wrapped__ = py_func  # the kernel's source, as Numba's dispatchers have it
+    call.py_func = py_func
+    call.aot_signatures = [tokens for tokens, _ in compiled]
+    return call
 
-    __slots__ = ("__name__", "__wrapped__", "_table", "py_func")
 
-    def __init__(self, py_func: Callable[..., Any], table: dict[tuple[str, ...], Any]) -> None:
-        self.py_func = py_func
-        self.__name__ = py_func.__name__
-        self.__wrapped__ = py_func
-        self._table = table
+def _miss(name: str) -> Callable[..., Any]:
+    def miss(*args: Any) -> Any:
+        raise KernelError(
+            f"{name}: no ahead-of-time build for arguments ({', '.join(map(_token, args))}); "
+            f"{ENV}=jit compiles it at run time"
+        )
 
-    def __call__(self, *args: Any) -> Any:
-        fn = self._table.get(tuple(map(_token, args)))
-        if fn is None:
-            raise KernelError(
-                f"{self.__name__}: no ahead-of-time build for arguments "
-                f"({', '.join(map(_token, args))}); {ENV}=jit compiles it at run time"
-            )
-        return fn(*args)
-
-    def __repr__(self) -> str:
-        return f"<AotKernel {self.py_func.__module__}.{self.__name__} ({len(self._table)} types)>"
-
-
-def _aot_table(module: str, name: str) -> dict[tuple[str, ...], Any] | None:
-    sigs = _aot_spec.ENTRIES.get((module, name))
-    if sigs is None or _AOT is None:
-        return None
-    return {
-        _aot_spec.runtime_key(tokens): getattr(_AOT, _aot_spec.export_name(module, name, i))
-        for i, tokens in enumerate(sigs)
-    }
+    return miss
 
 
 def _aot_njit(**_options: Any) -> Callable[[Callable[..., Any]], Any]:
     def decorate(fn: Callable[..., Any]) -> Any:
-        table = _aot_table(fn.__module__.rpartition(".")[2], fn.__name__)
-        return fn if table is None else AotKernel(fn, table)
+        module = fn.__module__.rpartition(".")[2]
+        sigs = _aot_spec.ENTRIES.get((module, fn.__name__))
+        if sigs is None or _AOT is None:
+            return fn  # not compiled ahead of time: plain Python calling compiled kernels
+        compiled = [
+            (tokens, getattr(_AOT, _aot_spec.export_name(module, fn.__name__, i)))
+            for i, tokens in enumerate(sigs)
+        ]
+        return aot_kernel(fn, compiled)
 
     return decorate
 
@@ -216,4 +233,4 @@ def compiled_in_python() -> bool:
     return bool(getattr(config, "DISABLE_JIT", 0))
 
 
-__all__ = ["ENV", "MODE", "AotKernel", "compiled_in_python", "fingerprint", "njit", "prange"]
+__all__ = ["ENV", "MODE", "aot_kernel", "compiled_in_python", "fingerprint", "njit", "prange"]

@@ -70,6 +70,36 @@ def test_reference_suite_on_aot() -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
+def test_aot_dispatch_refuses_types_it_has_no_build_for() -> None:
+    """The compiled functions check only item sizes: the dispatch checks dtype, ndim, layout."""
+    code = """
+import numpy as np
+from kernels import KernelError, _backend
+from kernels._features import _LAGS, features_into
+from kernels._spectral import hann
+assert _backend.MODE == "aot" and features_into.aot_signatures
+out = np.empty(len(_LAGS) + 64, dtype=np.float32)
+x = np.zeros((128, 2), dtype=np.float32)
+for bad in (x[:, 0], x[:, 0].astype(np.int32), x[:, 0].astype(">f4"), x):
+    try:
+        features_into(bad, 50.0, hann(128), _LAGS, out)
+    except KernelError as exc:
+        assert "no ahead-of-time build" in str(exc), exc
+    else:
+        raise AssertionError(f"accepted {bad.dtype} {bad.shape} {bad.flags.c_contiguous}")
+try:
+    features_into(x[:, 0].copy(), 50, hann(128), _LAGS, out)  # an int where the kernel takes f8
+except KernelError:
+    pass
+else:
+    raise AssertionError("accepted an int sample rate")
+print("ok")
+"""
+    proc = _run(["-c", code], "aot")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
+
+
 def test_unknown_backend_is_refused() -> None:
     proc = _run(["-c", "import kernels"], "fast")
     assert proc.returncode != 0

@@ -82,6 +82,7 @@ def outputs() -> dict[str, np.ndarray]:
     for mode in (kernels.HOLD, kernels.LINEAR):
         idx = kernels.select_points(x, 0.2, mode)
         out[f"points/{mode}"] = idx
+        out[f"points64/{mode}"] = kernels.select_points(x.astype(np.float64), 0.2, mode)
         out[f"rebuild/{mode}"] = kernels.rebuild(idx, x[idx], x.size, mode)
         data = np.stack([x, x * 2.0])
         b = kernels.encode_points(data, 0.2, mode)

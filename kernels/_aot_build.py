@@ -7,9 +7,9 @@ Run by ``setup.py`` (``build_ext``) when the package is built or installed, or b
 Each exported function is a one-line trampoline calling the kernel's Numba dispatcher, so the
 kernel itself is compiled with its own options from :mod:`kernels._config` (fast-math flags,
 ``error_model``), exactly as the JIT compiles it, and linked into the module with everything it
-calls. The module is compiled for this machine's CPU, with the same CPU features the JIT uses
-(``pycc`` would otherwise give only the CPU model's default features), so that the fast-math
-kernels give the same bits on both paths. It also exports ``aot_fingerprint()``, compared at
+calls, as the JIT's optimised IR, untouched. The module is compiled for this machine's CPU, with
+the same CPU features the JIT uses (:func:`_configure_codegen`), so that the fast-math kernels
+give the same bits on both paths. It also exports ``aot_fingerprint()``, compared at
 import with :func:`kernels._backend.fingerprint` to leave a stale module unused.
 
 This module imports Numba; nothing imports it at run time.
@@ -56,14 +56,28 @@ def _trampoline(dispatcher: Any, nargs: int) -> Any:
     return scope["trampoline"]
 
 
-def _host_features() -> None:
-    """Make pycc compile for this CPU with the JIT's CPU features (see the module docstring)."""
+def _configure_codegen() -> None:
+    """Make pycc emit the JIT's machine code (see the module docstring).
+
+    * CPU features: pycc's AOT codegen takes only the CPU model's default features; the JIT asks
+      LLVM for the host's. Both now use the host's.
+    * No second optimisation: each kernel's library is already optimised as a whole (its callees
+      linked in), exactly what the JIT turns into machine code. pycc would link it into the
+      module and optimise the module again, and with fast-math flags that second round may
+      contract or reassociate differently (a last-bit difference in a twiddle factor, say). The
+      module keeps the kernels' IR as it is; only the small trampolines and Python wrappers,
+      optimised per function, are left without module-level passes.
+    """
     from numba.core import codegen
 
     def features(self: Any) -> str:
         return str(self._get_host_cpu_features())
 
+    def keep_optimised_ir(self: Any) -> None:
+        return None
+
     codegen.AOTCPUCodegen._customize_tm_features = features  # type: ignore[method-assign]
+    codegen.AOTCodeLibrary._optimize_final_module = keep_optimised_ir  # type: ignore[method-assign]
 
 
 def build(output: Path, *, verbose: bool = False) -> Path:
@@ -82,7 +96,7 @@ def build(output: Path, *, verbose: bool = False) -> Path:
 
     if _backend.MODE != "jit":
         raise RuntimeError("the AOT build needs the JIT backend (BINHAI_KERNELS=jit)")
-    _host_features()
+    _configure_codegen()
     cc = CC("_aot")
     cc.target_cpu = "host"
     cc.verbose = verbose

@@ -495,10 +495,10 @@ class LineWatch:
     ) -> None:
         from kernels._spectral import hann
 
-        self.ratio = ratio
-        self.learn_below = learn_below
-        self.alpha = alpha
-        self.warmup = warmup
+        self.ratio = float(ratio)
+        self.learn_below = float(learn_below)
+        self.alpha = float(alpha)
+        self.warmup = int(warmup)
         self.n = 0
         self._win = np.ascontiguousarray(hann(n))
         self._p = np.zeros((channels, n // 2))

@@ -21,6 +21,10 @@ chosen once, when :mod:`kernels` is first imported, from ``BINHAI_KERNELS``:
 
 The module is built for the CPU it is built on (like the JIT), so that fast-math kernels give the
 same bits on both paths; a module carried to another CPU model is stale and not used.
+
+This is the one environment variable a library package reads (elsewhere only the CLI does): like
+Numba's own ``NUMBA_*`` settings, the backend must be known before the first kernel is defined,
+that is at import, before any caller could pass an argument.
 """
 
 from __future__ import annotations

@@ -42,11 +42,15 @@ NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy
 
 Baselines (per stream and channel: a slow reference of the mean and the usual distance from it,
 the std, the high-band amplitude) learn only from windows with no flag, by exponential averaging
-(``alpha``, a fifth of it for the reference) — the reference also skips windows already three
+(``alpha``, ``profile.ref_rate`` times it for the reference: a fifth, or all of it for a sensor
+whose level wanders by nature, like a room's humidity over a day) — the reference also skips windows already three
 usual distances off, so a slow drift is not learnt before it is flagged; NOISE and the std
 check of LEVEL wait for ``warmup`` windows, its reference check (whose usual distance takes
 longer to know) for three times as many, its slope check for half as many (the usual move between
 consecutive windows, learnt like the reference: a move already three usual moves off is not learnt).
+Where ``profile.reseat`` > 0, a level that has stopped moving — that many windows in a row
+flagged LEVEL alone, each moving no more than the stream usually does — becomes the reference:
+the new normal after an event, or a slow natural trend, not an alert for ever after.
 """
 
 from __future__ import annotations
@@ -112,6 +116,8 @@ class SensorProfile:
     high_limit: float = math.inf
     slope_ratio: float = 0.0
     rough_ratio: float = 0.0
+    ref_rate: float = 0.2
+    reseat: int = 0
 
 
 # Slow thermal sensors: an absolute limit, a level that moves, a fast rise, a rough burst.
@@ -124,6 +130,7 @@ _THERMAL = SensorProfile(
     high_limit=60.0,
     slope_ratio=4.0,
     rough_ratio=4.0,
+    reseat=5,
 )
 
 #: Built-in profiles, by sensor name (others get the generic one).
@@ -140,7 +147,7 @@ PROFILES: dict[str, SensorProfile] = {
     "ppg": SensorProfile("ppg", level_sigmas=10.0),
     "vib": SensorProfile("vib", level_sigmas=10.0),
     "temp": _THERMAL,
-    "climate": replace(_THERMAL, name="climate", level_floor=1.5, high_limit=32.0),
+    "climate": replace(_THERMAL, name="climate", level_floor=1.5, high_limit=32.0, ref_rate=1.0),
 }
 
 
@@ -234,7 +241,7 @@ class Screen:
         self.n = 0
         # ref, dev, std, hf, the previous window's mean (NaN: none yet), usual move, usual
         # roughness, per channel
-        self._state = np.zeros((7, channels))
+        self._state = np.zeros((8, channels))
         self._state[_PREV] = np.nan
         self._profile = _profile_array(profile)
         self._delta = np.zeros(1)
@@ -284,16 +291,17 @@ class Screen:
 
 
 # Screen state rows and profile slots of the compiled kernel
-_REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH = range(7)
+_REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH, _HOLD = range(8)
 (_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
- _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH) = range(13)  # fmt: skip
+ _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH, _P_REFRATE, _P_RESEAT) = range(15)  # fmt: skip
 
 
 def _profile_array(p: SensorProfile) -> np.ndarray:
     lo, hi = p.tremor if p.tremor is not None else (0.0, -1.0)
     return np.array(
         [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
-         p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio],
+         p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio, p.ref_rate,
+         p.reseat],
         dtype=np.float64,
     )  # fmt: skip
 
@@ -382,21 +390,33 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
         if level:
             flags |= LEVEL
     a = max(alpha, 1.0 / (n + 1))
+    calm = True
     for c in range(ch):
         mean = np.float64(f[c, _MEAN])
         move = abs(mean - state[_PREV, c])
         state[_PREV, c] = mean
+        if not move <= 3 * state[_MOVE, c] + prof[_P_FLOOR] / 4:  # NaN: not calm
+            calm = False
         if flags or not math.isfinite(move):
             continue
         if state[_MOVE, c] == 0.0:
             state[_MOVE, c] = move
         elif n < warmup // 2 or move <= 3 * state[_MOVE, c] + prof[_P_FLOOR] / 4:
             state[_MOVE, c] += a * (move - state[_MOVE, c])
+    if flags == LEVEL and calm and prof[_P_RESEAT] > 0:
+        # a level that has stopped moving is the stream's new normal, not a drift in progress
+        state[_HOLD, 0] += 1
+        if state[_HOLD, 0] >= prof[_P_RESEAT]:
+            state[_HOLD, 0] = 0
+            for c in range(ch):
+                state[_REF, c] = f[c, _MEAN]
+    else:
+        state[_HOLD, 0] = 0
     if flags:
         return flags, n
     # learn: a level already 3 usual distances off is not learnt (a slow drift must not become
     # the reference before it crosses the threshold)
-    slow = max(alpha / 5, 1.0 / (n + 1))
+    slow = max(alpha * prof[_P_REFRATE], 1.0 / (n + 1))
     keep_ref = settled
     if settled:
         for c in range(ch):

@@ -145,11 +145,12 @@ class PulseWatch:
         busiest = max(over, key=lambda s: s.level)
         rest = cfg.rest_bpm if math.isnan(self.rest) else self.rest
         top = (rest + cfg.rest_rise_bpm, rest + cfg.walk_rise_bpm, cfg.run_max_bpm)[busiest.level]
-        contiguous = self.last_end is not None and t0_ns - self.last_end < end_ns - t0_ns
-        if not contiguous or math.isnan(self.bound):
+        last = self.last_end
+        contiguous = last is not None and t0_ns - last < end_ns - t0_ns
+        if last is None or not contiguous or math.isnan(self.bound):
             self.bound = max(top, cfg.run_max_bpm)
         else:
-            decay = math.exp(-(end_ns - self.last_end) / 1e9 / cfg.hr_tau_s)
+            decay = math.exp(-(end_ns - last) / 1e9 / cfg.hr_tau_s)
             self.bound = max(top, top + (self.bound - top) * decay)
         self.last_end = end_ns
         gait = busiest.cadence_hz if busiest.level == RUNNING else 0.0

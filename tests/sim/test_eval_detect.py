@@ -33,6 +33,8 @@ CASES = [
     # roughness: white noise on smooth signals (a wearer's motion, a machine's heat)
     ("wrist", "faults", "noise_burst", "accel", 200.0, 15.0, {"noise_burst"}),
     ("machine", "faults", "noise_burst", "temp", 900.0, 200.0, {"noise_burst"}),
+    # ... from a stream's third window, before its other baselines are warm
+    ("env", "faults", "noise_burst", "climate", 150.0, 240.0, {"noise_burst"}),
 ]
 
 

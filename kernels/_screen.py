@@ -22,9 +22,10 @@ NOISE      a channel's high-band amplitude (std x sqrt(share of the top band)) i
            >= ``profile.noise_ratio`` times the stream's baseline; or, where
            ``profile.rough_ratio`` > 0 and the samples are at hand, its roughness (the 90th
            percentile of the samples' distances from their neighbours' mean) is above
-           ``rough_ratio`` times the stream's usual roughness and above half the channel's std
-           (white noise is rough, motion and heat are smooth: a noise burst, whatever the
-           wearer does)
+           ``rough_ratio`` times the stream's usual roughness (or its last ordinary window's,
+           the smoother: the usual lags behind a change of activity) and above 0.8 x the
+           channel's std (white noise is rough, motion and heat are smooth: a noise burst,
+           whatever the wearer does); from the stream's third window
 LEVEL      the level moves: accelerometers (``profile.gravity`` > 0) when the norm of the
            mean vector differs from 1 g by > 0.2 g; other sensors when a channel's mean is
            off its slow reference by > ``profile.level_sigmas`` x its usual distance from
@@ -42,11 +43,16 @@ NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy
 
 Baselines (per stream and channel: a slow reference of the mean and the usual distance from it,
 the std, the high-band amplitude) learn only from windows with no flag, by exponential averaging
-(``alpha``, a fifth of it for the reference) — the reference also skips windows already three
-usual distances off, so a slow drift is not learnt before it is flagged; NOISE and the std
-check of LEVEL wait for ``warmup`` windows, its reference check (whose usual distance takes
-longer to know) for three times as many, its slope check for half as many (the usual move between
-consecutive windows, learnt like the reference: a move already three usual moves off is not learnt).
+(``alpha``, ``profile.ref_rate`` times it for the reference: a fifth, or all of it for a sensor
+whose level wanders by nature, like a room's humidity over a day) — the reference also skips
+windows already three usual distances off, so a slow drift is not learnt before it is flagged;
+NOISE (but its roughness check) and the std check of LEVEL wait for ``warmup`` windows, its
+reference check (whose usual distance takes longer to know) for three times as many, its slope
+check for half as many (the usual move between consecutive windows, learnt like the reference:
+a move already three usual moves off is not learnt).
+Where ``profile.reseat`` > 0, a level that has stopped moving — that many windows in a row
+flagged LEVEL alone, each moving no more than the stream usually does — becomes the reference:
+the new normal after an event, or a slow natural trend, not an alert for ever after.
 """
 
 from __future__ import annotations
@@ -113,6 +119,8 @@ class SensorProfile:
     high_limit: float = math.inf
     slope_ratio: float = 0.0
     rough_ratio: float = 0.0
+    ref_rate: float = 0.2
+    reseat: int = 0
 
 
 # Slow thermal sensors: an absolute limit, a level that moves, a fast rise, a rough burst.
@@ -125,6 +133,7 @@ _THERMAL = SensorProfile(
     high_limit=60.0,
     slope_ratio=4.0,
     rough_ratio=4.0,
+    reseat=5,
 )
 
 #: Built-in profiles, by sensor name (others get the generic one).
@@ -141,7 +150,7 @@ PROFILES: dict[str, SensorProfile] = {
     "ppg": SensorProfile("ppg", level_sigmas=10.0),
     "vib": SensorProfile("vib", level_sigmas=10.0),
     "temp": _THERMAL,
-    "climate": replace(_THERMAL, name="climate", level_floor=1.5, high_limit=32.0),
+    "climate": replace(_THERMAL, name="climate", level_floor=1.5, high_limit=32.0, ref_rate=1.0),
 }
 
 
@@ -235,7 +244,7 @@ class Screen:
         self.n = 0
         # ref, dev, std, hf, the previous window's mean (NaN: none yet), usual move, usual
         # roughness, per channel
-        self._state = np.zeros((7, channels))
+        self._state = np.zeros((9, channels))
         self._state[_PREV] = np.nan
         self._profile = _profile_array(profile)
         self._delta = np.zeros(1)
@@ -285,16 +294,17 @@ class Screen:
 
 
 # Screen state rows and profile slots of the compiled kernel
-_REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH = range(7)
+_REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH, _HOLD, _RECENT = range(9)
 (_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
- _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH) = range(13)  # fmt: skip
+ _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH, _P_REFRATE, _P_RESEAT) = range(15)  # fmt: skip
 
 
 def _profile_array(p: SensorProfile) -> np.ndarray:
     lo, hi = p.tremor if p.tremor is not None else (0.0, -1.0)
     return np.array(
         [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
-         p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio],
+         p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio, p.ref_rate,
+         p.reseat],
         dtype=np.float64,
     )  # fmt: skip
 
@@ -345,12 +355,15 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
         std = np.float64(f[c, _STD])
         hf = std * math.sqrt(f[c, _BAND0 + _N_BANDS - 1] / total)
         sq += mean * mean
+        # roughness is one window's robust statistic: its check starts after two windows, and
+        # compares with the smoother of the stream's usual and its last ordinary window (the
+        # usual one lags behind a change of activity)
+        usual = min(state[_ROUGH, c], state[_RECENT, c])
+        rough_on = prof[_P_ROUGH] > 0 and rough[c] > 0 and usual > 0 and n >= 2
+        if rough_on and not constant and rough[c] > max(prof[_P_ROUGH] * usual, 0.8 * std):
+            noise = True
         if warm and not constant:
             if hf > prof[_P_NOISE] * max(state[_HF, c], 1e-12):
-                noise = True
-            usual = state[_ROUGH, c]
-            rough_on = prof[_P_ROUGH] > 0 and rough[c] > 0 and usual > 0
-            if rough_on and rough[c] > prof[_P_ROUGH] * usual and rough[c] > 0.5 * std:
                 noise = True
             if prof[_P_GRAV] <= 0:
                 off = abs(mean - state[_REF, c])
@@ -378,26 +391,38 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
                 level = True
         else:
             delta[0] = mean0 - state[_REF, 0]
-        if noise:
-            flags |= NOISE
         if level:
             flags |= LEVEL
+    if noise:
+        flags |= NOISE
     a = max(alpha, 1.0 / (n + 1))
+    calm = True
     for c in range(ch):
         mean = np.float64(f[c, _MEAN])
         move = abs(mean - state[_PREV, c])
         state[_PREV, c] = mean
+        if not move <= 3 * state[_MOVE, c] + prof[_P_FLOOR] / 4:  # NaN: not calm
+            calm = False
         if flags or not math.isfinite(move):
             continue
         if state[_MOVE, c] == 0.0:
             state[_MOVE, c] = move
         elif n < warmup // 2 or move <= 3 * state[_MOVE, c] + prof[_P_FLOOR] / 4:
             state[_MOVE, c] += a * (move - state[_MOVE, c])
+    if flags == LEVEL and calm and prof[_P_RESEAT] > 0:
+        # a level that has stopped moving is the stream's new normal, not a drift in progress
+        state[_HOLD, 0] += 1
+        if state[_HOLD, 0] >= prof[_P_RESEAT]:
+            state[_HOLD, 0] = 0
+            for c in range(ch):
+                state[_REF, c] = f[c, _MEAN]
+    else:
+        state[_HOLD, 0] = 0
     if flags:
         return flags, n
     # learn: a level already 3 usual distances off is not learnt (a slow drift must not become
     # the reference before it crosses the threshold)
-    slow = max(alpha / 5, 1.0 / (n + 1))
+    slow = max(alpha * prof[_P_REFRATE], 1.0 / (n + 1))
     keep_ref = settled
     if settled:
         for c in range(ch):
@@ -418,6 +443,7 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
         state[_STDB, c] += a * (std - state[_STDB, c])
         state[_HF, c] += a * (hf - state[_HF, c])
         if rough[c] > 0:
+            state[_RECENT, c] = rough[c]
             if state[_ROUGH, c] == 0.0:
                 state[_ROUGH, c] = rough[c]
             else:

@@ -4,10 +4,10 @@
 
 * ``LINE`` on streams whose profile watches spectral lines (vibration): a
   :class:`LineWatch` on the samples — new lines the stream's baseline spectrum lacks;
-* ``RATE`` on pulse streams (PPG): a pulse the wearer's activity does not explain — the
-  device's accelerometer says the wearer was at rest through the PPG window and
-  ``rest_context_s`` before it, and the pulse rate (the dominant frequency) is above
-  ``rest_bpm`` or the beat spectrum is spread (``spectral_flatness`` above ``irregular``).
+* ``RATE`` on pulse streams (PPG): a pulse the wearer's activity, as the device's
+  accelerometer shows it, does not explain (:class:`kernels._pulse.PulseWatch`: the pulse
+  rate with the arm's swing removed, against the bound the activity and the heart's own
+  dynamics put on it); it needs the samples.
 
 Devices run it on every window (they always have the samples); the cloud runs it on the windows
 whose samples it received. Pure, no I/O, state bounded per stream.
@@ -15,13 +15,13 @@ whose samples it received. Pure, no I/O, state bounded per stream.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from kernels import _screen as scr
 from kernels._features import FEATURE_NAMES
+from kernels._pulse import PulseConfig, PulseWatch
 
 __all__ = ["RATE", "DeviceScreen", "ScreenConfig", "Screened"]
 
@@ -30,7 +30,6 @@ scr.FLAG_NAMES[RATE] = "rate"
 _F = len(FEATURE_NAMES)
 _STD = FEATURE_NAMES.index("std")
 _DOM = FEATURE_NAMES.index("dominant_freq")
-_FLAT = FEATURE_NAMES.index("spectral_flatness")
 _LINE_SENSORS = ("vib",)
 _PULSE_SENSORS = ("ppg",)
 _ACTIVITY_SENSORS = ("accel",)
@@ -38,14 +37,8 @@ _ACTIVITY_SENSORS = ("accel",)
 
 @dataclass(frozen=True, slots=True)
 class ScreenConfig:
-    #: Accelerometer at rest: every axis' std below this (m/s²).
-    idle_std: float = 0.5
-    #: Pulse rate (bpm) above which a resting wearer's pulse is unusual.
-    rest_bpm: float = 125.0
-    #: Spectral flatness of a resting PPG window above which the pulse is irregular.
-    irregular: float = 0.25
-    #: Seconds of rest before a PPG window that the check requires.
-    rest_context_s: float = 2.56
+    #: The pulse check's settings (``RATE``).
+    pulse: PulseConfig = field(default_factory=PulseConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +46,8 @@ class Screened:
     """A window's flags, a score (the new-line ratio, or 1 when flagged), how far channel 0's
     level is above its reference (what tells an overheat from a drift), and whether every
     check that needs a baseline could run (``warm``: the stream's level reference is settled
-    and, where lines are watched, the line baseline too)."""
+    and, where lines are watched, the line baseline too; on pulse streams, the wearer's
+    activity over the window was known)."""
 
     flags: int
     score: float
@@ -67,29 +61,13 @@ class _Stream:
     lines: scr.LineWatch | None = None
 
 
-@dataclass
-class _Activity:
-    spans: deque[tuple[int, int, bool]] = field(default_factory=lambda: deque(maxlen=16))
-
-    def resting(self, start: int, end: int) -> bool:
-        """Rest was seen from ``start`` to ``end``, without a gap or a moving window."""
-        if any(b > start and a < end and not idle for a, b, idle in self.spans):
-            return False
-        at = start
-        for a, b in sorted((a, b) for a, b, idle in self.spans if b > start and a < end):
-            if a > at:
-                return False
-            at = max(at, b)
-        return at >= end
-
-
 class DeviceScreen:
     """The screening state of one device, across its sensors."""
 
     def __init__(self, config: ScreenConfig | None = None) -> None:
         self.config = config or ScreenConfig()
         self._streams: dict[str, _Stream] = {}
-        self._activity = _Activity()
+        self._pulse = PulseWatch(self.config.pulse)
 
     def stream(self, sensor: str, channels: int) -> scr.Screen:
         st = self._streams.get(sensor)
@@ -121,13 +99,14 @@ class DeviceScreen:
         rows = f.reshape(channels, _F)
         end = t0_ns + round(n_samples * 1e9 / rate_hz)
         if sensor in _ACTIVITY_SENSORS and np.isfinite(rows).all():
-            self._activity.spans.append(
-                (t0_ns, end, bool(rows[:, _STD].max() < self.config.idle_std))
-            )
-        before = t0_ns - round(self.config.rest_context_s * 1e9)
-        if sensor in _PULSE_SENSORS and not flags and self._activity.resting(before, end):
-            bpm = 60.0 * float(rows[0, _DOM])
-            if bpm > self.config.rest_bpm or rows[0, _FLAT] > self.config.irregular:
+            busiest = int(np.argmax(rows[:, _STD]))
+            event = bool(flags & (scr.IMPACT | scr.TREMOR))
+            self._pulse.activity(t0_ns, end, rows[:, _STD], float(rows[busiest, _DOM]), event)
+        judged = True
+        if sensor in _PULSE_SENSORS and samples is not None and not flags:
+            unexplained = self._pulse.check(t0_ns, end, samples[0], rate_hz)
+            judged = unexplained is not None
+            if unexplained:
                 flags |= RATE
                 score = 1.0
         if samples is not None and sensor in _LINE_SENSORS and not flags & scr.NOISE:
@@ -137,7 +116,7 @@ class DeviceScreen:
             if ratio >= st.lines.ratio:
                 flags |= scr.LINE
                 score = ratio
-        warm = screen.n >= 3 * screen.warmup
+        warm = screen.n >= 3 * screen.warmup and judged
         if sensor in _LINE_SENSORS:
             warm = warm and st.lines is not None and st.lines.n >= st.lines.warmup
         return Screened(flags, score, screen.level_delta, warm)

@@ -26,9 +26,12 @@ from device_sdk._engine import EngineConfig
 from device_sdk._synergy import SynergyConfig
 from firmware_sim import AlertRow, PolicyParams, Scenario, build_fleet
 
-#: A device's uplink budget is ``budget`` x its all-cloud byte rate; its bucket holds this many
-#: seconds of it, and at least MIN_BURST bytes (one raw window and its framing, so that a device
-#: with a tiny budget can still send evidence now and then).
+#: A device's uplink budget is ``budget`` x its all-cloud byte rate, and at least MIN_RATE bytes
+#: per second (a slow sensor's heartbeats and summaries alone cost more than a few percent of its
+#: own tiny all-cloud rate; below the floor its events would wait in the outbox); its bucket holds
+#: BURST_S seconds of it, and at least MIN_BURST bytes (one raw window and its framing, so that a
+#: device with a tiny budget can still send evidence now and then).
+MIN_RATE = 2.0
 BURST_S = 600.0
 MIN_BURST = 1500.0
 #: Heartbeats (with the summaries of ordinary windows) of synergy devices, and how long their
@@ -102,7 +105,7 @@ def engine_config(spec: RunSpec, device: str) -> EngineConfig:
         return EngineConfig(heartbeat_s=30.0)
     budget = Budget()
     if spec.params.budget is not None and spec.all_cloud_bps:
-        rate = spec.params.budget * spec.all_cloud_bps.get(device, 0.0)
+        rate = max(spec.params.budget * spec.all_cloud_bps.get(device, 0.0), MIN_RATE)
         budget = Budget(bytes_per_s=rate, burst_bytes=max(rate * BURST_S, MIN_BURST))
     return EngineConfig(
         budget=budget,

@@ -113,3 +113,24 @@ def test_below_the_battery_threshold_a_device_halves_its_bytes_and_keeps_its_eve
     print(f"battery 1.0: {full_bytes} B, recall {full_recall}; 0.15: {low_bytes} B, {low_recall}")
     assert low_bytes <= full_bytes / 2
     assert low_recall >= 0.90
+
+
+def test_a_slow_sensor_can_afford_its_events_at_a_small_budget() -> None:
+    """An env board's whole all-cloud stream is ~21 KB an hour; its heartbeats and summaries
+    alone cost more than 5 % of that. The budget's floor lets its faults through while they
+    last, not an hour later from the outbox: four faults in a row, 8 to 5 minutes long."""
+    sc = scenario(
+        DeviceGroup("env", 1),
+        faults=(
+            at("faults", "clipping", "env-00000", 600.0, 500.0, sensor="climate"),
+            at("faults", "noise_burst", "env-00000", 1200.0, 300.0, sensor="climate"),
+            at("faults", "stuck", "env-00000", 1800.0, 300.0, sensor="climate"),
+            at("faults", "dropout", "env-00000", 2400.0, 180.0, sensor="climate"),
+        ),
+        duration_s=2800.0,
+    )
+    with Evaluation(sc) as ev:  # type: ignore[arg-type]
+        (row,) = ev.evaluate(["binhai"], [0.05])
+    print(row["rho"], row["event_recall"], row["per_kind"])
+    assert row["event_recall"] == 1.0
+    assert row["latency_p95_windows"] <= 3

@@ -14,6 +14,10 @@ from tests.sim.helpers import at, scenario
 CASES = [
     ("wrist", "events", "fall", "accel", 200.0, 30.0, {"fall"}),
     ("wrist", "events", "tremor", "accel", 200.0, 30.0, {"tremor"}),
+    # a pulse the activity does not explain, whatever the wearer is doing at the time
+    ("wrist", "events", "arrhythmia", "ppg", 300.0, 60.0, {"arrhythmia"}),
+    ("wrist", "events", "arrhythmia", "ppg", 560.0, 60.0, {"arrhythmia"}),
+    ("wrist", "events", "arrhythmia", "ppg", 900.0, 60.0, {"arrhythmia"}),
     ("machine", "events", "bearing_fault", "vib", 120.0, 200.0, {"bearing_fault"}),
     ("env", "events", "overheat", "climate", 700.0, 600.0, {"overheat"}),
     # five windows into the stream: its level reference is far from settled (24 windows)
@@ -29,6 +33,8 @@ CASES = [
     # roughness: white noise on smooth signals (a wearer's motion, a machine's heat)
     ("wrist", "faults", "noise_burst", "accel", 200.0, 15.0, {"noise_burst"}),
     ("machine", "faults", "noise_burst", "temp", 900.0, 200.0, {"noise_burst"}),
+    # ... from a stream's third window, before its other baselines are warm
+    ("env", "faults", "noise_burst", "climate", 150.0, 240.0, {"noise_burst"}),
 ]
 
 

@@ -284,7 +284,7 @@ def stage_batch(
     samples = 0
     for row, w in zip(rows, windows, strict=True):
         samples += row.channels * row.n_samples
-        item = JudgeItem(key, w)
+        item = JudgeItem.of(key, w)
         items.append(item)
         if row.raw is not None:
             try:
@@ -303,8 +303,12 @@ def stage_batch(
                 at = len(staged.windows) + row.idx
                 cloud.append(_CloudWork(at, RawWindow(x, row.rate_hz), row.offload, item))
                 item.samples = x
-        if item.samples is None and row.offload != _COMPACT:
-            item.device_features = row.features
+        if item.samples is None:
+            if row.offload != _COMPACT:
+                item.device_features = row.features
+            elif w.HasField("features") and len(w.features.values):
+                # as window_evidence judges it: a COMPACT window's full features, if it has them
+                item.device_features = _float_values(w.features)
     summarized = sum(r.windows for r in summaries)
     samples += sum(r.windows * r.channels * r.n_samples for r in summaries)
     staged.windows.extend(rows)

@@ -20,8 +20,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeAlias
 
 import grpc
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -47,12 +49,14 @@ SERVICES = ("", INGEST_SERVICE, QUERY_SERVICE, CONTROL_SERVICE)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Acks per stream message at most.
 MAX_ACKS = 512
+_Acks: TypeAlias = RepeatedCompositeFieldContainer[protos.IngestAck]
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def _ack(ref: int, outcome: Outcome) -> protos.IngestAck:
-    return protos.IngestAck(
+def _ack(ref: int, outcome: Outcome, more: _Acks | None = None) -> protos.IngestAck:
+    """The ack of request ``ref``: a new message, or one added to ``more`` when given."""
+    return (protos.IngestAck if more is None else more.add)(
         ref=ref,
         status=outcome.status,  # type: ignore[arg-type]
         duplicate=outcome.duplicate,
@@ -100,15 +104,14 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
         self._metrics.streams += 1
         try:
             while (item := await done.get()) is not None:
-                acks = [self._ack(*item)]
-                while grouped[0] and len(acks) < MAX_ACKS and not done.empty():
+                first = self._ack(*item)
+                more = first.more  # filled in place: no copy of each ack into the first
+                while grouped[0] and len(more) < MAX_ACKS - 1 and not done.empty():
                     nxt = done.get_nowait()
                     if nxt is None:
                         done.put_nowait(None)
                         break
-                    acks.append(self._ack(*nxt))
-                first = acks[0]
-                first.more.extend(acks[1:])
+                    self._ack(*nxt, more)
                 yield first
             if reader.cancelled():
                 context.set_code(grpc.StatusCode.UNAVAILABLE)
@@ -122,11 +125,17 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
             if not self._readers:
                 self._idle.set()
 
-    def _ack(self, req: protos.IngestRequest, fut: asyncio.Future[Outcome]) -> protos.IngestAck:
+    def _ack(
+        self,
+        req: protos.IngestRequest,
+        fut: asyncio.Future[Outcome],
+        more: _Acks | None = None,
+    ) -> protos.IngestAck:
+        """The ack of ``req``; added to ``more`` (an ack's repeated ``more``) when given."""
         outcome = fut.result()  # a writer failure fails the stream: the bridge resends
         if self._hub is not None and _came_online(req, outcome):
             self._hub.device_online(req.presence.tenant, req.presence.device_id)
-        return _ack(req.ref, outcome)
+        return _ack(req.ref, outcome, more)
 
     async def _read(
         self,

@@ -183,6 +183,7 @@ class Writer:
         self._metrics.observe_flush(reqs, outcomes, now - t0)
         self._metrics.conformance_mismatches = self._store.conformance_mismatches
         self._metrics.windows_anomalous = self._store.windows_anomalous
+        self._metrics.samples_stored = self._store.samples_stored
         self._metrics.alerts_opened = self._store.alerts_opened
         for item, outcome in zip(items, outcomes, strict=True):
             self._metrics.batch_seconds.observe(now - item.submitted)

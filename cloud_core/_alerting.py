@@ -122,12 +122,6 @@ class JudgeItem:
     features: np.ndarray | None = None
     device_features: bytes | None = None
 
-    @classmethod
-    def of(cls, batch: BatchKey, w: protos.Window) -> JudgeItem:
-        """The item of window ``w`` of ``batch``, before its samples and features are known."""
-        n, rate = w.n_samples, w.rate_hz
-        return cls(batch, w.sensor, w.t0_ns, rate, n, round(n * 1e9 / rate), w.novelty, w.flags)
-
     def evidence(self) -> Evidence:
         key = (self.batch[0], self.batch[1], self.sensor)
         features = self.features

@@ -51,10 +51,7 @@ def classify(
         return dead_letter(
             topic, payload, f"oversize payload ({len(payload)} > {max_payload})", now_ns
         )
-    # Parsed straight into the request: wrapping a parsed batch (``IngestRequest(batch=b)``)
-    # copies it, which costs more than the parse.
-    req = protos.IngestRequest()
-    batch = req.batch
+    batch = protos.TelemetryBatch()
     try:
         batch.ParseFromString(payload)
     except (DecodeError, ValueError, RuntimeError) as exc:  # RuntimeError: recursion limits
@@ -68,4 +65,4 @@ def classify(
         )
     if batch.seq == 0:
         return dead_letter(topic, payload, "missing seq", now_ns)
-    return req
+    return protos.IngestRequest(batch=batch)

@@ -20,10 +20,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeAlias
 
 import grpc
-from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -38,7 +36,7 @@ from cloud_core._policy import PolicyEngineConfig
 from cloud_core._policy_loop import PolicyLoop
 from cloud_core._query_service import QueryServicer
 from cloud_core._store import Outcome, Store
-from cloud_core._writer import Part, Writer, WriterConfig
+from cloud_core._writer import Writer, WriterConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +47,12 @@ SERVICES = ("", INGEST_SERVICE, QUERY_SERVICE, CONTROL_SERVICE)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Acks per stream message at most.
 MAX_ACKS = 512
-_Acks: TypeAlias = RepeatedCompositeFieldContainer[protos.IngestAck]
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def _ack(ref: int, outcome: Outcome, more: _Acks | None = None) -> protos.IngestAck:
-    """The ack of request ``ref``: a new message, or one added to ``more`` when given."""
-    return (protos.IngestAck if more is None else more.add)(
+def _ack(ref: int, outcome: Outcome) -> protos.IngestAck:
+    return protos.IngestAck(
         ref=ref,
         status=outcome.status,  # type: ignore[arg-type]
         duplicate=outcome.duplicate,
@@ -93,8 +89,9 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
         if self._draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "core is draining")
         await context.send_initial_metadata(())
-        # Completed parts, in completion order; None once the reader has stopped and all done.
-        done: asyncio.Queue[Part | None] = asyncio.Queue()
+        # Completed futures, in completion order; None once the reader has stopped and all done.
+        done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None]
+        done = asyncio.Queue()
         # Acks are grouped (IngestAck.more) only for clients that send bundles, which know them.
         grouped: list[bool] = [False]
         reader = asyncio.create_task(self._read(request_iterator, done, grouped))
@@ -102,26 +99,17 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
         self._idle.clear()
         self._metrics.streams += 1
         try:
-            while (part := await done.get()) is not None:
-                # what else has completed goes in the same acks (a writer failure raises here
-                # and fails the stream: the bridge resends)
-                answered = list(zip(part[0], part[1].result(), strict=True))
-                while grouped[0] and len(answered) < MAX_ACKS and not done.empty():
+            while (item := await done.get()) is not None:
+                acks = [self._ack(*item)]
+                while grouped[0] and len(acks) < MAX_ACKS and not done.empty():
                     nxt = done.get_nowait()
                     if nxt is None:
                         done.put_nowait(None)
                         break
-                    answered += zip(nxt[0], nxt[1].result(), strict=True)
-                if not grouped[0]:
-                    for req, outcome in answered:
-                        yield self._ack(req, outcome)
-                    continue
-                for lo in range(0, len(answered), MAX_ACKS):
-                    first = self._ack(*answered[lo])
-                    more = first.more  # filled in place: no copy of each ack into the first
-                    for req, outcome in answered[lo + 1 : lo + MAX_ACKS]:
-                        self._ack(req, outcome, more)
-                    yield first
+                    acks.append(self._ack(*nxt))
+                first = acks[0]
+                first.more.extend(acks[1:])
+                yield first
             if reader.cancelled():
                 context.set_code(grpc.StatusCode.UNAVAILABLE)
                 context.set_details("core is draining; resend unacked requests elsewhere")
@@ -134,25 +122,23 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
             if not self._readers:
                 self._idle.set()
 
-    def _ack(
-        self, req: protos.IngestRequest, outcome: Outcome, more: _Acks | None = None
-    ) -> protos.IngestAck:
-        """The ack of ``req``; added to ``more`` (an ack's repeated ``more``) when given."""
+    def _ack(self, req: protos.IngestRequest, fut: asyncio.Future[Outcome]) -> protos.IngestAck:
+        outcome = fut.result()  # a writer failure fails the stream: the bridge resends
         if self._hub is not None and _came_online(req, outcome):
             self._hub.device_online(req.presence.tenant, req.presence.device_id)
-        return _ack(req.ref, outcome, more)
+        return _ack(req.ref, outcome)
 
     async def _read(
         self,
         request_iterator: AsyncIterator[protos.IngestRequest],
-        done: asyncio.Queue[Part | None],
+        done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None],
         grouped: list[bool],
     ) -> None:
-        pending: set[asyncio.Future[list[Outcome]]] = set()
+        pending: set[asyncio.Future[Outcome]] = set()
 
-        def completed(reqs: list[protos.IngestRequest], fut: asyncio.Future[list[Outcome]]) -> None:
+        def completed(req: protos.IngestRequest, fut: asyncio.Future[Outcome]) -> None:
             pending.discard(fut)
-            done.put_nowait((reqs, fut))
+            done.put_nowait((req, fut))
 
         try:
             async for msg in request_iterator:
@@ -160,9 +146,10 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
                 if msg.WhichOneof("item") == "bundle":
                     items = msg.bundle.items
                     grouped[0] = True
-                for reqs, fut in await self._writer.submit_many(items):
+                for req in items:
+                    fut = await self._writer.submit(req)
                     pending.add(fut)
-                    fut.add_done_callback(partial(completed, reqs))
+                    fut.add_done_callback(partial(completed, req))
         finally:
             # Also on cancellation (drain): what was read is committed and acked first.
             if pending:

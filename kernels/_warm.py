@@ -17,6 +17,7 @@ from kernels._detectors import HeartRateEstimator, StepCounter
 from kernels._features import window_features, window_features_batch
 from kernels._novelty import NoveltyScorer
 from kernels._offload import decide_offload
+from kernels._screening import DeviceScreen
 
 
 def warm_up() -> float:
@@ -37,4 +38,9 @@ def warm_up() -> float:
     )  # fmt: skip
     StepCounter(50.0).update(rng.normal(size=(256, 3)).astype(np.float32))
     HeartRateEstimator(100.0).update(x32)
+    screen = DeviceScreen()  # the screening kernels, a spectral line watch and the pulse check
+    for sensor, channels in (("accel", 3), ("ppg", 1), ("vib", 3), ("temp", 1)):
+        x = rng.normal(size=(channels, 256)).astype(np.float32)
+        f = np.concatenate([window_features(ch, 50.0) for ch in x])
+        screen.screen(sensor, 0, 50.0, 256, f, x)
     return time.perf_counter() - started

@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -22,6 +25,7 @@ import pytest
 import kernels
 import protos
 from binhai._stack import Stack
+from kernels import _backend
 
 T = TypeVar("T")
 _WARM = pytest.StashKey[float]()
@@ -30,8 +34,16 @@ _WARM = pytest.StashKey[float]()
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Compile every kernel once up front (a cold Numba cache takes ~15 s), so no test — and no
-    child process sharing the cache — pays it inside a timed wait."""
-    session.config.stash[_WARM] = kernels.warm_up()
+    child process sharing the cache — pays it inside a timed wait. The services the tests start
+    run the JIT (the CLI's default) even where this process runs the ahead-of-time kernels: their
+    cache is filled by a JIT process of its own."""
+    started = time.perf_counter()
+    kernels.warm_up()
+    if _backend.MODE != "jit":
+        env = {**os.environ, "BINHAI_KERNELS": "jit"}
+        code = "import kernels; kernels.warm_up()"
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    session.config.stash[_WARM] = time.perf_counter() - started
 
 
 def pytest_report_header(config: pytest.Config) -> str:

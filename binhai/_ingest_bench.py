@@ -73,7 +73,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         )
         load_path = cfg.workdir / "load.pkl"
         load.save(load_path)
-        bare = _bare_phase(cfg, mqtt_url, load, load_path)
+        bare, bare_cpu = _bare_phase(cfg, mqtt_url, load, load_path)
         pipe = _pipeline_phase(cfg, mqtt_url, dsn, load, load_path)
         copy = _copy_phase(dsn, load)
     n = len(load.messages)
@@ -93,6 +93,12 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "lost": pipe["lost"],
         "duplicates": pipe["duplicates"],
         "cpu_s": pipe["cpu_s"],
+        # CPU per message of each service, and of the bare subscriber (paho's own floor)
+        "cpu_us_per_msg": {
+            **{name: round(1e6 * s / n, 1) for name, s in pipe["cpu_s"].items()},
+            "bare_paho": round(1e6 * bare_cpu / n, 1),
+            "publisher": round(1e6 * pipe["publisher_cpu_s"] / n, 1),
+        },
         "cores": cfg.cores,
         "bridges": cfg.bridges,
     }
@@ -145,8 +151,9 @@ def _wait_file(path: Path, proc: mp.process.BaseProcess, timeout: float) -> None
         time.sleep(0.02)
 
 
-def _bare_phase(cfg: BenchConfig, url: str, load: Load, load_path: Path) -> float:
-    """Seconds from the first publish to the bare subscriber's last message."""
+def _bare_phase(cfg: BenchConfig, url: str, load: Load, load_path: Path) -> tuple[float, float]:
+    """Seconds from the first publish to the bare subscriber's last message, and the
+    subscriber's CPU seconds from its first message to its last."""
     ready, out = cfg.workdir / "bare.ready", cfg.workdir / "bare.done"
     flt = f"$share/bare/binhai/v1/{load.tenant}/+/up"
     sub = _spawn(
@@ -158,7 +165,8 @@ def _bare_phase(cfg: BenchConfig, url: str, load: Load, load_path: Path) -> floa
     _wait_file(out, sub, cfg.timeout_s)
     sub.join(10)
     first = int(np.load(cfg.workdir / "times-bare.npy")[0])
-    return (int(out.read_text()) - first) / 1e9
+    cpu = float(Path(f"{out}.cpu").read_text())
+    return (int(out.read_text()) - first) / 1e9, cpu
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -196,6 +204,7 @@ def _pipeline_phase(
             ).fetchall()
             result = audit(conn, load.tenant, load.seq_ranges)
     times = np.load(cfg.workdir / "times-pipe.npy")
+    publisher_cpu = float((cfg.workdir / "times-pipe.npy.cpu").read_text())
     published = {key: int(t) for key, t in zip(load.keys, times, strict=True)}
     lat = np.array([c - published[(d, s)] for d, s, c in committed], dtype=np.float64) / 1e6
     last_commit = max(c for _, _, c in committed) if committed else int(times[0])
@@ -206,6 +215,7 @@ def _pipeline_phase(
         "lost": result["lost"],
         "duplicates": result["duplicates"],
         "cpu_s": cpu,
+        "publisher_cpu_s": publisher_cpu,
     }
 
 

@@ -132,13 +132,16 @@ def _client(url: str, client_id: str, *, receive_maximum: int = 0):  # type: ign
 
 def publish_main(url: str, load_path: str, times_path: str, max_inflight: int) -> None:
     """Publish every message of the saved load QoS1 (at most ``max_inflight`` unacked); save
-    the wall-clock publish time (ns) of each in ``times_path``."""
+    the wall-clock publish time (ns) of each in ``times_path``, and the CPU seconds publishing
+    took in ``times_path`` + ``.cpu``."""
     import protos
     from binhai._rawpub import publish_qos1
 
     messages: list[tuple[str, bytes]] = pickle.loads(Path(load_path).read_bytes())
     u = protos.MqttUrl.parse(url)
+    cpu0 = time.process_time()
     times = publish_qos1(u.host, u.port, messages, v5=u.v5, window=max_inflight)
+    Path(f"{times_path}.cpu").write_text(str(time.process_time() - cpu0))
     np.save(times_path, times)
 
 
@@ -146,7 +149,8 @@ def subscribe_main(
     url: str, topic_filter: str, expect: int, receive_maximum: int, ready_path: str, out_path: str
 ) -> None:
     """A bare paho subscriber with manual QoS1 acks: ack each message as it arrives; save the
-    wall-clock time (ns) of the last of ``expect`` messages in ``out_path``."""
+    wall-clock time (ns) of the last of ``expect`` messages in ``out_path``, and its CPU seconds
+    from the first message to the last in ``out_path`` + ``.cpu``."""
     import paho.mqtt.client as mqtt
 
     c, u, props = _client(url, f"bench-bare-{time.time_ns()}", receive_maximum=receive_maximum)
@@ -154,10 +158,16 @@ def subscribe_main(
     done = threading.Event()
     got = [0]
 
+    cpu0 = [0.0]
+
     def on_message(client: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
         client.ack(m.mid, m.qos)
         got[0] += 1
+        if got[0] == 1:
+            cpu0[0] = time.process_time()
         if got[0] >= expect:
+            # the process's CPU from the first message to the last (the paho floor)
+            Path(f"{out_path}.cpu").write_text(str(time.process_time() - cpu0[0]))
             Path(out_path).write_text(str(time.time_ns()))
             done.set()
 

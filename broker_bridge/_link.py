@@ -38,6 +38,7 @@ import grpc
 import protos
 from broker_bridge._errors import CoreLinkError
 from broker_bridge._validate import dead_letter
+from broker_bridge._wire import encode_requests
 
 __all__ = ["CHANNEL_OPTIONS", "DEFAULT_MAX_STRIKES", "CoreLink", "refusal"]
 
@@ -56,6 +57,8 @@ CHANNEL_OPTIONS = [
 
 # Requests per stream message at most (a bundle of ~2 KB batches stays far below 16 MB).
 MAX_BUNDLE = 256
+# The Ingest/Stream method; requests are written already serialized (:mod:`._wire`).
+_STREAM_METHOD = "/binhai.v1.Ingest/Stream"
 DEFAULT_MAX_STRIKES = 3
 _QUARANTINE_AT = 2
 
@@ -102,7 +105,10 @@ class _Stream:
             self._set_up(False)  # whatever ends this task, the stream leaves the rotation
 
     async def _run(self, channel: grpc.aio.Channel) -> None:
-        stub = protos.ingest_pb2_grpc.IngestStub(channel)
+        # Requests go already serialized (no request serializer): bundles are joined bytes.
+        stream = channel.stream_stream(
+            _STREAM_METHOD, response_deserializer=protos.IngestAck.FromString
+        )
         backoff = protos.Backoff()
         while True:
             # Everything not yet acked goes again, oldest first, ahead of new requests.
@@ -111,7 +117,7 @@ class _Stream:
                 self.outbox.put_nowait(self.pending[ref])
             self.resent += len(self.pending)
             self.written = set()
-            call = stub.Stream()
+            call = stream()
             writer = asyncio.create_task(self._write(call))
             crashed = False
             try:
@@ -162,11 +168,7 @@ class _Stream:
             if not items:
                 continue
             self.sent += len(items)
-            msg = (
-                items[0]
-                if len(items) == 1
-                else protos.IngestRequest(bundle=protos.IngestBundle(items=items))
-            )
+            msg = encode_requests(items)
             self.written.update(r.ref for r in items)
             await call.write(msg)
 

@@ -101,26 +101,42 @@ def join_episode(
 
 @dataclass(slots=True)
 class JudgeItem:
-    """A window of a staged batch as the Judge will see it, should the batch be new:
-    ``samples`` decoded where it brought them and ``features`` the cloud's of them, or the
-    device's features as packed little-endian float32 (see :func:`window_evidence`)."""
+    """A window of a staged batch as the Judge will see it, should the batch be new.
+
+    The window's own fields are copied out of its message (``novelty`` as received), and
+    ``length_ns`` is :func:`window_ns` of it. ``samples`` are decoded where it brought them
+    and ``features`` the cloud's of them, or ``device_features`` the device's features as
+    packed little-endian float32, or None for a window judged on its flags only (see
+    :func:`window_evidence`, which this must agree with).
+    """
 
     batch: BatchKey
-    window: protos.Window
+    sensor: str
+    t0_ns: int
+    rate_hz: float
+    n_samples: int
+    length_ns: int
+    novelty: float
+    flags: int
     samples: np.ndarray | None = None
     features: np.ndarray | None = None
     device_features: bytes | None = None
 
-    @property
-    def length_ns(self) -> int:
-        return window_ns(self.window)
-
     def evidence(self) -> Evidence:
-        key = (self.batch[0], self.batch[1], self.window.sensor)
+        key = (self.batch[0], self.batch[1], self.sensor)
         features = self.features
         if features is None and self.device_features:
             features = np.frombuffer(self.device_features, dtype="<f4")
-        return window_evidence(key, self.window, self.samples, features)
+        return Evidence(
+            key,
+            self.t0_ns,
+            self.rate_hz,
+            self.n_samples,
+            features,
+            self.samples,
+            self.novelty,
+            self.flags,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +167,18 @@ class Alerter:
 
     def __call__(self, items: Sequence[JudgeItem]) -> list[Judged]:
         """Judge ``items``; return the anomalous ones, in judging order."""
-        ordered = sorted(
-            items,
-            key=lambda i: (i.batch[0], i.batch[1], i.window.t0_ns + i.length_ns),
-        )
+        ordered = sorted(items, key=_judging_order)
         out = []
+        judge = self.judge.judge
         with self._lock:
             for item in ordered:
-                verdict = self.judge.judge(item.evidence())
+                verdict = judge(item.evidence())
                 if verdict.anomalous:
-                    key = (item.batch[0], item.batch[1], item.window.sensor)
-                    out.append(Judged(key, item.window.t0_ns, item.length_ns, verdict))
+                    key = (item.batch[0], item.batch[1], item.sensor)
+                    out.append(Judged(key, item.t0_ns, item.length_ns, verdict))
         return out
+
+
+def _judging_order(item: JudgeItem) -> tuple[str, str, int]:
+    """Device by device, in the order the windows ended."""
+    return (item.batch[0], item.batch[1], item.t0_ns + item.length_ns)

@@ -4,7 +4,9 @@
 (signature, header, tuples, trailer) for ``copy.write()``, byte-identical to what psycopg's
 ``write_row`` with ``set_types(types)`` sends. It exists because psycopg dumps ``float4[]`` values
 element by element in Python; here the array cells of a whole column are encoded in one NumPy
-pass and every other field with one ``struct`` call.
+pass and every other field with one ``struct`` call — or, for a run of consecutive fixed-width
+columns without a NULL, one ``struct`` call per row for the whole run (fewer, larger pieces to
+join: the join is about half of the cost of a row).
 
 Binary COPY, per tuple: int16 field count, then per field int32 byte length (-1 = NULL) and the
 value in network byte order. A ``float4[]`` value is: int32 ndim (1), int32 has-nulls flag (0),
@@ -16,8 +18,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
-from itertools import chain
+from functools import lru_cache, partial
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -56,6 +58,15 @@ def _bytea(v: bytes) -> bytes:
 def _bool(v: bool) -> bytes:
     return _TRUE if v else _FALSE
 
+
+# struct code and byte length of the fixed-width types
+_FIXED: dict[str, tuple[str, int]] = {
+    "int2": ("h", 2),
+    "int4": ("i", 4),
+    "int8": ("q", 8),
+    "float4": ("f", 4),
+    "float8": ("d", 8),
+}
 
 _ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "int2": _fixed("h", 2),
@@ -120,7 +131,18 @@ def encode_copy(types: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
         raise EncodeError(f"rows must have {len(types)} fields")
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in types]
     try:
-        fields = [_encode_column(t, col) for t, col in zip(types, columns, strict=True)]
+        fields = []
+        i = 0
+        while i < len(types):
+            j = i
+            while j < len(types) and types[j] in _FIXED and None not in columns[j]:
+                j += 1
+            if j - i >= 2:
+                fields.append(_encode_run(types[i:j], columns[i:j]))
+                i = j
+            else:
+                fields.append(_encode_column(types[i], columns[i]))
+                i += 1
     except (struct.error, OverflowError, UnicodeEncodeError) as exc:
         raise EncodeError(f"cannot encode row for COPY: {exc}") from exc
     counts = [struct.pack(">h", len(types))] * len(rows)
@@ -140,6 +162,20 @@ def _encode_column(t: str, col: Sequence[Any]) -> list[bytes]:
     if values is col:
         return list(map(enc, col))
     return [_NULL if v is None else enc(v) for v in col]
+
+
+def _encode_run(types: Sequence[str], columns: Sequence[Sequence[Any]]) -> list[bytes]:
+    """The binary fields of consecutive fixed-width columns without NULLs, one ``bytes`` per row
+    holding the run's fields (each with its length prefix), packed by one ``struct`` call."""
+    args: list[Any] = []
+    for t, col in zip(types, columns, strict=True):
+        args += (repeat(_FIXED[t][1]), col)
+    return list(map(_run_struct(tuple(types)).pack, *args))
+
+
+@lru_cache(maxsize=64)
+def _run_struct(types: tuple[str, ...]) -> struct.Struct:
+    return struct.Struct(">" + "".join("i" + _FIXED[t][0] for t in types))
 
 
 def _next_cell(cells: Iterator[bytes], _value: object) -> bytes:

@@ -19,7 +19,7 @@ rate, name and time bounds to a window or a summary.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from cloud_core._errors import RejectedItem
@@ -54,6 +54,8 @@ class IngestLimits:
     max_flush_decoded_bytes: int = 128 << 20
     max_queue_bytes: int = 256 << 20
     max_future: timedelta = timedelta(days=1)
+    # max_future in ns, computed once (staging reads it for every batch)
+    _future_ns: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         for name in (
@@ -68,10 +70,11 @@ class IngestLimits:
                 raise ValueError(f"IngestLimits.{name} must be >= 1")
         if self.max_future < timedelta(0):
             raise ValueError("IngestLimits.max_future must not be negative")
+        object.__setattr__(self, "_future_ns", self.max_future // timedelta(microseconds=1) * 1000)
 
     @property
     def max_future_ns(self) -> int:
-        return self.max_future // timedelta(microseconds=1) * 1000
+        return self._future_ns
 
 
 def check_stream(

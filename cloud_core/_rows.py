@@ -265,7 +265,7 @@ def stage_batch(
     declared shape (checked before decoding allocates).
     """
     key = (batch.tenant, batch.device_id, batch.seq)
-    windows = batch.windows
+    windows = list(batch.windows)  # one wrapper per window, for both passes
     algo = batch_algo(batch)
     latest = now_ns + limits.max_future_ns
     rows = [_window_row(key, idx, w, limits, latest, algo) for idx, w in enumerate(windows)]
@@ -283,8 +283,12 @@ def stage_batch(
     items = []
     samples = 0
     for row, w in zip(rows, windows, strict=True):
-        samples += row.channels * row.n_samples
-        item = JudgeItem(key, w)
+        n, rate = row.n_samples, row.rate_hz
+        samples += row.channels * n
+        # the window's fields as the row read them; novelty as received (the row's is sanitised)
+        item = JudgeItem(
+            key, row.sensor, row.t0_ns, rate, n, round(n * 1e9 / rate), w.novelty, row.flags
+        )
         items.append(item)
         if row.raw is not None:
             try:
@@ -303,8 +307,12 @@ def stage_batch(
                 at = len(staged.windows) + row.idx
                 cloud.append(_CloudWork(at, RawWindow(x, row.rate_hz), row.offload, item))
                 item.samples = x
-        if item.samples is None and row.offload != _COMPACT:
-            item.device_features = row.features
+        if item.samples is None:
+            if row.offload != _COMPACT:
+                item.device_features = row.features
+            elif w.HasField("features") and len(w.features.values):
+                # as window_evidence judges it: a COMPACT window's full features, if it has them
+                item.device_features = _float_values(w.features)
     summarized = sum(r.windows for r in summaries)
     samples += sum(r.windows * r.channels * r.n_samples for r in summaries)
     staged.windows.extend(rows)

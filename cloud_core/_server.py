@@ -20,8 +20,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeAlias
 
 import grpc
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -36,7 +38,7 @@ from cloud_core._policy import PolicyEngineConfig
 from cloud_core._policy_loop import PolicyLoop
 from cloud_core._query_service import QueryServicer
 from cloud_core._store import Outcome, Store
-from cloud_core._writer import Writer, WriterConfig
+from cloud_core._writer import Part, Writer, WriterConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,14 @@ SERVICES = ("", INGEST_SERVICE, QUERY_SERVICE, CONTROL_SERVICE)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Acks per stream message at most.
 MAX_ACKS = 512
+_Acks: TypeAlias = RepeatedCompositeFieldContainer[protos.IngestAck]
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def _ack(ref: int, outcome: Outcome) -> protos.IngestAck:
-    return protos.IngestAck(
+def _ack(ref: int, outcome: Outcome, more: _Acks | None = None) -> protos.IngestAck:
+    """The ack of request ``ref``: a new message, or one added to ``more`` when given."""
+    return (protos.IngestAck if more is None else more.add)(
         ref=ref,
         status=outcome.status,  # type: ignore[arg-type]
         duplicate=outcome.duplicate,
@@ -89,9 +93,8 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
         if self._draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "core is draining")
         await context.send_initial_metadata(())
-        # Completed futures, in completion order; None once the reader has stopped and all done.
-        done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None]
-        done = asyncio.Queue()
+        # Completed parts, in completion order; None once the reader has stopped and all done.
+        done: asyncio.Queue[Part | None] = asyncio.Queue()
         # Acks are grouped (IngestAck.more) only for clients that send bundles, which know them.
         grouped: list[bool] = [False]
         reader = asyncio.create_task(self._read(request_iterator, done, grouped))
@@ -99,17 +102,26 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
         self._idle.clear()
         self._metrics.streams += 1
         try:
-            while (item := await done.get()) is not None:
-                acks = [self._ack(*item)]
-                while grouped[0] and len(acks) < MAX_ACKS and not done.empty():
+            while (part := await done.get()) is not None:
+                # what else has completed goes in the same acks (a writer failure raises here
+                # and fails the stream: the bridge resends)
+                answered = list(zip(part[0], part[1].result(), strict=True))
+                while grouped[0] and len(answered) < MAX_ACKS and not done.empty():
                     nxt = done.get_nowait()
                     if nxt is None:
                         done.put_nowait(None)
                         break
-                    acks.append(self._ack(*nxt))
-                first = acks[0]
-                first.more.extend(acks[1:])
-                yield first
+                    answered += zip(nxt[0], nxt[1].result(), strict=True)
+                if not grouped[0]:
+                    for req, outcome in answered:
+                        yield self._ack(req, outcome)
+                    continue
+                for lo in range(0, len(answered), MAX_ACKS):
+                    first = self._ack(*answered[lo])
+                    more = first.more  # filled in place: no copy of each ack into the first
+                    for req, outcome in answered[lo + 1 : lo + MAX_ACKS]:
+                        self._ack(req, outcome, more)
+                    yield first
             if reader.cancelled():
                 context.set_code(grpc.StatusCode.UNAVAILABLE)
                 context.set_details("core is draining; resend unacked requests elsewhere")
@@ -122,23 +134,25 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
             if not self._readers:
                 self._idle.set()
 
-    def _ack(self, req: protos.IngestRequest, fut: asyncio.Future[Outcome]) -> protos.IngestAck:
-        outcome = fut.result()  # a writer failure fails the stream: the bridge resends
+    def _ack(
+        self, req: protos.IngestRequest, outcome: Outcome, more: _Acks | None = None
+    ) -> protos.IngestAck:
+        """The ack of ``req``; added to ``more`` (an ack's repeated ``more``) when given."""
         if self._hub is not None and _came_online(req, outcome):
             self._hub.device_online(req.presence.tenant, req.presence.device_id)
-        return _ack(req.ref, outcome)
+        return _ack(req.ref, outcome, more)
 
     async def _read(
         self,
         request_iterator: AsyncIterator[protos.IngestRequest],
-        done: asyncio.Queue[tuple[protos.IngestRequest, asyncio.Future[Outcome]] | None],
+        done: asyncio.Queue[Part | None],
         grouped: list[bool],
     ) -> None:
-        pending: set[asyncio.Future[Outcome]] = set()
+        pending: set[asyncio.Future[list[Outcome]]] = set()
 
-        def completed(req: protos.IngestRequest, fut: asyncio.Future[Outcome]) -> None:
+        def completed(reqs: list[protos.IngestRequest], fut: asyncio.Future[list[Outcome]]) -> None:
             pending.discard(fut)
-            done.put_nowait((req, fut))
+            done.put_nowait((reqs, fut))
 
         try:
             async for msg in request_iterator:
@@ -146,10 +160,9 @@ class IngestServicer(protos.ingest_pb2_grpc.IngestServicer):
                 if msg.WhichOneof("item") == "bundle":
                     items = msg.bundle.items
                     grouped[0] = True
-                for req in items:
-                    fut = await self._writer.submit(req)
+                for reqs, fut in await self._writer.submit_many(items):
                     pending.add(fut)
-                    fut.add_done_callback(partial(completed, req))
+                    fut.add_done_callback(partial(completed, reqs))
         finally:
             # Also on cancellation (drain): what was read is committed and acked first.
             if pending:

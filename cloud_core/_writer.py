@@ -6,6 +6,10 @@ wait; ``submit`` waits while either is used up, which is how a slow database slo
 ``max_delay`` seconds, and stops early where the raw windows it has taken would decode to more
 than ``limits.max_flush_decoded_bytes`` (one request is always taken).
 
+Requests that arrive together (a bridge's bundle) are queued and answered together, in parts
+that each fit one flush (``max_batch`` requests and the decode budget, or one request): one
+queue entry and one future per part, not per request (:meth:`submit_many`).
+
 Failures, item by item: transient database failures (lost connection, restart, deadlock) are
 retried with capped backoff while the requests stay pending, and the writer reports itself
 unhealthy meanwhile (``on_health(False)``: the core goes NOT_SERVING) until a write commits
@@ -23,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 
 import protos
 from cloud_core._errors import CoreError
@@ -39,11 +44,17 @@ OnHealth = Callable[[bool], Awaitable[None]]
 
 @dataclass(slots=True)
 class _Pending:
-    req: protos.IngestRequest
-    fut: asyncio.Future[Outcome]
+    """Requests submitted together, in one flush, answered together (one outcome each)."""
+
+    reqs: list[protos.IngestRequest]
+    fut: asyncio.Future[list[Outcome]]
     submitted: float
     nbytes: int
-    decoded: int = field(default=0)
+    decoded: int
+
+
+#: A part of the requests given to :meth:`Writer.submit_many` and its outcomes' future.
+Part = tuple[list[protos.IngestRequest], "asyncio.Future[list[Outcome]]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +82,9 @@ class Writer:
         self._metrics = metrics
         self._cfg = config
         self._limits: IngestLimits = store.limits
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(config.max_queue)
+        # Bounded by the requests and bytes it holds (``submit_many`` waits), not by entries.
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queued = 0
         self._queued_bytes = 0
         self._room = asyncio.Event()  # set whenever queued bytes are freed
         self._on_health = on_health
@@ -84,7 +97,8 @@ class Writer:
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        """Requests waiting for a flush."""
+        return self._queued
 
     @property
     def failed(self) -> asyncio.Event:
@@ -95,19 +109,50 @@ class Writer:
             raise CoreError(self.supervisor.reason) from self.supervisor.error
 
     async def submit(self, req: protos.IngestRequest) -> asyncio.Future[Outcome]:
+        """Queue ``req``; the future resolves with its outcome after its flush commits."""
+        ((_, part),) = await self.submit_many([req])
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        part.add_done_callback(partial(_first, fut))
+        return fut
+
+    async def submit_many(self, reqs: Sequence[protos.IngestRequest]) -> list[Part]:
+        """Queue ``reqs`` in parts that each fit one flush; return each part with the future
+        of its outcomes (in order), resolved after that flush commits."""
         self._check()
         loop = asyncio.get_running_loop()
-        nbytes = req.ByteSize()
-        # One request is always admitted, however large (the gRPC limit bounds it).
-        while self._queued_bytes and self._queued_bytes + nbytes > self._limits.max_queue_bytes:
-            self._room.clear()
-            await self._room.wait()
-        self._queued_bytes += nbytes
-        fut: asyncio.Future[Outcome] = loop.create_future()
-        item = _Pending(req, fut, loop.time(), nbytes, declared_decoded_bytes(req))
-        await self._queue.put(item)
-        self._metrics.queue_depth = self._queue.qsize()
-        return fut
+        cfg, limits = self._cfg, self._limits
+        parts: list[Part] = []
+        reqs = list(reqs)
+        at = 0
+        while at < len(reqs):
+            # one part: up to max_batch requests within the flush's decode budget (or one)
+            budget = limits.max_flush_decoded_bytes
+            part: list[protos.IngestRequest] = []
+            nbytes = decoded = 0
+            while at < len(reqs) and len(part) < cfg.max_batch:
+                req = reqs[at]
+                d = declared_decoded_bytes(req)
+                if part and d > budget - decoded:
+                    break
+                part.append(req)
+                decoded += d
+                nbytes += req.ByteSize()
+                at += 1
+            # One part is always admitted, however large (the gRPC limit bounds it).
+            while self._queued and (
+                self._queued + len(part) > cfg.max_queue
+                or self._queued_bytes + nbytes > limits.max_queue_bytes
+            ):
+                self._room.clear()
+                await self._room.wait()
+            self._check()
+            self._queued += len(part)
+            self._queued_bytes += nbytes
+            fut: asyncio.Future[list[Outcome]] = loop.create_future()
+            self._queue.put_nowait(_Pending(part, fut, loop.time(), nbytes, decoded))
+            parts.append((part, fut))
+        self._metrics.queue_depth = self._queued
+        return parts
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed."""
@@ -142,52 +187,68 @@ class Writer:
             raise
 
     async def _take_more(self, items: list[_Pending]) -> _Pending | None:
-        """Add what is queued to ``items`` (up to ``max_batch`` and the flush's decode budget),
-        waiting once up to ``max_delay`` for more; return a request taken that did not fit."""
+        """Add what is queued to ``items`` (up to ``max_batch`` requests and the flush's decode
+        budget), waiting once up to ``max_delay`` for more; return a part taken that did not
+        fit."""
         budget = self._limits.max_flush_decoded_bytes - items[0].decoded
+        count, most = len(items[0].reqs), self._cfg.max_batch
         for wait in (False, True):
             if wait:
-                if len(items) >= self._cfg.max_batch or self._cfg.max_delay <= 0:
+                if count >= most or self._cfg.max_delay <= 0:
                     break
                 await asyncio.sleep(self._cfg.max_delay)
-            while len(items) < self._cfg.max_batch and not self._queue.empty():
+            while count < most and not self._queue.empty():
                 item = self._queue.get_nowait()
-                if item.decoded > budget:
+                if item.decoded > budget or count + len(item.reqs) > most:
                     return item
                 budget -= item.decoded
+                count += len(item.reqs)
                 items.append(item)
         return None
 
     def _done(self, items: Sequence[_Pending]) -> None:
-        for _ in items:
+        for item in items:
             self._queue.task_done()
-        self._metrics.queue_depth = self._queue.qsize()
-        self._queued_bytes -= sum(item.nbytes for item in items)
+            self._queued -= len(item.reqs)
+            self._queued_bytes -= item.nbytes
+        self._metrics.queue_depth = self._queued
         self._room.set()
 
     async def _flush(self, items: Sequence[_Pending]) -> None:
-        reqs = [item.req for item in items]
+        reqs = [req for item in items for req in item.reqs]
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        try:
-            outcomes = await self._write_retrying(reqs)
-        except Exception as exc:  # refused by the database, or staging failed on this data
-            if len(items) > 1:
-                log.warning("a flush of %d failed (%s); retrying one by one", len(items), exc)
-                for item in items:
-                    await self._flush([item])
-                return
-            log.error("ingest item refused: %s", exc)
-            outcomes = [await self._reject(reqs[0], f"could not be stored: {exc}")]
+        outcomes = await self._outcomes(reqs)
         now = loop.time()
         self._metrics.observe_flush(reqs, outcomes, now - t0)
         self._metrics.conformance_mismatches = self._store.conformance_mismatches
         self._metrics.windows_anomalous = self._store.windows_anomalous
+        self._metrics.samples_stored = self._store.samples_stored
         self._metrics.alerts_opened = self._store.alerts_opened
-        for item, outcome in zip(items, outcomes, strict=True):
-            self._metrics.batch_seconds.observe(now - item.submitted)
+        at = 0
+        for item in items:
+            n = len(item.reqs)
+            latency = now - item.submitted
+            for _ in range(n):
+                self._metrics.batch_seconds.observe(latency)
             if not item.fut.done():
-                item.fut.set_result(outcome)
+                item.fut.set_result(outcomes[at : at + n])
+            at += n
+
+    async def _outcomes(self, reqs: list[protos.IngestRequest]) -> list[Outcome]:
+        """Write ``reqs`` in one transaction; if that fails for anything but a transient
+        database failure, write them one by one, and reject (dead-letter) one that fails alone."""
+        try:
+            return await self._write_retrying(reqs)
+        except Exception as exc:  # refused by the database, or staging failed on this data
+            if len(reqs) > 1:
+                log.warning("a flush of %d failed (%s); retrying one by one", len(reqs), exc)
+                out: list[Outcome] = []
+                for req in reqs:
+                    out += await self._outcomes([req])
+                return out
+            log.error("ingest item refused: %s", exc)
+            return [await self._reject(reqs[0], f"could not be stored: {exc}")]
 
     async def _reject(self, req: protos.IngestRequest, reason: str) -> Outcome:
         dl = dead_letter_for(req, reason)
@@ -215,3 +276,15 @@ class Writer:
             log.log(logging.INFO if ok else logging.WARNING, "storage %s", "back" if ok else "down")
             if self._on_health is not None:
                 await self._on_health(ok)
+
+
+def _first(fut: asyncio.Future[Outcome], part: asyncio.Future[list[Outcome]]) -> None:
+    """Resolve ``fut`` like ``part``, with the first of its outcomes."""
+    if fut.done():
+        return
+    if part.cancelled():
+        fut.cancel()
+    elif (exc := part.exception()) is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(part.result()[0])

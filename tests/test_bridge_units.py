@@ -161,3 +161,18 @@ def test_ack_order_same_mid_twice_is_two_messages() -> None:
     order.add(second)
     assert order.complete(second) == []
     assert order.complete(first) == [first, second]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 200])
+def test_requests_encoded_as_bytes_parse_to_the_bundle(count: int) -> None:
+    from broker_bridge._wire import encode_requests
+
+    items = [classify(UP, batch_bytes(seq=i + 1), now_ns=NOW) for i in range(count)]
+    items.append(classify(STATUS, protos.STATUS_ONLINE, now_ns=NOW))
+    items.append(classify("binhai/v1/acme/dev-1/up/x", b"\x00" * 300, now_ns=NOW))
+    for ref, req in enumerate(items, start=2**40):
+        req.ref = ref
+    expect = protos.IngestRequest(bundle=protos.IngestBundle(items=items))
+    got = protos.IngestRequest.FromString(encode_requests(items))
+    assert got == expect
+    assert encode_requests(items[:1]) == items[0].SerializeToString()

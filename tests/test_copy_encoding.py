@@ -42,15 +42,16 @@ _EDGE: dict[str, list[Any]] = {
 }
 
 
-def _rows(types: list[str], n: int, seed: int) -> list[tuple[Any, ...]]:
-    """``n`` rows cycling through each type's edge values, with some NULLs in every column."""
+def _rows(types: list[str], n: int, seed: int, nulls: float = 0.1) -> list[tuple[Any, ...]]:
+    """``n`` rows cycling through each type's edge values, with some NULLs in every column
+    (a share ``nulls`` of the values)."""
     rng = np.random.default_rng(seed)
     rows = []
     for r in range(n):
         row = []
         for c, t in enumerate(types):
             values = _EDGE[t]
-            row.append(None if rng.random() < 0.1 else values[(r + c) % len(values)])
+            row.append(None if rng.random() < nulls else values[(r + c) % len(values)])
         rows.append(tuple(row))
     return rows
 
@@ -107,6 +108,17 @@ def test_staging_tables_match_psycopg(pg_dsn: str, types: list[str]) -> None:
         _roundtrip(conn, types, _rows(types, 300, seed=len(types)))
 
 
+@pytest.mark.parametrize(
+    "types",
+    [copy_types(row) for _, row in _STAGING] + [["int8", "float4", "int2", "float8", "int4"]],
+    ids=[table.removeprefix("stage_") for table, _ in _STAGING] + ["fixed"],
+)
+def test_columns_without_nulls_match_psycopg(pg_dsn: str, types: list[str]) -> None:
+    """Runs of fixed-width columns without a NULL are packed a row at a time."""
+    with psycopg.connect(pg_dsn) as conn:
+        _roundtrip(conn, types, _rows(types, 300, seed=len(types), nulls=0.0))
+
+
 def test_all_null_and_no_rows(pg_dsn: str) -> None:
     types = copy_types(WindowRow)
     with psycopg.connect(pg_dsn) as conn:
@@ -125,6 +137,11 @@ def test_values_out_of_range_are_refused() -> None:
         encode_copy(["int4"], [(2**31,)])
     with pytest.raises(EncodeError):
         encode_copy(["int8"], [(2**63,)])
+    for fixed in (["int4", "int8"], ["int8", "int4"], ["int4", "float4"]):  # a packed run
+        with pytest.raises(EncodeError):
+            encode_copy(fixed, [(1, 1), (2**40, 2**63) if fixed[0] == "int4" else (1, 2**40)])
+    with pytest.raises(EncodeError):
+        encode_copy(["int8", "float4"], [(1, 1e39)])
     with pytest.raises(EncodeError):
         encode_copy(["text"], [("\ud800",)])
     with pytest.raises(EncodeError):

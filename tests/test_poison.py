@@ -248,3 +248,37 @@ def test_limits_are_configurable(migrated_dsn, unique_tenant, run):
     b = build_batch(unique_tenant, "l", 1, windows=3)
     out = run(_write(migrated_dsn, [_req(b)], limits=IngestLimits(max_batch_windows=2)))
     assert out[0].status == REJECTED and "3 windows, limit 2" in out[0].reason
+
+
+def test_requests_submitted_together_are_split_into_parts_that_fit_a_flush(
+    migrated_dsn, unique_tenant, run
+):
+    """A bundle is queued in parts of at most ``max_batch`` requests within the flush's decode
+    budget (a request alone may exceed it), answered part by part in order, each outcome its
+    own request's; a bad request in a part is rejected alone."""
+    raw = [_req(build_batch(unique_tenant, "b", seq, raw=True)) for seq in range(1, 4)]
+    one = 4 * sum(w.channels * w.n_samples for w in raw[0].batch.windows)
+    feats = [_req(build_batch(unique_tenant, "b", seq)) for seq in range(4, 9)]
+    bad = _req(build_batch(unique_tenant, "b", 0))  # seq 0: refused by the core's checks
+    reqs = [*raw, *feats[:2], bad, *feats[2:]]
+
+    async def go():
+        limits = IngestLimits(max_flush_decoded_bytes=2 * one)
+        store = Store(migrated_dsn, limits=limits)
+        await store.open()
+        writer = Writer(store, Metrics(), WriterConfig(max_batch=3, concurrency=1))
+        writer.start()
+        try:
+            parts = await writer.submit_many(reqs)
+            answered = [await fut for _, fut in parts]
+            return [[r.batch.seq for r in p] for p, _ in parts], answered
+        finally:
+            await writer.close()
+            await store.close()
+
+    seqs, answered = run(go())
+    # raw windows: two fit the decode budget, the third starts a part; then max_batch = 3
+    assert seqs == [[1, 2], [3, 4, 5], [0, 6, 7], [8]]
+    statuses = [o.status for part in answered for o in part]
+    assert statuses == [STORED] * 5 + [REJECTED] + [STORED] * 3
+    assert "seq 0 out of range" in answered[2][0].reason

@@ -115,7 +115,6 @@ class PulseWatch:
     last_end: int | None = None  # end of the last judged PPG window (ns)
     high: bool = False  # the last judged PPG window was high
     quiet_until: int = -1  # no judgement before this (ns): after a fall or a tremor
-    last_bpm: float = math.nan
 
     def activity(self, t0_ns: int, end_ns: int, stds: np.ndarray, cadence_hz: float,
                  event: bool) -> None:  # fmt: skip
@@ -154,7 +153,7 @@ class PulseWatch:
             self.bound = max(top, top + (self.bound - top) * decay)
         self.last_end = end_ns
         gait = busiest.cadence_hz if busiest.level == RUNNING else 0.0
-        bpm = self.last_bpm = pulse_bpm(ppg, rate_hz, gait)
+        bpm = pulse_bpm(ppg, rate_hz, gait)
         swing = busiest.cadence_hz > 0 and abs(bpm - 60 * busiest.cadence_hz) < cfg.gait_guard_bpm
         if math.isnan(bpm) or swing or end_ns <= self.quiet_until:
             self.high = False

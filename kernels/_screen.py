@@ -34,9 +34,9 @@ LEVEL      the level moves: accelerometers (``profile.gravity`` > 0) when the no
            quarter of it for the std); or
            channel 0's mean is above ``profile.high_limit`` (temperatures: an absolute limit); or
            ``profile.slope_ratio`` > 0 and a channel's mean moved from the previous window's by
-           more than ``slope_ratio`` x its usual move and more than ``profile.level_floor``
-           (a heat-up faster than the sensor's own dynamics, caught while the reference is
-           still settling)
+           more than ``slope_ratio`` x its usual move and more than ``profile.slope_floor``
+           (``level_floor`` when 0): a heat-up or a drift faster than the sensor's own
+           dynamics, caught while the reference is still settling or learning the trend
 NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy threshold
            (set by the caller)
 =========  ==============================================================================
@@ -121,6 +121,8 @@ class SensorProfile:
     rough_ratio: float = 0.0
     ref_rate: float = 0.2
     reseat: int = 0
+    #: the slope check's floor in the sensor's unit (0: ``level_floor``)
+    slope_floor: float = 0.0
 
 
 # Slow thermal sensors: an absolute limit, a level that moves, a fast rise, a rough burst.
@@ -150,7 +152,11 @@ PROFILES: dict[str, SensorProfile] = {
     "ppg": SensorProfile("ppg", level_sigmas=10.0),
     "vib": SensorProfile("vib", level_sigmas=10.0),
     "temp": _THERMAL,
-    "climate": replace(_THERMAL, name="climate", level_floor=1.5, high_limit=32.0, ref_rate=1.0),
+    # a room moves ~0.1 °C or %RH a minute at most (the day, the weather): a sustained 0.3 is
+    # a drifting sensor or an event, however the level compares with a still-settling reference
+    "climate": replace(
+        _THERMAL, name="climate", level_floor=1.5, high_limit=32.0, ref_rate=1.0, slope_floor=0.3
+    ),
 }
 
 
@@ -296,7 +302,7 @@ class Screen:
 # Screen state rows and profile slots of the compiled kernel
 _REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH, _HOLD, _RECENT = range(9)
 (_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
- _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH, _P_REFRATE, _P_RESEAT) = range(15)  # fmt: skip
+ _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH, _P_REFRATE, _P_RESEAT, _P_SFLOOR) = range(16)  # fmt: skip
 
 
 def _profile_array(p: SensorProfile) -> np.ndarray:
@@ -304,7 +310,7 @@ def _profile_array(p: SensorProfile) -> np.ndarray:
     return np.array(
         [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
          p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio, p.ref_rate,
-         p.reseat],
+         p.reseat, p.slope_floor or p.level_floor],
         dtype=np.float64,
     )  # fmt: skip
 
@@ -376,7 +382,7 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
     if prof[_P_SLOPE] > 0 and n >= warmup // 2 and not constant:
         for c in range(ch):
             move = abs(np.float64(f[c, _MEAN]) - state[_PREV, c])  # NaN: no previous window
-            if move > prof[_P_SLOPE] * state[_MOVE, c] and move > prof[_P_FLOOR]:
+            if move > prof[_P_SLOPE] * state[_MOVE, c] and move > prof[_P_SFLOOR]:
                 slope = True
     mean0 = np.float64(f[0, _MEAN])
     if slope:
@@ -504,10 +510,15 @@ def learn_bins(p, base, a, below):  # pragma: no cover - compiled
 
 class LineWatch:
     """Flags :data:`LINE` when a window's spectrum holds a line ``ratio`` times above the
-    stream's baseline spectrum: the average power per bin, learnt with weight ``alpha`` (after
-    ``warmup`` windows; plain averages before) from unflagged windows, bin by bin, leaving out
-    bins ``learn_below`` times above their baseline — so a line that grows slowly is never
-    learnt as normal. The cloud runs it on raw vibration windows."""
+    stream's baseline spectrum, or when the last ``persist`` windows all hold one
+    ``persist_ratio`` times above it (a weak line that stays: one window's periodogram bin is
+    exponentially distributed about its mean, so a single window needs a high ratio to be
+    sure, while the minimum of a few consecutive windows of noise is rarely above a few times
+    the mean — a bearing defect's line is seen when it first rises above the noise, not
+    minutes later when it has grown). The baseline is the average power per bin, learnt with
+    weight ``alpha`` (after ``warmup`` windows; plain averages before) from unflagged windows,
+    bin by bin, leaving out bins ``learn_below`` times above their baseline — so a line that
+    grows slowly is never learnt as normal. The cloud runs it on raw vibration windows."""
 
     def __init__(
         self,
@@ -518,27 +529,54 @@ class LineWatch:
         learn_below: float = 4.0,
         alpha: float = 0.01,
         warmup: int = 32,
+        persist: int = 4,
+        persist_ratio: float = 6.0,
     ) -> None:
         from kernels._spectral import hann
 
         self.ratio = float(ratio)
+        self.persist_ratio = float(persist_ratio)
         self.learn_below = float(learn_below)
         self.alpha = float(alpha)
         self.warmup = int(warmup)
         self.n = 0
         self._win = np.ascontiguousarray(hann(n))
-        self._p = np.zeros((channels, n // 2))
+        self._recent = np.zeros((max(1, int(persist)), channels, n // 2))
+        self._held = np.zeros((channels, n // 2))
+        self._filled = 0  # consecutive windows in ``_recent``
+        self._next_ns = -1  # where the next consecutive window starts (-1: unknown)
         self.base = np.zeros((channels, n // 2))
 
-    def check(self, samples: np.ndarray, *, learn: bool) -> float:
-        """The window's new-line ratio (0 until warm); learns from it when ``learn``."""
-        if samples.shape[1] // 2 != self._p.shape[1] or not np.isfinite(samples).all():
+    @property
+    def persistent(self) -> bool:
+        """Whether the last check saw the ``persist`` windows up to it, one after the other
+        (the cloud, which gets only some windows' samples, often has not)."""
+        return self._filled >= len(self._recent)
+
+    def check(
+        self, samples: np.ndarray, *, learn: bool, t0_ns: int = -1, end_ns: int = -1
+    ) -> float:
+        """The window's line score (0 until warm): its new-line ratio, or the persistent one
+        scaled so that ``ratio`` flags both; learns from it when ``learn``. With the window's
+        time span, a window that does not follow the previous one restarts the persistence."""
+        if t0_ns >= 0 and self._next_ns >= 0 and abs(t0_ns - self._next_ns) * 2 > end_ns - t0_ns:
+            self._filled = 0
+        self._next_ns = end_ns if t0_ns >= 0 else -1
+        if samples.shape[1] // 2 != self._held.shape[1] or not np.isfinite(samples).all():
+            self._filled = 0  # a gap: the windows around it are not consecutive
             return 0.0
-        power_spectrum(np.ascontiguousarray(samples), self._win, self._p)
+        k = len(self._recent)
+        p = self._recent[self._filled % k]
+        power_spectrum(np.ascontiguousarray(samples), self._win, p)
+        self._filled += 1
         warm = self.n >= self.warmup
-        ratio = new_line_ratio(self._p, self.base) if warm else 0.0
+        ratio = new_line_ratio(p, self.base) if warm else 0.0
+        if warm and self._filled >= k:
+            np.minimum.reduce(self._recent, axis=0, out=self._held)
+            held = new_line_ratio(self._held, self.base)
+            ratio = max(ratio, held * self.ratio / self.persist_ratio)
         if learn:
             a = self.alpha if warm else 1.0 / (self.n + 1)
-            learn_bins(self._p, self.base, a, self.learn_below if warm else np.inf)
+            learn_bins(p, self.base, a, self.learn_below if warm else np.inf)
             self.n += 1
         return ratio

@@ -46,8 +46,8 @@ class Screened:
     """A window's flags, a score (the new-line ratio, or 1 when flagged), how far channel 0's
     level is above its reference (what tells an overheat from a drift), and whether every
     check that needs a baseline could run (``warm``: the stream's level reference is settled
-    and, where lines are watched, the line baseline too; on pulse streams, the wearer's
-    activity over the window was known)."""
+    and, where lines are watched, the line baseline too and the windows just before this one
+    were seen; on pulse streams, the wearer's activity over the window was known)."""
 
     flags: int
     score: float
@@ -112,11 +112,14 @@ class DeviceScreen:
         if samples is not None and sensor in _LINE_SENSORS and not flags & scr.NOISE:
             if st.lines is None:
                 st.lines = scr.LineWatch(samples.shape[0], samples.shape[1])
-            ratio = st.lines.check(samples, learn=not flags)
+            ratio = st.lines.check(samples, learn=not flags, t0_ns=t0_ns, end_ns=end)
             if ratio >= st.lines.ratio:
                 flags |= scr.LINE
                 score = ratio
         warm = screen.n >= 3 * screen.warmup and judged
         if sensor in _LINE_SENSORS:
-            warm = warm and st.lines is not None and st.lines.n >= st.lines.warmup
+            # a weak line is known only from consecutive windows: without them the cloud takes
+            # the device's word (it saw every window)
+            lines = st.lines
+            warm = warm and lines is not None and lines.n >= lines.warmup and lines.persistent
         return Screened(flags, score, screen.level_delta, warm)

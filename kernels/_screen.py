@@ -515,10 +515,13 @@ class LineWatch:
     exponentially distributed about its mean, so a single window needs a high ratio to be
     sure, while the minimum of a few consecutive windows of noise is rarely above a few times
     the mean — a bearing defect's line is seen when it first rises above the noise, not
-    minutes later when it has grown). The baseline is the average power per bin, learnt with
-    weight ``alpha`` (after ``warmup`` windows; plain averages before) from unflagged windows,
-    bin by bin, leaving out bins ``learn_below`` times above their baseline — so a line that
-    grows slowly is never learnt as normal. The cloud runs it on raw vibration windows."""
+    minutes later when it has grown); once found, a line stays found while the persistent
+    ratio is above ``hold`` times ``persist_ratio`` (one episode for one defect, not a flicker
+    of them while it hovers at the threshold). The baseline is the average power per bin,
+    learnt with weight ``alpha`` (after ``warmup`` windows; plain averages before) from
+    unflagged windows, bin by bin, leaving out bins ``learn_below`` times above their baseline
+    — so a line that grows slowly is never learnt as normal (nor any bin while the persistent
+    ratio is above the hold level). The cloud runs it on raw vibration windows."""
 
     def __init__(
         self,
@@ -531,11 +534,14 @@ class LineWatch:
         warmup: int = 32,
         persist: int = 4,
         persist_ratio: float = 6.0,
+        hold: float = 0.5,
     ) -> None:
         from kernels._spectral import hann
 
         self.ratio = float(ratio)
         self.persist_ratio = float(persist_ratio)
+        self.hold = float(hold)
+        self._on = False  # the last window held a line
         self.learn_below = float(learn_below)
         self.alpha = float(alpha)
         self.warmup = int(warmup)
@@ -571,11 +577,15 @@ class LineWatch:
         self._filled += 1
         warm = self.n >= self.warmup
         ratio = new_line_ratio(p, self.base) if warm else 0.0
+        held = 0.0
         if warm and self._filled >= k:
             np.minimum.reduce(self._recent, axis=0, out=self._held)
             held = new_line_ratio(self._held, self.base)
-            ratio = max(ratio, held * self.ratio / self.persist_ratio)
-        if learn:
+            need = self.persist_ratio * (self.hold if self._on else 1.0)
+            ratio = max(ratio, held * self.ratio / need)
+        self._on = ratio >= self.ratio
+        # a line may be there, below the threshold: none of its bins are learnt
+        if learn and held < self.hold * self.persist_ratio:
             a = self.alpha if warm else 1.0 / (self.n + 1)
             learn_bins(p, self.base, a, self.learn_below if warm else np.inf)
             self.n += 1

@@ -20,6 +20,7 @@ from typing import Any
 
 from binhai._sim._run import RunResult, RunSpec, run, worker_pool
 from cloud_core import PolicyEngineConfig
+from device_sdk import SynergyConfig
 from firmware_sim import BUDGETED, POLICIES, Delivery, PolicyParams, Scenario, build_fleet, score
 
 DEFAULT_BUDGETS = (0.01, 0.02, 0.05, 0.1, 0.2)
@@ -44,8 +45,11 @@ class Evaluation:
         fit_s: float = 300.0,
         progress: Progress | None = None,
         policy: PolicyEngineConfig | None = None,
+        synergy: SynergyConfig | None = None,
     ) -> None:
         self.scenario = scenario
+        #: the synergy uplink's settings at boot in the ``binhai`` runs (None: the SDK's)
+        self.synergy = synergy or SynergyConfig()
         self.workers = workers
         self.step_s = step_s
         self.fit_s = min(fit_s, scenario.duration_s)
@@ -132,6 +136,7 @@ class Evaluation:
                     if name == "binhai":
                         spec_kw["all_cloud_bps"] = _rates(base)
                         spec_kw["policy"] = self.policy
+                        spec_kw["synergy"] = self.synergy
                     result = self._run(params, **spec_kw)
                 rows.append(self.score(result, budget))
         return rows

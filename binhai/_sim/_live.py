@@ -409,7 +409,10 @@ def evaluate_live(
                 with Evaluation(scenario, workers=ev.workers, step_s=ev.step_s) as local:
                     base = local.baseline()
                     rates = _rates(base) if name == "binhai" else None
-                    spec = RunSpec(scenario, params, step_s=ev.step_s, all_cloud_bps=rates)
+                    spec = RunSpec(
+                        scenario, params, step_s=ev.step_s, all_cloud_bps=rates,
+                        synergy=ev.synergy,
+                    )  # fmt: skip
                     live = _run_on(dsn, url, workdir, spec, config, progress or _quiet)
                     row = local.score(live.result, budget)
                     sim = base if name == "all_cloud" else run(spec, workers=ev.workers)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from device_sdk import SynergyConfig
 
 _COLUMNS = (
     ("policy", "policy"),
@@ -33,6 +36,14 @@ def _floats(text: str) -> list[float]:
     if not values or any(not 0 < v <= 1 for v in values):
         raise click.BadParameter("budgets are fractions in (0, 1], e.g. 0.01,0.05,0.2")
     return values
+
+
+def _synergy(raw_per_episode: int | None) -> SynergyConfig | None:
+    from device_sdk import SynergyConfig
+
+    if raw_per_episode is None:
+        return None
+    return SynergyConfig(raw_per_episode=raw_per_episode)
 
 
 def _names(text: str) -> list[str]:
@@ -98,6 +109,12 @@ def _names(text: str) -> list[str]:
     show_default=True, help="Simulated seconds between the policy engine's rounds.",
 )  # fmt: skip
 @click.option(
+    "--raw-per-episode", type=click.IntRange(min=1), default=None,
+    help="The binhai devices' RAW windows per episode before its runs go COMPACT (default: the "
+    "SDK's, 2); a large number sends every flagged window RAW while the budget allows (the "
+    "evidence setting, e.g. 100000 with --budgets 0.5).",
+)  # fmt: skip
+@click.option(
     "--battery", type=click.FloatRange(0.0, 1.0), default=None,
     help="Every device's battery level at the start (default: the scenario's), e.g. 0.15 to "
     "score the fleet below the low-battery threshold.",
@@ -117,6 +134,7 @@ def command(
     speed: float,
     policy_loop: bool,
     policy_period: float,
+    raw_per_episode: int | None,
     battery: float | None,
 ) -> None:
     """Score offload policies on a scenario's signals against its ground truth.
@@ -135,6 +153,7 @@ def command(
       binhai sim eval --scenario ./my.toml --duration 600 --workers 2
       binhai sim eval --scenario mixed --duration 300 --policies binhai,oracle --live --speed 20
       binhai sim eval --scenario mixed --policies binhai --budgets 0.05 --battery 0.15
+      binhai sim eval --policies binhai,oracle --budgets 0.5 --raw-per-episode 100000
     """
     from binhai._sim._eval import Evaluation, with_seed
     from binhai.cli._progress import task_progress
@@ -161,6 +180,7 @@ def command(
             fit_s=fit_s,
             progress=say,
             policy=PolicyEngineConfig(period_s=policy_period) if policy_loop else None,
+            synergy=_synergy(raw_per_episode),
         ) as ev,
     ):
         if live:

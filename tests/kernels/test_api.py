@@ -69,7 +69,7 @@ def test_golden_vectors() -> None:
     np.testing.assert_allclose(got, g["features"], rtol=2e-6, atol=1e-6)
     # the stream format is stable: the same input encodes to the same bytes, which decode
     stream = g["codec_bytes"].tobytes()
-    assert stream[2] == 2, "golden.npz holds a version-2 stream"
+    assert stream[2] == 3, "golden.npz holds a version-3 stream"
     np.testing.assert_array_equal(
         kernels.decode_samples(stream).view(np.uint32), g["codec_input"].view(np.uint32)
     )

@@ -26,11 +26,13 @@ scale; searched, or reused from one of the last few blocks) and/or the float bit
 order-preserving integers (*latents*, exact for every float32), ranks the transforms (FOR, delta
 orders 1-3, the best lag 2-8) of each by the entropy of their residual classes, codes the best,
 and falls back to RAW whenever that is smaller. Latents are tried only where the integer coding
-fails, has exceptions, or its grid is finer than float32's own spacing; where the latents still
-cost more than ``_PRED_MIN_BITS`` a value, a linear predictor is fitted and ranked too (smooth
-full-precision signals, whose deltas stay hundreds of ulps wide). Every value is verified
-with the decoder's formula. A stream of at most ``_WHOLE`` samples is also encoded as one block
-and the smaller stream kept (a window of a few channels then pays one header and one warm-up).
+fails, has exceptions, or its grid is finer than float32's own spacing; with them a linear
+predictor is fitted to the block's floats (:mod:`kernels._pred`) and ranked too where its
+fit expects to save ``_PRED_GAIN`` bits a value over the delta orders and short lags (smooth
+full-precision signals, whose deltas stay hundreds of ulps wide), or coded without ranking the
+others where it expects ``_PRED_SURE``. Every value is verified with the decoder's formula. A
+stream of at most ``_WHOLE`` samples is also encoded as one block and the smaller stream kept (a
+window of a few channels then pays one header and one warm-up).
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ _WHOLE = 1024
 _MAX_BLOCK = 4096
 #: Recent block codings tried before a search.
 _MRU = 4
-#: A block already coded in fewer bits a value than this (plus a predictor's coefficients) is
-#: not fitted with a predictor.
-_PRED_MIN_BITS = 2.5
+#: A fitted predictor is ranked against the other transforms where its fit expects to save at
+#: least this many bits a value over the best delta order or lag 2-4 (else it seldom wins, and
+#: its residual pass costs ~1.5 ns a value), and replaces the ranking where it expects this many.
+_PRED_GAIN = 1.0
+_PRED_SURE = 4.0
 
 #: The kernels run as plain Python (``NUMBA_DISABLE_JIT``): NumPy scalars then warn where the
 #: predictor meets inf and NaN on purpose (it falls back to the previous value).
@@ -143,21 +147,24 @@ def _ent_plan_one(v, m, tr, es):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INNER)
-def _pred_plan(x, v, m, pc, es):  # pragma: no cover - compiled
-    """The predictor transform fitted to the floats ``x[:m]`` (latents ``v``): (bytes of the
-    residual part and the coefficients, transform), or (inf, 0) when no order fits. Leaves the
-    residuals in ``es[7]`` and the coefficients in ``pc[2]``."""
+def _pred_fit(x, m, pc):  # pragma: no cover - compiled
+    """:func:`kernels._pred.fit` of the floats ``x[:m]`` (NaN and inf read as 0: the fit then
+    serves the finite values around them); the coefficients go to ``pc[2]``."""
     cov, chol, c, yf = pc
-    k = _pred.fit(x, m, c, cov, chol)
-    if k < 0:  # NaN or inf in the block: fit the finite values around them
+    k, gain = _pred.fit(x, m, c, cov, chol)
+    if k < 0:
         for i in range(m):
             yf[i] = x[i] if math.isfinite(x[i]) else 0.0
-        k = _pred.fit(yf, m, c, cov, chol)
-    if k <= 0:
-        return np.inf, 0
+        k, gain = _pred.fit(yf, m, c, cov, chol)
+    return max(k, 0), gain
+
+
+@njit(**JIT_EXACT_INNER)
+def _pred_plan(x, v, m, k, c, es):  # pragma: no cover - compiled
+    """Bytes of the residual part and the coefficients of the order-``k`` predictor ``c`` on
+    the floats ``x[:m]`` (latents ``v``); leaves the residuals in ``es[7]``."""
     _pred.residuals(x, v, m, k, c, es[7])
-    tr = _pred.PRED + k
-    return _z_size(m, tr, 0, es) + 4 * k, tr
+    return _z_size(m, _pred.PRED + k, 0, es) + 4 * k
 
 
 @njit(**JIT_EXACT_INLINE)
@@ -168,13 +175,6 @@ def _z_size(m, tr, base, es):  # pragma: no cover - compiled
     for i in range(m):
         best_cnt[bit_length(z[i])] += 1
     return _ent_size(best_cnt, tr, base, es)
-
-
-@njit(**JIT_EXACT_INLINE)
-def _pred_worth(size, m):  # pragma: no cover - compiled
-    """Whether a plan of ``size`` bytes for ``m`` values leaves a predictor room to win (it
-    pays its coefficients and rarely codes below an ulp or two a value)."""
-    return m > 2 * _pred.MAX_PRED + _pred.MAX_PRED and size > _PRED_MIN_BITS * m / 8 + 16
 
 
 @njit(**JIT_EXACT_INLINE)
@@ -281,36 +281,24 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
     if src < 0 or n_exc > 0 or not coarse:
         for i in range(nb):
             vl[i] = _ent.to_latent(bits[i])
-        if src < 0:
-            size, tr_l, base_l = _ent_plan(vl, nb, es)
-        else:  # rank only the integers' best transform: the structure is the same
-            size, tr_l, base_l = _ent_plan_one(vl, nb, tr_i, es)
-        size += 2 + 1
-        if size < best:
-            best, src, tr, base = size, _ent.SRC_LATENT, tr_l, base_l
-            _keep(es)
-        if _pred_worth(size, nb):
-            size, tr_p = _pred_plan(xb, vl, nb, pc, es)
-            if size + 2 + 1 < best:  # its residuals are in es[7] and its tables in es[3], es[4]
-                end = _write_ent(
-                    buf,
-                    pos,
-                    _ent.SRC_LATENT,
-                    0,
-                    1.0,
-                    tr_p,
-                    0,
-                    vl,
-                    nb,
-                    xb,
-                    ok,
-                    0,
-                    es,
-                    f64,
-                    u64,
-                    pc[2],
-                )
-                return end, False
+        k, gain = _pred_fit(xb, nb, pc)
+        if gain < _PRED_SURE:  # else the predictor wins by far: the deltas are not ranked
+            if src < 0:
+                size, tr_l, base_l = _ent_plan(vl, nb, es)
+            else:  # rank only the integers' best transform: the structure is the same
+                size, tr_l, base_l = _ent_plan_one(vl, nb, tr_i, es)
+            size += 2 + 1
+            if size < best:
+                best, src, tr, base = size, _ent.SRC_LATENT, tr_l, base_l
+                _keep(es)
+        if k > 0 and gain >= _PRED_GAIN and _pred_plan(xb, vl, nb, k, pc[2], es) + 3 < best:
+            # its residuals are in es[7] and its tables in es[3], es[4]
+            lat = _ent.SRC_LATENT
+            tr_p = _pred.PRED + k
+            end = _write_ent(
+                buf, pos, lat, 0, 1.0, tr_p, 0, vl, nb, xb, ok, 0, es, f64, u64, pc[2]
+            )  # fmt: skip
+            return end, False
     if src < 0:
         return -1, False
     es[3][:] = es[5]

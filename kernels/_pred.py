@@ -23,9 +23,10 @@ independent chains that the decoder runs interleaved.
 The encoder fits by the covariance method: the normal equations over ``i = MAX_PRED .. m-1``
 (the whole block, lanes ignored), solved by a Cholesky factorisation whose leading parts give
 every order at once, with the residual energy of each. The order comes from those energies (half
-a bit per value per halving of the energy, against 32 bits per coefficient) and must beat the
-delta transforms' energies from the same sums; only that order's residuals are then computed and
-ranked with the other transforms.
+a bit per value per halving of the energy, against 32 bits per coefficient) and is compared
+with the energies of delta orders 1-3 and lags 2-4 from the same sums: the expected saving, in
+bits a value, decides in the codec whether that order's residuals are computed at all, and
+whether the other transforms are still ranked against it.
 """
 
 from __future__ import annotations
@@ -114,9 +115,7 @@ def _normal_equations(y, m, cov):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INLINE)
 def _delta_energy(cov, d):  # pragma: no cover - compiled
-    """Energy of the order-``d`` difference (binomial weights) from the sums ``cov``."""
-    if d == 1:
-        return cov[0, 0] - 2.0 * cov[0, 1] + cov[1, 1]
+    """Energy of the order-``d`` (2 or 3) difference (binomial weights) from the sums ``cov``."""
     w0, w1, w2, w3 = 1.0, -2.0, 1.0, 0.0
     if d == 3:
         w0, w1, w2, w3 = 1.0, -3.0, 3.0, -1.0
@@ -130,9 +129,10 @@ def _delta_energy(cov, d):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INNER)
 def fit(y, m, c, cov, chol):  # pragma: no cover - compiled
-    """Least-squares predictor of ``y[:m]`` (any real dtype): its order ``k``, with ``c[:k]``
-    the float32-rounded coefficients (as float64); 0 when no order beats the delta transforms
-    or the block is too short; -1 when the sums are not finite (NaN or inf in ``y``).
+    """Least-squares predictor of ``y[:m]`` (any real dtype): ``(k, gain)``, its order with
+    ``c[:k]`` the float32-rounded coefficients (as float64) and the bits a value it is expected
+    to save over the best delta order or lag up to MAX_PRED; ``k`` 0 when no order beats them
+    or the block is too short, -1 when the sums are not finite (NaN or inf in ``y``).
 
     ``cov`` and ``chol`` are float64 (MAX_PRED + 1, MAX_PRED + 1) scratch (``chol[0]`` holds
     the forward solution).
@@ -140,12 +140,15 @@ def fit(y, m, c, cov, chol):  # pragma: no cover - compiled
     q = MAX_PRED
     n = m - q
     if n <= 2 * q:
-        return 0
+        return 0, 0.0
     if not _normal_equations(y, m, cov):
-        return -1
+        return -1, 0.0
     floor = max(cov[0, 0] * _FLOOR, 1e-300)
-    delta = min(_delta_energy(cov, 1), _delta_energy(cov, 2), _delta_energy(cov, 3))
-    best_bits = 0.5 * n * math.log2(max(delta, floor))
+    delta = min(_delta_energy(cov, 2), _delta_energy(cov, 3))
+    for lag in range(1, q + 1):  # order 1 and lags 2-4: periodic signals code exactly by lag
+        delta = min(delta, cov[0, 0] - 2.0 * cov[0, lag] + cov[lag, lag])
+    delta_bits = 0.5 * n * math.log2(max(delta, floor))
+    best_bits = delta_bits
     best = 0
     # Cholesky of cov[1:, 1:] = L L^T, row by row; w = L^-1 cov[1:, 0]; E_k = cov00 - |w[:k]|^2
     w = chol[0]
@@ -172,7 +175,7 @@ def fit(y, m, c, cov, chol):  # pragma: no cover - compiled
             best_bits = bits
             best = j + 1
     if best == 0:
-        return 0
+        return 0, 0.0
     # back substitution L[:k, :k]^T c = w[:k]
     for j in range(best - 1, -1, -1):
         acc = w[j]
@@ -182,8 +185,8 @@ def fit(y, m, c, cov, chol):  # pragma: no cover - compiled
     for j in range(best):
         c[j] = np.float64(np.float32(c[j]))
         if not math.isfinite(c[j]):
-            return 0
-    return best
+            return 0, 0.0
+    return best, (delta_bits - best_bits) / n
 
 
 @njit(**JIT_EXACT_INLINE)

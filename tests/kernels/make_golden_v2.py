@@ -1,9 +1,10 @@
 """How ``golden_codec_v2.npz`` was made: streams of the version-2 encoder, kept forever.
 
-Run once, against the kernels of commit 32d75a8 (stream version 2)::
+Run once, against the kernels of commit 32d75a8 (stream version 2), with the tests of this
+tree (``golden_streams`` writes the file)::
 
-    git archive 32d75a8 kernels tests | tar -x -C /tmp/v2
-    cd /tmp/v2 && PYTHONPATH=. python tests/kernels/make_golden_v2.py golden_codec_v2.npz
+    git archive 32d75a8 kernels | tar -x -C /tmp/v2
+    cd /tmp/v2 && PYTHONPATH=.:/path/to/binhai python -m tests.kernels.make_golden_v2 out.npz
 
 The current encoder writes version 3; ``test_api`` checks that every stream here still decodes to
 exactly the bits the version-2 decoder gave (``__decoded``). The cases reach every version-2
@@ -18,7 +19,7 @@ import sys
 import numpy as np
 
 import kernels
-from tests.kernels import signals
+from tests.kernels import golden_streams, signals
 
 assert kernels._codec.VERSION == 2
 rng = np.random.default_rng(20261127)
@@ -44,11 +45,4 @@ cases = {
     "block_plus_one": (np.round(rng.standard_normal(257), 3).astype(np.float32), None),
     "lossy_scale": (signals.temperature_log(400), 0.05),
 }
-out = {}
-for name, (x, res) in cases.items():
-    b = kernels.encode_samples(x, resolution=res)
-    out[f"{name}__input"] = x
-    out[f"{name}__stream"] = np.frombuffer(b, dtype=np.uint8)
-    out[f"{name}__decoded"] = kernels.decode_samples(b)
-np.savez_compressed(sys.argv[1], **out)
-print(f"wrote {sys.argv[1]}")
+golden_streams.save(cases, sys.argv[1])

@@ -26,8 +26,8 @@ scale; searched, or reused from one of the last few blocks) and/or the float bit
 order-preserving integers (*latents*, exact for every float32), ranks the transforms (FOR, delta
 orders 1-3, the best lag 2-8) of each by the entropy of their residual classes, codes the best,
 and falls back to RAW whenever that is smaller. Latents are tried only where the integer coding
-fails, has exceptions, or its grid is finer than float32's own spacing; with them a linear
-predictor is fitted to the block's floats (:mod:`kernels._pred`) and ranked too where its
+fails, has exceptions, or its grid is finer than float32's own spacing; in the first two cases
+a linear predictor is fitted to the block's floats (:mod:`kernels._pred`) and ranked too where its
 fit expects to save ``_PRED_GAIN`` bits a value over the delta orders and short lags (smooth
 full-precision signals, whose deltas stay hundreds of ulps wide), or coded without ranking the
 others where it expects ``_PRED_SURE``. Every value is verified with the decoder's formula. A
@@ -281,7 +281,9 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
     if src < 0 or n_exc > 0 or not coarse:
         for i in range(nb):
             vl[i] = _ent.to_latent(bits[i])
-        k, gain = _pred_fit(xb, nb, pc)
+        k, gain = 0, 0.0
+        if src < 0 or n_exc > 0:  # not on decimal text finer than float32 (PLAID): no gain
+            k, gain = _pred_fit(xb, nb, pc)
         if gain < _PRED_SURE:  # else the predictor wins by far: the deltas are not ranked
             if src < 0:
                 size, tr_l, base_l = _ent_plan(vl, nb, es)

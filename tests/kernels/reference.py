@@ -170,7 +170,7 @@ def novelty_scores(
     return scores
 
 
-# -- codec stream version 2, read literally from docs/kernels.md ---------------------------------
+# -- codec stream versions 2 and 3, read literally from docs/kernels.md --------------------------
 
 
 class _Bits:

@@ -1,8 +1,8 @@
 """Lossless (and optional lossy) codec for float32 sensor windows.
 
-Stream format, version 2 (all integers little-endian; varint = LEB128)::
+Stream format, version 3 (all integers little-endian; varint = LEB128)::
 
-    header   magic 0xB7 0x5A | version u8 = 2 | flags u8 (bit 0: lossy) | n u32 | block u16
+    header   magic 0xB7 0x5A | version u8 = 3 | flags u8 (bit 0: lossy) | n u32 | block u16
              [lossy only: resolution f64]
     blocks   ceil(n / block) blocks of `block` samples (the last one may be shorter), each
              scheme u8, then
@@ -10,32 +10,41 @@ Stream format, version 2 (all integers little-endian; varint = LEB128)::
       ENT  3 src u8 (0 decimal: x = f32(d * (1 / 10**e)), 1 scale: x = f32(d * s), 2 latent)
              | [e u8 | s f64] | transform u8
              | [FOR only: base, zig-zag varint]
+             | [predictor PRED + k only (src 2): k coefficients f32, c[0] first]
              | [src 0/1: exceptions u16 | (index u16, bits u32) each, indices increasing]
              | cmin u8 | cmax u8 | ceil((cmax - cmin + 1) / 2) bytes of 4-bit code lengths
              | 4 varint lane sizes | 4 lanes of Huffman-coded residuals (see kernels._ent)
 
-Version 1 streams (schemes RAW 0, INT 1 bit-packed, XOR 2 Gorilla; docs/kernels.md) still
-decode; the encoder writes version 2 only.
+Transforms (:mod:`kernels._ent`): 0 FOR, 1-3 delta orders, ``LAG + L`` lags, and in version 3
+``PRED + k`` (9-12), a linear predictor of order ``k`` fitted to the block's floats
+(:mod:`kernels._pred`), for latents only. Version 2 streams (the same without ``PRED + k``) and
+version 1 streams (schemes RAW 0, INT 1 bit-packed, XOR 2 Gorilla; docs/kernels.md) still
+decode; the encoder writes version 3 only.
 
 Per block the encoder takes the integer coding of :mod:`kernels._alp` (decimal exponent or ADC
 scale; searched, or reused from one of the last few blocks) and/or the float bit patterns as
 order-preserving integers (*latents*, exact for every float32), ranks the transforms (FOR, delta
 orders 1-3, the best lag 2-8) of each by the entropy of their residual classes, codes the best,
 and falls back to RAW whenever that is smaller. Latents are tried only where the integer coding
-fails, has exceptions, or its grid is finer than float32's own spacing. Every value is verified
-with the decoder's formula. A stream of at most ``_WHOLE`` samples is also encoded as one block
-and the smaller stream kept (a window of a few channels then pays one header and one warm-up).
+fails, has exceptions, or its grid is finer than float32's own spacing; in the first two cases
+a linear predictor is fitted to the block's floats (:mod:`kernels._pred`) and ranked too where its
+fit expects to save ``_PRED_GAIN`` bits a value over the delta orders and short lags (smooth
+full-precision signals, whose deltas stay hundreds of ulps wide), or coded without ranking the
+others where it expects ``_PRED_SURE``. Every value is verified with the decoder's formula. A
+stream of at most ``_WHOLE`` samples is also encoded as one block and the smaller stream kept (a
+window of a few channels then pays one header and one warm-up).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 
-from kernels import _alp, _ent
+from kernels import _alp, _ent, _pred
 from kernels._alp import MAX_WIDTH, choose_int, int_restore, to_int
-from kernels._backend import njit
+from kernels._backend import MODE, compiled_in_python, njit
 from kernels._bitio import bit_length, get_uint, put_uint, unpack_bits
 from kernels._config import JIT_EXACT, JIT_EXACT_INLINE, JIT_EXACT_INNER
 from kernels._errors import CodecError, KernelInputError
@@ -44,9 +53,10 @@ from kernels._xor import xor_decode
 
 MAGIC0 = 0xB7
 MAGIC1 = 0x5A
-VERSION = 2
-#: Stream versions the decoder reads (version 1 streams have no ENT blocks).
-VERSIONS = (1, 2)
+VERSION = 3
+#: Stream versions the decoder reads (version 1 streams have no ENT blocks, version 2 streams
+#: no predictor transforms).
+VERSIONS = (1, 2, 3)
 BLOCK = 256
 RAW = 0
 INT = 1
@@ -66,6 +76,15 @@ _WHOLE = 1024
 _MAX_BLOCK = 4096
 #: Recent block codings tried before a search.
 _MRU = 4
+#: A fitted predictor is ranked against the other transforms where its fit expects to save at
+#: least this many bits a value over the best delta order or lag 2-4 (else it seldom wins, and
+#: its residual pass costs ~1.5 ns a value), and replaces the ranking where it expects this many.
+_PRED_GAIN = 1.0
+_PRED_SURE = 4.0
+
+#: The kernels run as plain Python (``NUMBA_DISABLE_JIT``): NumPy scalars then warn where the
+#: predictor meets inf and NaN on purpose (it falls back to the previous value).
+_PLAIN = MODE != "aot" and compiled_in_python()
 
 _ERRORS = {
     -1: "truncated stream",
@@ -75,6 +94,11 @@ _ERRORS = {
     -5: "corrupt XOR block",
     -6: "trailing bytes after the last block",
 }
+
+
+def _quiet() -> contextlib.AbstractContextManager[object]:
+    """Silence NumPy's floating-point warnings when the kernels run as plain Python."""
+    return np.errstate(invalid="ignore", over="ignore") if _PLAIN else contextlib.nullcontext()
 
 
 @njit(**JIT_EXACT_INLINE)
@@ -118,12 +142,39 @@ def _ent_plan_one(v, m, tr, es):  # pragma: no cover - compiled
     base = v[0]
     for i in range(1, m):
         base = min(base, v[i])
+    _ent.residuals_into(v, m, tr, base, es[7])
+    return _z_size(m, tr, base, es), tr, base
+
+
+@njit(**JIT_EXACT_INNER)
+def _pred_fit(x, m, pc):  # pragma: no cover - compiled
+    """:func:`kernels._pred.fit` of the floats ``x[:m]`` (NaN and inf read as 0: the fit then
+    serves the finite values around them); the coefficients go to ``pc[2]``."""
+    cov, chol, c, yf = pc
+    k, gain = _pred.fit(x, m, c, cov, chol)
+    if k < 0:
+        for i in range(m):
+            yf[i] = x[i] if math.isfinite(x[i]) else 0.0
+        k, gain = _pred.fit(yf, m, c, cov, chol)
+    return max(k, 0), gain
+
+
+@njit(**JIT_EXACT_INNER)
+def _pred_plan(x, v, m, k, c, es):  # pragma: no cover - compiled
+    """Bytes of the residual part and the coefficients of the order-``k`` predictor ``c`` on
+    the floats ``x[:m]`` (latents ``v``); leaves the residuals in ``es[7]``."""
+    _pred.residuals(x, v, m, k, c, es[7])
+    return _z_size(m, _pred.PRED + k, 0, es) + 4 * k
+
+
+@njit(**JIT_EXACT_INLINE)
+def _z_size(m, tr, base, es):  # pragma: no cover - compiled
+    """:func:`_ent_size` of the residuals ``es[7][:m]`` (their class histogram into ``es[3]``)."""
     z, best_cnt = es[7], es[3]
-    _ent.residuals_into(v, m, tr, base, z)
     best_cnt[:] = 0
     for i in range(m):
         best_cnt[bit_length(z[i])] += 1
-    return _ent_size(best_cnt, tr, base, es), tr, base
+    return _ent_size(best_cnt, tr, base, es)
 
 
 @njit(**JIT_EXACT_INLINE)
@@ -142,9 +193,10 @@ def _ent_size(best_cnt, best_tr, base, es):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INNER)
 def _write_ent(
-    buf, pos, src, e, s, tr, base, v, m, xb, ok, n_exc, es, f64, u64
+    buf, pos, src, e, s, tr, base, v, m, xb, ok, n_exc, es, f64, u64, coef
 ):  # pragma: no cover
-    """One ENT block (format in the module doc); return the new position."""
+    """One ENT block (format in the module doc); return the new position. A predictor
+    transform's residuals must already be in ``es[7]``."""
     best_cnt = es[3]
     best_lens = es[4]
     buf[pos] = ENT
@@ -160,6 +212,9 @@ def _write_ent(
     pos += 1
     if tr == 0:
         pos = _ent.put_varint(buf, pos, _ent.zigzag(base))
+    k = _pred.order(tr)
+    for j in range(k):
+        pos = put_uint(buf, pos, np.float32(coef[j]).view(np.uint32), 4)
     if src != _ent.SRC_LATENT:
         pos = put_uint(buf, pos, n_exc, 2)
         if n_exc:
@@ -170,21 +225,31 @@ def _write_ent(
                     pos = put_uint(buf, pos, bits[i], 4)
     pos = _ent.write_table(best_cnt, best_lens, buf, pos)
     z = es[7]
-    _ent.residuals_into(v, m, tr, base, z)
+    if k == 0:
+        _ent.residuals_into(v, m, tr, base, z)
     return _ent.write_lanes(z, m, best_lens, es[2][: _ent.CODES], buf, pos)
+
+
+@njit(**JIT_EXACT_INLINE)
+def _keep(es):  # pragma: no cover - compiled
+    """Save the last plan's tables as the best so far."""
+    es[5][:] = es[3]
+    es[6][:] = es[4]
 
 
 @njit(**JIT_EXACT_INNER)
 def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # pragma: no cover
-    """The smallest ENT coding of a block (integers or latents): (new position, or -1 when RAW
-    is smaller; whether the integer coding was used)."""
-    ok, f64, u64 = sc
+    """The smallest ENT coding of a block (integers or latents, each by the transforms of
+    :mod:`kernels._ent` or a fitted predictor): (new position, or -1 when RAW is smaller;
+    whether the integer coding was used)."""
+    ok, f64, u64, pc = sc
     nb = xb.shape[0]
     bits = xb.view(np.uint32)
     best = 4 * nb  # RAW's payload
-    choice = -1
+    src = -1
+    tr = 0
+    base = np.int64(0)
     tr_i = 0
-    base_i = np.int64(0)
     m = 0
     n_exc = nb
     coarse = False
@@ -206,35 +271,45 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
         coarse = step >= 2.0 * math.ldexp(1.0, math.frexp(top)[1] - 24)
         n_exc = nb - m
         if m > 0 and n_exc * 2 <= nb:
+            src_i = _ent.SRC_DECIMAL if kind == _alp.DECIMAL else _ent.SRC_SCALE
+            head = 2 + (1 if kind == _alp.DECIMAL else 8) + 1 + 2 + 6 * n_exc
             size, tr_i, base_i = _ent_plan(vi, m, es)
-            size += 2 + (1 if kind == _alp.DECIMAL else 8) + 1 + 2 + 6 * n_exc
+            size += head
             if size < best:
-                best = size
-                choice = 0
-    if choice < 0 or n_exc > 0 or not coarse:
+                best, src, tr, base = size, src_i, tr_i, base_i
+                _keep(es)
+    if src < 0 or n_exc > 0 or not coarse:
         for i in range(nb):
             vl[i] = _ent.to_latent(bits[i])
-        # the plan overwrites ``es``: keep the integer plan's tables if it still wins
-        best_cnt, best_lens = es[3], es[4]
-        keep_cnt, keep_lens = es[5], es[6]
-        keep_cnt[:] = best_cnt
-        keep_lens[:] = best_lens
-        if choice < 0:
-            size, tr_l, base_l = _ent_plan(vl, nb, es)
-        else:  # rank only the integers' best transform: the structure is the same
-            size, tr_l, base_l = _ent_plan_one(vl, nb, tr_i, es)
-        size += 2 + 1
-        if size < best:
+        k, gain = 0, 0.0
+        if src < 0 or n_exc > 0:  # not on decimal text finer than float32 (PLAID): no gain
+            k, gain = _pred_fit(xb, nb, pc)
+        if gain < _PRED_SURE:  # else the predictor wins by far: the deltas are not ranked
+            if src < 0:
+                size, tr_l, base_l = _ent_plan(vl, nb, es)
+            else:  # rank only the integers' best transform: the structure is the same
+                size, tr_l, base_l = _ent_plan_one(vl, nb, tr_i, es)
+            size += 2 + 1
+            if size < best:
+                best, src, tr, base = size, _ent.SRC_LATENT, tr_l, base_l
+                _keep(es)
+        if k > 0 and gain >= _PRED_GAIN and _pred_plan(xb, vl, nb, k, pc[2], es) + 3 < best:
+            # its residuals are in es[7] and its tables in es[3], es[4]
             lat = _ent.SRC_LATENT
-            end = _write_ent(buf, pos, lat, 0, 1.0, tr_l, base_l, vl, nb, xb, ok, 0, es, f64, u64)
+            tr_p = _pred.PRED + k
+            end = _write_ent(
+                buf, pos, lat, 0, 1.0, tr_p, 0, vl, nb, xb, ok, 0, es, f64, u64, pc[2]
+            )  # fmt: skip
             return end, False
-        best_cnt[:] = keep_cnt
-        best_lens[:] = keep_lens
-    if choice < 0:
+    if src < 0:
         return -1, False
-    src = _ent.SRC_DECIMAL if kind == _alp.DECIMAL else _ent.SRC_SCALE
-    end = _write_ent(buf, pos, src, e, s, tr_i, base_i, vi, m, xb, ok, n_exc, es, f64, u64)
-    return end, True
+    es[3][:] = es[5]
+    es[4][:] = es[6]
+    lat = src == _ent.SRC_LATENT
+    v = vl if lat else vi
+    mv = nb if lat else m
+    end = _write_ent(buf, pos, src, e, s, tr, base, v, mv, xb, ok, n_exc, es, f64, u64, pc[2])
+    return end, not lat
 
 
 @njit(**JIT_EXACT)
@@ -251,7 +326,13 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     if resolution > 0.0:
         f64[0] = resolution
         pos = put_uint(buf, pos, u64[0], 8)
-    sc = (np.empty(block, dtype=np.bool_), f64, u64)
+    pc = (
+        np.zeros((_pred.MAX_PRED + 1, _pred.MAX_PRED + 1), dtype=np.float64),
+        np.zeros((_pred.MAX_PRED + 1, _pred.MAX_PRED + 1), dtype=np.float64),
+        np.zeros(_pred.MAX_PRED, dtype=np.float64),
+        np.empty(block, dtype=np.float64),
+    )
+    sc = (np.empty(block, dtype=np.bool_), f64, u64, pc)
     vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
     es = (
         np.zeros((_ent.NROWS, _ent.NCLASS), dtype=np.int64),
@@ -413,8 +494,9 @@ def _decode_int_block(buf, pos, end, nb, out, u, f64, u64):  # pragma: no cover 
 
 
 @njit(**JIT_EXACT_INNER)
-def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no cover - compiled
-    """Decode one ENT block into ``out``; return the new position or a negative error code."""
+def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64, pred):  # pragma: no cover
+    """Decode one ENT block into ``out``; return the new position or a negative error code.
+    ``pred``: whether predictor transforms are allowed (stream version 3)."""
     if pos + 2 > end:
         return -1
     src = int(buf[pos])
@@ -441,7 +523,8 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
         return -1
     tr = int(buf[pos])
     pos += 1
-    if not (tr <= _ent.MAX_ORDER or _ent.LAG + 2 <= tr <= _ent.LAG + _ent.MAX_LAG):
+    order = _pred.order(tr) if pred and src == _ent.SRC_LATENT else 0
+    if not (tr <= _ent.MAX_ORDER or _ent.LAG + 2 <= tr <= _ent.LAG + _ent.MAX_LAG or order > 0):
         return -3
     base = np.int64(0)
     if tr == 0:
@@ -449,6 +532,12 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
         if pos < 0:
             return -1
         base = _ent.unzigzag(zb)
+    coef = ts[5]
+    if pos + 4 * order > end:
+        return -1
+    for j in range(order):
+        coef[j] = np.float64(np.uint32(get_uint(buf, pos, 4)).view(np.float32))
+        pos += 4
     n_exc = 0
     exc_pos = pos
     if src != _ent.SRC_LATENT:
@@ -470,8 +559,10 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64):  # pragma: no co
     stop = _ent.read_lanes(buf, ts[4], pos, end, table, z, m)
     if stop < 0:
         return stop
-    _ent.restore(z, m, tr, base, v)
     bits = out.view(np.uint32)
+    if order > 0:
+        return stop if _pred.restore(z, np.int64(m), order, coef, v, out) else -3
+    _ent.restore(z, m, tr, base, v)
     if src == _ent.SRC_LATENT:
         bad = np.uint64(0)
         for i in range(nb):  # branch-free: the range check is folded into one flag
@@ -548,7 +639,9 @@ def _decode_v1(buf, n, block, pos, out):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT)
 def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
-    """Decode version-2 blocks into ``out``; (0, pos), or (negative error code, where)."""
+    """Decode version-2 or -3 blocks (the version byte ``buf[2]`` says which) into ``out``;
+    (0, pos), or (negative error code, where)."""
+    pred = buf[2] >= 3
     end = buf.shape[0]
     m = min(block, n)
     v = np.empty(m, dtype=np.int64)
@@ -561,7 +654,7 @@ def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
     words.view(np.uint8)[:end] = buf
     f64 = np.empty(1, dtype=np.float64)
     u64 = f64.view(np.uint64)
-    ts = (table, lens, codes, z, words)
+    ts = (table, lens, codes, z, words, np.empty(_pred.MAX_PRED, dtype=np.float64))
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         nb = b1 - b0
@@ -573,7 +666,7 @@ def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
         if scheme == RAW:
             newpos = _decode_raw_block(buf, pos, end, nb, seg)
         elif scheme == ENT:
-            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, ts, f64, u64)
+            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, ts, f64, u64, pred)
         else:
             return -2, pos - 1
         if newpos < 0:
@@ -622,11 +715,13 @@ def encode_samples(x: np.ndarray, *, resolution: float | None = None) -> bytes:
     n = xa.shape[0]
     # room for the worst case of every scheme before the encoder falls back to RAW
     buf = np.empty(32 + (n // 8 + 1) * 64 + 6 * n, dtype=np.uint8)
-    end = _encode(xa, res, BLOCK, buf)
+    with _quiet():
+        end = _encode(xa, res, BLOCK, buf)
     if BLOCK < n <= _WHOLE:
         # a window of a few blocks: one block of its own may pay fewer headers and warm-ups
         whole = np.empty_like(buf)
-        end2 = _encode(xa, res, n, whole)
+        with _quiet():
+            end2 = _encode(xa, res, n, whole)
         if end2 < end:
             return whole[:end2].tobytes()
     return buf[:end].tobytes()
@@ -638,7 +733,7 @@ def decode_samples(
     expected: int | None = None,
     max_samples: int | None = None,
 ) -> np.ndarray:
-    """Decompress a byte string made by :func:`encode_samples` (stream version 1 or 2).
+    """Decompress a byte string made by :func:`encode_samples` (stream version 1, 2 or 3).
 
     Parameters
     ----------
@@ -687,7 +782,8 @@ def decode_samples(
         raise CodecError(f"header claims blocks of {block} samples, limit {_MAX_BLOCK}", offset=8)
     out = np.empty(n, dtype=np.float32)
     decode = _decode_v1 if buf[2] == 1 else _decode_v2
-    status, where = decode(buf, n, block, pos, out)
+    with _quiet():
+        status, where = decode(buf, n, block, pos, out)
     if status != 0:
         raise CodecError(_ERRORS.get(int(status), "corrupt stream"), offset=int(where))
     return out

@@ -74,9 +74,10 @@ def outputs() -> dict[str, np.ndarray]:
         lossy = kernels.encode_samples(x, resolution=0.01)
         out[f"codec_lossy/{name}"] = np.frombuffer(lossy, dtype=np.uint8)
         out[f"decoded_lossy/{name}"] = kernels.decode_samples(lossy)
-    with np.load(GOLDEN.with_name("golden_codec_v1.npz")) as g:
-        for key in sorted(k for k in g.files if k.endswith("__stream")):
-            out[f"decoded_v1/{key}"] = kernels.decode_samples(g[key].tobytes())
+    for version in (1, 2):
+        with np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz")) as g:
+            for key in sorted(k for k in g.files if k.endswith("__stream")):
+                out[f"decoded_v{version}/{key}"] = kernels.decode_samples(g[key].tobytes())
 
     x = signals.walking_accel(400)[:, 0].copy()
     for mode in (kernels.HOLD, kernels.LINEAR):

@@ -1,12 +1,13 @@
 """How ``golden_codec_v1.npz`` was made: streams of the version-1 encoder, kept forever.
 
-Run once, against the kernels of commit de71f88 (stream version 1)::
+Run once, against the kernels of commit de71f88 (stream version 1), with the tests of this
+tree (``golden_streams`` writes the file)::
 
-    git archive de71f88 kernels tests | tar -x -C /tmp/v1
-    cd /tmp/v1 && PYTHONPATH=. python tests/kernels/make_golden_v1.py golden_codec_v1.npz
+    git archive de71f88 kernels | tar -x -C /tmp/v1
+    cd /tmp/v1 && PYTHONPATH=.:/path/to/binhai python -m tests.kernels.make_golden_v1 out.npz
 
-The current encoder writes version 2; ``test_api`` checks that every stream here still decodes to
-exactly the bits the version-1 decoder gave (``__decoded``).
+Later encoders write version 2 and up; ``test_api`` checks that every stream here still decodes
+to exactly the bits the version-1 decoder gave (``__decoded``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import numpy as np
 
 import kernels
-from tests.kernels import signals
+from tests.kernels import golden_streams, signals
 
 assert kernels._codec.VERSION == 1
 rng = np.random.default_rng(20250101)
@@ -43,11 +44,4 @@ cases = {
     "one": (np.array([-0.0], dtype=np.float32), None),
     "lossy": (signals.temperature_log(300), 0.01),
 }
-out = {}
-for name, (x, res) in cases.items():
-    b = kernels.encode_samples(x, resolution=res)
-    out[f"{name}__input"] = x
-    out[f"{name}__stream"] = np.frombuffer(b, dtype=np.uint8)
-    out[f"{name}__decoded"] = kernels.decode_samples(b)
-np.savez_compressed(sys.argv[1], **out)
-print(f"wrote {sys.argv[1]}")
+golden_streams.save(cases, sys.argv[1])

@@ -170,7 +170,7 @@ def novelty_scores(
     return scores
 
 
-# -- codec stream version 2, read literally from docs/kernels.md ---------------------------------
+# -- codec stream versions 2 and 3, read literally from docs/kernels.md --------------------------
 
 
 class _Bits:
@@ -270,9 +270,45 @@ def _unpredict(z: list[int], tr: int, base: int) -> list[int]:
     return v
 
 
-def decode_v2(b: bytes) -> np.ndarray:
-    """Reference decoder of lossless stream version 2 (RAW and ENT blocks), plain Python."""
-    assert b[:3] == bytes([0xB7, 0x5A, 2]) and b[3] == 0
+def _latent(bits: int) -> int:
+    return bits if bits < 0x80000000 else -(bits - 0x80000000) - 1
+
+
+def _bits(latent: int) -> int:
+    assert -(2**31) <= latent < 2**31
+    return latent if latent >= 0 else (-(latent + 1)) | 0x80000000
+
+
+def _unpredict_float(z: list[int], c: list[float]) -> list[int]:
+    """Latents of a block under the linear predictor ``c`` (transforms 9-12, version 3): each
+    of the four lanes on its own; a lane's first ``k`` values by the order-1 delta, the others
+    from ``float32(c[k-1] y[i-k] + ... + c[0] y[i-1])`` in float64 (``y`` the decoded floats)."""
+    k = len(c)
+    m = len(z)
+    q = -(-m // 4)
+    v: list[int] = []
+    y: list[float] = []
+    for i, zi in enumerate(z):
+        r = (zi >> 1) ^ -(zi & 1)
+        t = i % q if q else 0
+        if t == 0:
+            p = 0
+        elif t < k:
+            p = v[i - 1]
+        else:
+            s = c[k - 1] * y[i - k]
+            for j in range(k - 1, 0, -1):
+                s += c[j - 1] * y[i - j]
+            p = _latent(int(np.float32(s).view(np.uint32))) if math.isfinite(s) else v[i - 1]
+        v.append(p + r)
+        y.append(float(np.uint32(_bits(v[-1])).view(np.float32)))
+    return v
+
+
+def decode(b: bytes, seen: list[tuple[int, int]] | None = None) -> np.ndarray:
+    """Reference decoder of lossless stream versions 2 and 3 (RAW and ENT blocks), plain
+    Python; appends each ENT block's (source, transform) to ``seen``."""
+    assert b[:2] == bytes([0xB7, 0x5A]) and b[2] in (2, 3) and b[3] == 0
     n = int.from_bytes(b[4:8], "little")
     block = int.from_bytes(b[8:10], "little")
     pos = 10
@@ -301,6 +337,12 @@ def decode_v2(b: bytes) -> np.ndarray:
         if tr == 0:
             zb, pos = _varint(b, pos)
             base = (zb >> 1) ^ -(zb & 1)
+        if seen is not None:
+            seen.append((src, tr))
+        coef = []
+        if b[2] >= 3 and src == 2 and 9 <= tr <= 12:  # linear predictor: float32 coefficients
+            coef = [float(c) for c in np.frombuffer(b[pos : pos + 4 * (tr - 8)], dtype="<f4")]
+            pos += 4 * (tr - 8)
         exc: dict[int, int] = {}
         if src != 2:
             n_exc = int.from_bytes(b[pos : pos + 2], "little")
@@ -311,14 +353,14 @@ def decode_v2(b: bytes) -> np.ndarray:
                 )
                 pos += 6
         z, pos = _ent_values(b, pos, nb - len(exc))
-        ints = iter(_unpredict(z, tr, base))
+        ints = iter(_unpredict_float(z, coef) if coef else _unpredict(z, tr, base))
         for i in range(nb):
             if i in exc:
                 out[b0 + i] = exc[i]
                 continue
             d = next(ints)
             if src == 2:  # latent: order-preserving integer of the bit pattern
-                out[b0 + i] = d if d >= 0 else (-(d + 1)) | 0x80000000
+                out[b0 + i] = _bits(d)
             elif src == 0:  # decimal: times the float64 quotient 1 / 10**e
                 out[b0 + i] = np.float32(float(d) * (1.0 / 10.0**e)).view(np.uint32)
             else:

@@ -16,8 +16,6 @@ import kernels
 from tests.kernels import signals
 from tests.kernels.make_golden import GOLDEN
 
-GOLDEN_V1 = GOLDEN.with_name("golden_codec_v1.npz")
-
 FS = signals.FS
 
 
@@ -71,26 +69,27 @@ def test_golden_vectors() -> None:
     np.testing.assert_allclose(got, g["features"], rtol=2e-6, atol=1e-6)
     # the stream format is stable: the same input encodes to the same bytes, which decode
     stream = g["codec_bytes"].tobytes()
-    assert stream[2] == 2, "golden.npz holds a version-2 stream"
+    assert stream[2] == 3, "golden.npz holds a version-3 stream"
     np.testing.assert_array_equal(
         kernels.decode_samples(stream).view(np.uint32), g["codec_input"].view(np.uint32)
     )
     assert kernels.encode_samples(g["codec_input"]) == stream
 
 
-def test_codec_version_1_streams_still_decode() -> None:
-    """Streams written by the version-1 encoder decode to exactly the bits they did then."""
-    g = np.load(GOLDEN_V1)
+@pytest.mark.parametrize("version", [1, 2])
+def test_codec_old_version_streams_still_decode(version: int) -> None:
+    """Streams written by an earlier encoder decode to exactly the bits they did then."""
+    g = np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz"))
     names = sorted({k.split("__")[0] for k in g.files})
     assert len(names) >= 10
     for name in names:
         stream = g[f"{name}__stream"].tobytes()
-        assert stream[2] == 1
+        assert stream[2] == version
         got = kernels.decode_samples(stream)
         want = g[f"{name}__decoded"]
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), err_msg=name)
-        if name != "lossy":
+        if not name.startswith("lossy"):
             np.testing.assert_array_equal(got.view(np.uint32), g[f"{name}__input"].view(np.uint32))
 
 
@@ -301,8 +300,9 @@ def _fuzz_corpus() -> list[bytes]:
         rng.standard_normal(300).astype(np.float32),
     ]
     streams = [kernels.encode_samples(x) for x in xs]
-    g = np.load(GOLDEN_V1)
-    streams += [g[k].tobytes() for k in g.files if k.endswith("__stream")]
+    for version in (1, 2):
+        g = np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz"))
+        streams += [g[k].tobytes() for k in g.files if k.endswith("__stream")]
     return streams
 
 

@@ -170,20 +170,66 @@ def test_novelty_matches_reference() -> None:
     np.testing.assert_allclose(got, reference.novelty_scores(feats, 0.1, 5), rtol=1e-9, atol=1e-12)
 
 
+def _sine(n: int, period: float, amplitude: float, phase: float = 0.3) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * np.arange(n) / period + phase)).astype(np.float32)
+
+
+def _with(x: np.ndarray, at: dict[int, float | int]) -> np.ndarray:
+    """``x`` with values (floats) or bit patterns (ints) put at some indices."""
+    x = x.copy()
+    for i, val in at.items():
+        if isinstance(val, int):
+            x.view(np.uint32)[i] = val
+        else:
+            x[i] = val
+    return x
+
+
+_CODEC_CASES = {
+    "smooth": np.sin(np.arange(700) / 13).astype(np.float32),
+    "accel": signals.walking_accel(300).T.ravel(),
+    "decimals": signals.temperature_log(600),
+    "periodic": np.tile(np.float32([-0.58, -0.58, 1.73, -0.58, 2.5e-3]), 80),
+    "wide": np.random.default_rng(4).integers(-(2**49), 2**49, 300).astype(np.float32),
+    "specials": np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, 3.4e38, 0.5] * 40, "f4"),
+    "three_sines": np.concatenate([_sine(256, p, 1.0) for p in (333.3, 200.0, 142.9)]),
+}
+#: Cases the linear predictor (transforms 9-12) must code: sines of several periods and
+#: amplitudes, and special values inside a predicted block.
+_PRED_CASES = {
+    "sine_slow": _sine(256, 400.0, 1.0),
+    "sine_fast": _sine(300, 7.3, 3.7),
+    "sine_tiny": _sine(256, 50.0, 1e-30),
+    "sine_huge": _sine(256, 50.0, 3e37),
+    "sine_denormal": _sine(256, 64.0, 1e-38),
+    "sine_long": _sine(2000, 91.0, 250.0),
+    # specials at zero crossings, where the fit's stand-in (0) hardly disturbs it
+    "sine_inf": _with(_sine(256, 40.0, 2.0, 0.0), {100: np.inf, 180: -np.inf}),
+    "sine_nan_payloads": _with(_sine(256, 40.0, 2.0, 0.0), {60: 0x7FC00001, 200: 0xFFC12345}),
+    "sine_zeros": _with(_sine(256, 40.0, 2.0, 0.0), {0: -0.0, 20: 0.0, 140: -0.0}),
+    "sine_plus_1": _sine(257, 40.0, 2.0),
+    "sine_plus_2": _sine(258, 40.0, 2.0),
+    "sine_plus_3": _sine(259, 40.0, 2.0),
+}
+_SHORT_CASES = {f"sine_{n}": _sine(n, 40.0, 2.0) for n in (1, 2, 3, 13, 14)}
+
+
 @pytest.mark.parametrize(
     "x",
-    [
-        np.sin(np.arange(700) / 13).astype(np.float32),
-        signals.walking_accel(300).T.ravel(),
-        signals.temperature_log(600),
-        np.tile(np.float32([-0.58, -0.58, 1.73, -0.58, 2.5e-3]), 80),
-        np.random.default_rng(4).integers(-(2**49), 2**49, 300).astype(np.float32),
-        np.array([np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, 3.4e38, 0.5] * 40, dtype=np.float32),
-    ],
-    ids=["smooth", "accel", "decimals", "periodic", "wide", "specials"],
+    list({**_CODEC_CASES, **_PRED_CASES, **_SHORT_CASES}.values()),
+    ids=list({**_CODEC_CASES, **_PRED_CASES, **_SHORT_CASES}),
 )
-def test_codec_v2_matches_reference_decoder(x: np.ndarray) -> None:
+def test_codec_matches_reference_decoder(x: np.ndarray) -> None:
     """The stream means what docs/kernels.md says: a literal decoder reads the same bits."""
     b = kernels.encode_samples(x)
-    assert b[2] == 2
-    np.testing.assert_array_equal(reference.decode_v2(b).view(np.uint32), x.view(np.uint32))
+    assert b[2] == 3
+    np.testing.assert_array_equal(reference.decode(b).view(np.uint32), x.view(np.uint32))
+    np.testing.assert_array_equal(kernels.decode_samples(b).view(np.uint32), x.view(np.uint32))
+
+
+@pytest.mark.parametrize("name", list(_PRED_CASES))
+def test_codec_predicts_smooth_blocks(name: str) -> None:
+    """Sines go to the linear predictor, special values inside them included."""
+    seen: list[tuple[int, int]] = []
+    reference.decode(kernels.encode_samples(_PRED_CASES[name]), seen)
+    assert any(9 <= tr <= 12 for _, tr in seen), seen

@@ -69,11 +69,7 @@ _FIXED: dict[str, tuple[str, int]] = {
 }
 
 _ENCODERS: dict[str, Callable[[Any], bytes]] = {
-    "int2": _fixed("h", 2),
-    "int4": _fixed("i", 4),
-    "int8": _fixed("q", 8),
-    "float4": _fixed("f", 4),
-    "float8": _fixed("d", 8),
+    **{t: _fixed(code, size) for t, (code, size) in _FIXED.items()},
     "bool": _bool,
     "text": _text,
     "bytea": _bytea,

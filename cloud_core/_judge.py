@@ -9,7 +9,9 @@ and a pulse that the wearer's activity does not explain on PPG.
 Where the cloud's own checks find nothing, the device's screening flags decide if the cloud
 could not judge for itself — it got no samples (features only, or a flag-only record), or its
 baseline of the stream is not warm yet: the crisp flags (everything but ``novel``) are taken on
-trust, since the device saw the samples. A ``novel`` flag alone never makes an alert:
+trust, since the device saw the samples. So are its ``noise`` and ``level`` flags on a window
+whose predecessor the cloud did not see (their roughness and slope checks compare the two).
+A ``novel`` flag alone never makes an alert:
 unconfirmed novelty is where false alarms come from.
 
 Kinds, by the first flag that applies: ``nan`` dropout, ``constant`` stuck, ``impact`` fall,
@@ -104,7 +106,8 @@ class Judge:
             screen = self._devices[(tenant, device)] = kernels.DeviceScreen(self.config.screen)
         x = ev.samples
         got = screen.screen(sensor, ev.t0_ns, ev.rate_hz, ev.n_samples, ev.features, x)
-        flags = got.flags
+        # what the device saw between this window and the last one we did, we did not
+        flags = got.flags | (ev.flags & got.blind)
         if not flags and (x is None or not got.warm or ev.flags & _TRUTH):
             # the device saw samples we did not, or saw them with a baseline we lack yet
             flags = ev.flags & _CRISP

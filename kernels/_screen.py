@@ -280,6 +280,13 @@ class Screen:
         self.level_delta = float(self._delta[0])
         return int(flags)
 
+    def restart(self) -> None:
+        """The next window does not follow the last one seen (the cloud, which gets only some
+        windows' samples, or a gap): what is measured between consecutive windows — the move
+        from the previous mean, the last ordinary window's roughness — does not carry over."""
+        self._state[_PREV] = np.nan
+        self._state[_RECENT] = self._state[_ROUGH]
+
     @property
     def ref(self) -> np.ndarray:
         """Slow reference of the window means, per channel."""
@@ -550,7 +557,6 @@ class LineWatch:
         self._recent = np.zeros((max(1, int(persist)), channels, n // 2))
         self._held = np.zeros((channels, n // 2))
         self._filled = 0  # consecutive windows in ``_recent``
-        self._next_ns = -1  # where the next consecutive window starts (-1: unknown)
         self.base = np.zeros((channels, n // 2))
 
     @property
@@ -559,15 +565,12 @@ class LineWatch:
         (the cloud, which gets only some windows' samples, often has not)."""
         return self._filled >= len(self._recent)
 
-    def check(
-        self, samples: np.ndarray, *, learn: bool, t0_ns: int = -1, end_ns: int = -1
-    ) -> float:
+    def check(self, samples: np.ndarray, *, learn: bool, follows: bool = True) -> float:
         """The window's line score (0 until warm): its new-line ratio, or the persistent one
-        scaled so that ``ratio`` flags both; learns from it when ``learn``. With the window's
-        time span, a window that does not follow the previous one restarts the persistence."""
-        if t0_ns >= 0 and self._next_ns >= 0 and abs(t0_ns - self._next_ns) * 2 > end_ns - t0_ns:
+        scaled so that ``ratio`` flags both; learns from it when ``learn``. A window that does
+        not follow the previous one (``follows`` False) restarts the persistence."""
+        if not follows:
             self._filled = 0
-        self._next_ns = end_ns if t0_ns >= 0 else -1
         if samples.shape[1] // 2 != self._held.shape[1] or not np.isfinite(samples).all():
             self._filled = 0  # a gap: the windows around it are not consecutive
             return 0.0

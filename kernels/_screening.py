@@ -47,18 +47,29 @@ class Screened:
     level is above its reference (what tells an overheat from a drift), and whether every
     check that needs a baseline could run (``warm``: the stream's level reference is settled
     and, where lines are watched, the line baseline too and the windows just before this one
-    were seen; on pulse streams, the wearer's activity over the window was known)."""
+    were seen; on pulse streams, the wearer's activity over the window was known). ``blind``:
+    the flags whose checks compare the window with the one just before it (NOISE's roughness,
+    LEVEL's slope), when that one was not seen — whoever saw it (the device) knows better."""
 
     flags: int
     score: float
     level_delta: float
     warm: bool
+    blind: int = 0
 
 
 @dataclass
 class _Stream:
     screen: scr.Screen
     lines: scr.LineWatch | None = None
+    next_ns: int = -1  # where the window after the last one seen starts (-1: none seen)
+
+    def follows(self, t0_ns: int, end_ns: int) -> bool:
+        """Whether the window [t0_ns, end_ns) follows the last one seen (within half a window)
+        and is the next one's predecessor from now on."""
+        follows = self.next_ns >= 0 and abs(t0_ns - self.next_ns) * 2 <= end_ns - t0_ns
+        self.next_ns = end_ns
+        return follows
 
 
 class DeviceScreen:
@@ -94,10 +105,13 @@ class DeviceScreen:
         channels = f.shape[0] // _F
         screen = self.stream(sensor, channels)
         st = self._streams[sensor]
+        end = t0_ns + round(n_samples * 1e9 / rate_hz)
+        follows = st.follows(t0_ns, end)
+        if not follows:
+            screen.restart()
         flags = screen.flags(f, samples)
         score = 1.0 if flags else 0.0
         rows = f.reshape(channels, _F)
-        end = t0_ns + round(n_samples * 1e9 / rate_hz)
         if sensor in _ACTIVITY_SENSORS and np.isfinite(rows).all():
             busiest = int(np.argmax(rows[:, _STD]))
             event = bool(flags & (scr.IMPACT | scr.TREMOR))
@@ -112,7 +126,7 @@ class DeviceScreen:
         if samples is not None and sensor in _LINE_SENSORS and not flags & scr.NOISE:
             if st.lines is None:
                 st.lines = scr.LineWatch(samples.shape[0], samples.shape[1])
-            ratio = st.lines.check(samples, learn=not flags, t0_ns=t0_ns, end_ns=end)
+            ratio = st.lines.check(samples, learn=not flags, follows=follows)
             if ratio >= st.lines.ratio:
                 flags |= scr.LINE
                 score = ratio
@@ -122,4 +136,5 @@ class DeviceScreen:
             # the device's word (it saw every window)
             lines = st.lines
             warm = warm and lines is not None and lines.n >= lines.warmup and lines.persistent
-        return Screened(flags, score, screen.level_delta, warm)
+        blind = 0 if follows else scr.NOISE | scr.LEVEL
+        return Screened(flags, score, screen.level_delta, warm, blind)

@@ -17,7 +17,8 @@ SPIKE      a sample's distance from its neighbours' mean is >= ``profile.spike_r
 IMPACT     ``profile.impact`` > 0 and the magnitude of the sample vector exceeds it, with a
            neighbour (±2 samples) above half of it (a physical impact, not a one-sample spike)
 TREMOR     ``profile.tremor`` band set and a channel's dominant frequency lies in it with
-           >= 90 % of its power in that band's feature band
+           >= 90 % of its power in the feature bands that band touches (at the stream's rate;
+           band 1 when the rate is not known)
 NOISE      a channel's high-band amplitude (std x sqrt(share of the top band)) is
            >= ``profile.noise_ratio`` times the stream's baseline; or, where
            ``profile.rough_ratio`` > 0 and the samples are at hand, its roughness (the 90th
@@ -238,10 +239,19 @@ class Screen:
         Weight of a window in the baselines. Default 0.05.
     warmup : int
         Unflagged windows before the baseline checks (NOISE, LEVEL) start. Default 8.
+    rate_hz : float
+        The stream's sample rate (0: not known), which places the tremor band among the
+        feature bands.
     """
 
     def __init__(
-        self, channels: int, profile: SensorProfile, *, alpha: float = 0.05, warmup: int = 8
+        self,
+        channels: int,
+        profile: SensorProfile,
+        *,
+        alpha: float = 0.05,
+        warmup: int = 8,
+        rate_hz: float = 0.0,
     ) -> None:
         self.channels = channels
         self.profile = profile
@@ -252,7 +262,7 @@ class Screen:
         # roughness, per channel
         self._state = np.zeros((9, channels))
         self._state[_PREV] = np.nan
-        self._profile = _profile_array(profile)
+        self._profile = _profile_array(profile, rate_hz)
         self._delta = np.zeros(1)
         self.level_delta = 0.0  # channel 0's mean - its reference, at the last level check
         self._stats = np.zeros(N_STATS)
@@ -309,15 +319,21 @@ class Screen:
 # Screen state rows and profile slots of the compiled kernel
 _REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH, _HOLD, _RECENT = range(9)
 (_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
- _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH, _P_REFRATE, _P_RESEAT, _P_SFLOOR) = range(16)  # fmt: skip
+ _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH, _P_REFRATE, _P_RESEAT, _P_SFLOOR, _P_TB0,
+ _P_TB1) = range(18)  # fmt: skip
 
 
-def _profile_array(p: SensorProfile) -> np.ndarray:
+def _profile_array(p: SensorProfile, rate_hz: float = 0.0) -> np.ndarray:
     lo, hi = p.tremor if p.tremor is not None else (0.0, -1.0)
+    b0 = b1 = 1  # the feature bands the tremor band touches (equal widths up to rate / 2)
+    if rate_hz > 0 and hi >= lo:
+        width = rate_hz / 2 / _N_BANDS
+        b0 = min(_N_BANDS - 1, int(lo / width))
+        b1 = min(_N_BANDS - 1, int(hi / width))
     return np.array(
         [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
          p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio, p.ref_rate,
-         p.reseat, p.slope_floor or p.level_floor],
+         p.reseat, p.slope_floor or p.level_floor, b0, b1],
         dtype=np.float64,
     )  # fmt: skip
 
@@ -362,8 +378,12 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
         total = max(total, 1e-300)
         dom = f[c, _DOM]
         tremor_band = prof[_P_THI] >= prof[_P_TLO] and prof[_P_TLO] <= dom <= prof[_P_THI]
-        if tremor_band and f[c, _BAND0 + 1] / total >= 0.9:
-            flags |= TREMOR
+        if tremor_band:
+            inside = 0.0
+            for b in range(int(prof[_P_TB0]), int(prof[_P_TB1]) + 1):
+                inside += f[c, _BAND0 + b]
+            if inside / total >= 0.9:
+                flags |= TREMOR
         mean = np.float64(f[c, _MEAN])
         std = np.float64(f[c, _STD])
         hf = std * math.sqrt(f[c, _BAND0 + _N_BANDS - 1] / total)

@@ -80,10 +80,10 @@ class DeviceScreen:
         self._streams: dict[str, _Stream] = {}
         self._pulse = PulseWatch(self.config.pulse)
 
-    def stream(self, sensor: str, channels: int) -> scr.Screen:
+    def stream(self, sensor: str, channels: int, rate_hz: float = 0.0) -> scr.Screen:
         st = self._streams.get(sensor)
         if st is None or st.screen.channels != channels:
-            st = _Stream(scr.Screen(channels, scr.profile_for(sensor)))
+            st = _Stream(scr.Screen(channels, scr.profile_for(sensor), rate_hz=rate_hz))
             self._streams[sensor] = st
         return st.screen
 
@@ -103,7 +103,7 @@ class DeviceScreen:
         """
         f = np.asarray(features, dtype=np.float32)
         channels = f.shape[0] // _F
-        screen = self.stream(sensor, channels)
+        screen = self.stream(sensor, channels, rate_hz)
         st = self._streams[sensor]
         end = t0_ns + round(n_samples * 1e9 / rate_hz)
         follows = st.follows(t0_ns, end)

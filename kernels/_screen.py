@@ -537,14 +537,15 @@ def learn_bins(p, base, a, below):  # pragma: no cover - compiled
 
 class LineWatch:
     """Flags :data:`LINE` when a window's spectrum holds a line ``ratio`` times above the
-    stream's baseline spectrum, or when the last ``persist`` windows all hold one
-    ``persist_ratio`` times above it (a weak line that stays: one window's periodogram bin is
-    exponentially distributed about its mean, so a single window needs a high ratio to be
-    sure, while the minimum of a few consecutive windows of noise is rarely above a few times
-    the mean — a bearing defect's line is seen when it first rises above the noise, not
-    minutes later when it has grown); once found, a line stays found while the persistent
-    ratio is above ``hold`` times ``persist_ratio`` (one episode for one defect, not a flicker
-    of them while it hovers at the threshold). The baseline is the average power per bin,
+    stream's baseline spectrum, or when, for some ``k`` of ``persist``, the last ``k`` windows
+    all hold one the matching ``persist_ratio`` times above it (a weak line that stays: one
+    window's periodogram bin is exponentially distributed about its mean, so a single window
+    needs a high ratio to be sure, while the minimum of a few consecutive windows of noise is
+    rarely above a few times the mean — the more windows, the lower the bar; a bearing
+    defect's line is seen when it first rises above the noise, not minutes later when it has
+    grown); once found, a line stays found while the longest persistent ratio is above
+    ``hold`` times its ``persist_ratio`` (one episode for one defect, not a flicker of them
+    while it hovers at the threshold). The baseline is the average power per bin,
     learnt with weight ``alpha`` (after ``warmup`` windows; plain averages before) from
     unflagged windows, bin by bin, leaving out bins ``learn_below`` times above their baseline
     — so a line that grows slowly is never learnt as normal (nor any bin while the persistent
@@ -559,14 +560,17 @@ class LineWatch:
         learn_below: float = 4.0,
         alpha: float = 0.01,
         warmup: int = 32,
-        persist: int = 4,
-        persist_ratio: float = 6.0,
+        persist: tuple[int, ...] = (3, 4),
+        persist_ratio: tuple[float, ...] = (9.0, 6.0),
         hold: float = 0.5,
     ) -> None:
         from kernels._spectral import hann
 
+        if len(persist) != len(persist_ratio) or not persist or min(persist) < 1:
+            raise ValueError("persist and persist_ratio: one ratio per window count (>= 1)")
         self.ratio = float(ratio)
-        self.persist_ratio = float(persist_ratio)
+        #: (windows, ratio) of the persistence checks, the longest last (it holds and gates)
+        self.ladder = sorted(zip(map(int, persist), map(float, persist_ratio), strict=True))
         self.hold = float(hold)
         self._on = False  # the last window held a line
         self.learn_below = float(learn_below)
@@ -574,15 +578,15 @@ class LineWatch:
         self.warmup = int(warmup)
         self.n = 0
         self._win = np.ascontiguousarray(hann(n))
-        self._recent = np.zeros((max(1, int(persist)), channels, n // 2))
+        self._recent = np.zeros((self.ladder[-1][0], channels, n // 2))
         self._held = np.zeros((channels, n // 2))
         self._filled = 0  # consecutive windows in ``_recent``
         self.base = np.zeros((channels, n // 2))
 
     @property
     def persistent(self) -> bool:
-        """Whether the last check saw the ``persist`` windows up to it, one after the other
-        (the cloud, which gets only some windows' samples, often has not)."""
+        """Whether the last check saw the longest ``persist`` windows up to it, one after the
+        other (the cloud, which gets only some windows' samples, often has not)."""
         return self._filled >= len(self._recent)
 
     def check(self, samples: np.ndarray, *, learn: bool, follows: bool = True) -> float:
@@ -594,21 +598,26 @@ class LineWatch:
         if samples.shape[1] // 2 != self._held.shape[1] or not np.isfinite(samples).all():
             self._filled = 0  # a gap: the windows around it are not consecutive
             return 0.0
-        k = len(self._recent)
-        p = self._recent[self._filled % k]
+        size = len(self._recent)
+        last = self._filled % size
+        p = self._recent[last]
         power_spectrum(np.ascontiguousarray(samples), self._win, p)
         self._filled += 1
         warm = self.n >= self.warmup
         ratio = new_line_ratio(p, self.base) if warm else 0.0
         held = 0.0
-        if warm and self._filled >= k:
-            np.minimum.reduce(self._recent, axis=0, out=self._held)
+        for k, bar in self.ladder if warm else ():
+            if self._filled < k:
+                break
+            rows = [(last - j) % size for j in range(k)]
+            np.minimum.reduce(self._recent[rows], axis=0, out=self._held)
             held = new_line_ratio(self._held, self.base)
-            need = self.persist_ratio * (self.hold if self._on else 1.0)
-            ratio = max(ratio, held * self.ratio / need)
+            hold = self._on and k == self.ladder[-1][0]
+            ratio = max(ratio, held * self.ratio / (bar * (self.hold if hold else 1.0)))
         self._on = ratio >= self.ratio
         # a line may be there, below the threshold: none of its bins are learnt
-        if learn and held < self.hold * self.persist_ratio:
+        longest, bar = self.ladder[-1]
+        if learn and (self._filled < longest or held < self.hold * bar):
             a = self.alpha if warm else 1.0 / (self.n + 1)
             learn_bins(p, self.base, a, self.learn_below if warm else np.inf)
             self.n += 1

@@ -37,7 +37,10 @@ def test_a_weak_line_that_stays_is_seen_within_the_persistence_windows() -> None
     learnt = [_vib(rng, k) for k in range(64)]
     weak = [_vib(rng, 64 + k, line=0.14) for k in range(40)]
     found = {}
-    for name, kw in (("persistent", {}), ("single window", {"persist_ratio": math.inf})):
+    for name, kw in (
+        ("persistent", {}),
+        ("single window", {"persist_ratio": (math.inf, math.inf)}),
+    ):
         watch = scr.LineWatch(3, N, **kw)
         for x in learnt:
             watch.check(x, learn=True)
@@ -45,6 +48,24 @@ def test_a_weak_line_that_stays_is_seen_within_the_persistence_windows() -> None
     # the line is a few times the noise per bin: one window alone is never sure of it
     assert found["single window"] is None, found
     assert found["persistent"] is not None and found["persistent"] <= 3, found
+
+
+def test_a_line_in_three_windows_in_a_row_is_seen_a_window_before_four() -> None:
+    """The persistence ladder: three windows at 9x (the minimum of three windows of noise
+    stays below ~7x) before four at 6x."""
+    firsts: dict[str, list[int | None]] = {"ladder": [], "four only": []}
+    for seed in range(8):
+        for name, kw in (("ladder", {}), ("four only", {"persist": (4,), "persist_ratio": (6.0,)})):
+            rng = np.random.default_rng(seed)
+            learnt = [_vib(rng, k) for k in range(64)]
+            weak = [_vib(rng, 64 + k, line=0.18) for k in range(10)]
+            watch = scr.LineWatch(3, N, **kw)
+            for x in learnt:
+                watch.check(x, learn=True)
+            firsts[name].append(_first_flag(watch, weak))
+    pairs = list(zip(firsts["ladder"], firsts["four only"], strict=True))
+    assert all(a is not None and b is not None and a <= b for a, b in pairs), firsts
+    assert sum(a < b for a, b in pairs) >= 5, firsts  # type: ignore[operator]
 
 
 def test_noise_alone_raises_no_line() -> None:

@@ -48,9 +48,11 @@ the std, the high-band amplitude) learn only from windows with no flag, by expon
 whose level wanders by nature, like a room's humidity over a day) — the reference also skips
 windows already three usual distances off, so a slow drift is not learnt before it is flagged;
 NOISE (but its roughness check) and the std check of LEVEL wait for ``warmup`` windows, its
-reference check (whose usual distance takes longer to know) for three times as many, its slope
-check for half as many (the usual move between consecutive windows, learnt like the reference:
-a move already three usual moves off is not learnt).
+reference check (whose usual distance takes longer to know) for three times as many; its slope
+check starts with the stream's second window, its floor alone at first (the usual move between
+consecutive windows, learnt like the reference — a move already three usual moves off is not
+learnt after the first few — may still be unknown, and an event in a stream's first minutes
+must not be learnt as its usual moves).
 Where ``profile.reseat`` > 0, a level that has stopped moving — that many windows in a row
 flagged LEVEL alone, each moving no more than the stream usually does — becomes the reference:
 the new normal after an event, or a slow natural trend, not an alert for ever after.
@@ -406,7 +408,7 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
                 if prof[_P_STDR] > 0 and ramp:
                     level = True
     slope = False
-    if prof[_P_SLOPE] > 0 and n >= warmup // 2 and not constant:
+    if prof[_P_SLOPE] > 0 and n >= 1 and not constant:
         for c in range(ch):
             move = abs(np.float64(f[c, _MEAN]) - state[_PREV, c])  # NaN: no previous window
             if move > prof[_P_SLOPE] * state[_MOVE, c] and move > prof[_P_SFLOOR]:

@@ -124,3 +124,27 @@ def test_a_room_sensor_drifting_faster_than_a_room_moves_is_flagged_at_once() ->
     # with the level floor as the slope floor the same drift waits for the reference to settle
     late = _first_level(replace(climate, slope_floor=0.0), 12)
     assert late is None or late > 14
+
+
+def _room_heated_at_start(k: int, rng: np.random.Generator) -> np.ndarray:
+    """A room heated from its second minute (2 °C a minute for 6 minutes, then cooling as
+    fast), then quiet, then drifting (``_climate``'s drift) from minute 30."""
+    x = _climate(k, 30, rng)
+    t = k * 60 + np.arange(60)
+    heat = np.clip(np.minimum(t - 60, 780 - t) / 60 * 2.0, 0.0, 12.0)
+    x[0] += heat.astype(np.float32)
+    x[1] -= (2 * heat).astype(np.float32)
+    return x
+
+
+def test_an_event_in_a_rooms_first_minutes_is_flagged_and_not_learnt_as_usual() -> None:
+    rng = np.random.default_rng(13)
+    screen = scr.Screen(2, scr.PROFILES["climate"])
+    level = []
+    for k in range(40):
+        x = _room_heated_at_start(k, rng)
+        f = np.concatenate([kernels.window_features(ch, 1.0) for ch in x])
+        level.append(bool(screen.flags(f, x) & scr.LEVEL))
+    assert level[1] or level[2]  # the heating, from the first move
+    assert not any(level[16:30])  # the room after it: quiet
+    assert level[30] or level[31]  # the drift: at once, the heating's moves were not usual

@@ -74,7 +74,7 @@ def outputs() -> dict[str, np.ndarray]:
         lossy = kernels.encode_samples(x, resolution=0.01)
         out[f"codec_lossy/{name}"] = np.frombuffer(lossy, dtype=np.uint8)
         out[f"decoded_lossy/{name}"] = kernels.decode_samples(lossy)
-    for version in (1, 2):
+    for version in (1, 2, 3):
         with np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz")) as g:
             for key in sorted(k for k in g.files if k.endswith("__stream")):
                 out[f"decoded_v{version}/{key}"] = kernels.decode_samples(g[key].tobytes())

@@ -76,7 +76,7 @@ def test_golden_vectors() -> None:
     assert kernels.encode_samples(g["codec_input"]) == stream
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_codec_old_version_streams_still_decode(version: int) -> None:
     """Streams written by an earlier encoder decode to exactly the bits they did then."""
     g = np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz"))
@@ -300,7 +300,7 @@ def _fuzz_corpus() -> list[bytes]:
         rng.standard_normal(300).astype(np.float32),
     ]
     streams = [kernels.encode_samples(x) for x in xs]
-    for version in (1, 2):
+    for version in (1, 2, 3):
         g = np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz"))
         streams += [g[k].tobytes() for k in g.files if k.endswith("__stream")]
     return streams

@@ -56,6 +56,10 @@ def _codec_inputs() -> Iterator[tuple[str, np.ndarray]]:
     specials = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, 3.4e38, 0.5]
     yield "specials", np.array(specials * 40, dtype=np.float32)
     yield "random", np.random.default_rng(5).standard_normal(513).astype(np.float32)
+    yield "power", signals.power_readings(1100, seed=3)
+    calibrated = signals.calibrated_adc(600)
+    calibrated.view(np.uint32)[[5, 300]] = [0x7FC00001, 0x80000000]
+    yield "calibrated", calibrated
 
 
 def outputs() -> dict[str, np.ndarray]:

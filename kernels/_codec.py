@@ -1,25 +1,29 @@
 """Lossless (and optional lossy) codec for float32 sensor windows.
 
-Stream format, version 3 (all integers little-endian; varint = LEB128)::
+Stream format, version 4 (all integers little-endian; varint = LEB128)::
 
-    header   magic 0xB7 0x5A | version u8 = 3 | flags u8 (bit 0: lossy) | n u32 | block u16
+    header   magic 0xB7 0x5A | version u8 = 4 | flags u8 (bit 0: lossy) | n u32 | block u16
              [lossy only: resolution f64]
     blocks   ceil(n / block) blocks of `block` samples (the last one may be shorter), each
              scheme u8, then
       RAW  0 nb * u32 raw bit patterns
-      ENT  3 src u8 (0 decimal: x = f32(d * (1 / 10**e)), 1 scale: x = f32(d * s), 2 latent)
-             | [e u8 | s f64] | transform u8
+      ENT  3 src u8 (0 decimal: x = f32(d * (1 / 10**e)), 1 scale: x = f32(d * s), 2 latent,
+             3 affine: x = from_latent(latent(f32(d * s + b)) + r))
+             | [e u8 | s f64 | s f64, b f64] | transform u8
              | [FOR only: base, zig-zag varint]
              | [predictor PRED + k only (src 2): k coefficients f32, c[0] first]
              | [src 0/1: exceptions u16 | (index u16, bits u32) each, indices increasing]
+             | [src 3: fixes varint | varint 4 * gap + c each (c 0: r = 1, 1: r = -1,
+             |  2: r = 2 + varint, 3: r = -(2 + varint)), gap = values skipped since the last]
              | cmin u8 | cmax u8 | ceil((cmax - cmin + 1) / 2) bytes of 4-bit code lengths
              | 4 varint lane sizes | 4 lanes of Huffman-coded residuals (see kernels._ent)
 
-Transforms (:mod:`kernels._ent`): 0 FOR, 1-3 delta orders, ``LAG + L`` lags, and in version 3
+Transforms (:mod:`kernels._ent`): 0 FOR, 1-3 delta orders, ``LAG + L`` lags, and since version 3
 ``PRED + k`` (9-12), a linear predictor of order ``k`` fitted to the block's floats
-(:mod:`kernels._pred`), for latents only. Version 2 streams (the same without ``PRED + k``) and
-version 1 streams (schemes RAW 0, INT 1 bit-packed, XOR 2 Gorilla; docs/kernels.md) still
-decode; the encoder writes version 3 only.
+(:mod:`kernels._pred`), for latents only. Version 4 adds source 3, an affine grid ``s * d + b``
+under the floats with sparse fixes in latents (:mod:`kernels._affine`). Version 3 streams (no
+source 3), version 2 streams (no ``PRED + k`` either) and version 1 streams (schemes RAW 0, INT 1
+bit-packed, XOR 2 Gorilla; docs/kernels.md) still decode; the encoder writes version 4 only.
 
 Per block the encoder takes the integer coding of :mod:`kernels._alp` (decimal exponent or ADC
 scale; searched, or reused from one of the last few blocks) and/or the float bit patterns as
@@ -30,7 +34,10 @@ fails, has exceptions, or its grid is finer than float32's own spacing; in the f
 a linear predictor is fitted to the block's floats (:mod:`kernels._pred`) and ranked too where its
 fit expects to save ``_PRED_GAIN`` bits a value over the delta orders and short lags (smooth
 full-precision signals, whose deltas stay hundreds of ulps wide), or coded without ranking the
-others where it expects ``_PRED_SURE``. Every value is verified with the decoder's formula. A
+others where it expects ``_PRED_SURE``. Where the latents are ranked (lossless mode) it also
+looks for an affine grid under the floats and ranks its integers the same way (after a block
+where none was found or it lost, the next 1, 2, ... 8 blocks do not look). Every value is
+verified with the decoder's formula. A
 stream of at most ``_WHOLE`` samples is also encoded as one block and the smaller stream kept (a
 window of a few channels then pays one header and one warm-up).
 """
@@ -42,7 +49,7 @@ import math
 
 import numpy as np
 
-from kernels import _alp, _ent, _pred
+from kernels import _affine, _alp, _ent, _pred
 from kernels._alp import MAX_WIDTH, choose_int, int_restore, to_int
 from kernels._backend import MODE, compiled_in_python, njit
 from kernels._bitio import bit_length, get_uint, put_uint, unpack_bits
@@ -53,10 +60,10 @@ from kernels._xor import xor_decode
 
 MAGIC0 = 0xB7
 MAGIC1 = 0x5A
-VERSION = 3
+VERSION = 4
 #: Stream versions the decoder reads (version 1 streams have no ENT blocks, version 2 streams
-#: no predictor transforms).
-VERSIONS = (1, 2, 3)
+#: no predictor transforms, version 3 streams no affine grids).
+VERSIONS = (1, 2, 3, 4)
 BLOCK = 256
 RAW = 0
 INT = 1
@@ -81,6 +88,9 @@ _MRU = 4
 #: its residual pass costs ~1.5 ns a value), and replaces the ranking where it expects this many.
 _PRED_GAIN = 1.0
 _PRED_SURE = 4.0
+#: After k affine grids in a row that were not found or lost, the next min(k, _AFFINE_SKIP_MAX)
+#: blocks do not look for one (plain floats have none, and the look costs ~1.5 us a block).
+_AFFINE_SKIP_MAX = 8
 
 #: The kernels run as plain Python (``NUMBA_DISABLE_JIT``): NumPy scalars then warn where the
 #: predictor meets inf and NaN on purpose (it falls back to the previous value).
@@ -193,10 +203,11 @@ def _ent_size(best_cnt, best_tr, base, es):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INNER)
 def _write_ent(
-    buf, pos, src, e, s, tr, base, v, m, xb, ok, n_exc, es, f64, u64, coef
+    buf, pos, src, e, s, tr, base, v, m, xb, ok, n_exc, es, f64, u64, coef, b, fix
 ):  # pragma: no cover
     """One ENT block (format in the module doc); return the new position. A predictor
-    transform's residuals must already be in ``es[7]``."""
+    transform's residuals must already be in ``es[7]``; an affine grid ``(s, b)`` has its fixes
+    in ``fix`` (latents, 0 where none)."""
     best_cnt = es[3]
     best_lens = es[4]
     buf[pos] = ENT
@@ -205,9 +216,12 @@ def _write_ent(
     if src == _ent.SRC_DECIMAL:
         buf[pos] = e
         pos += 1
-    elif src == _ent.SRC_SCALE:
+    elif src == _ent.SRC_SCALE or src == _ent.SRC_AFFINE:
         f64[0] = s
         pos = put_uint(buf, pos, u64[0], 8)
+        if src == _ent.SRC_AFFINE:
+            f64[0] = b
+            pos = put_uint(buf, pos, u64[0], 8)
     buf[pos] = tr
     pos += 1
     if tr == 0:
@@ -215,7 +229,9 @@ def _write_ent(
     k = _pred.order(tr)
     for j in range(k):
         pos = put_uint(buf, pos, np.float32(coef[j]).view(np.uint32), 4)
-    if src != _ent.SRC_LATENT:
+    if src == _ent.SRC_AFFINE:
+        pos = _affine.write_fixes(fix, m, buf, pos)
+    elif src != _ent.SRC_LATENT:
         pos = put_uint(buf, pos, n_exc, 2)
         if n_exc:
             bits = xb.view(np.uint32)
@@ -238,11 +254,15 @@ def _keep(es):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INNER)
-def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # pragma: no cover
-    """The smallest ENT coding of a block (integers or latents, each by the transforms of
-    :mod:`kernels._ent` or a fitted predictor): (new position, or -1 when RAW is smaller;
-    whether the integer coding was used)."""
-    ok, f64, u64, pc = sc
+def _encode_ent_block(
+    xb, good, kind, e, s, tol, affine, sc, es, vi, vl, buf, pos
+):  # pragma: no cover
+    """The smallest ENT coding of a block (integers, latents or an affine grid's integers, each
+    by the transforms of :mod:`kernels._ent`, or a fitted predictor; the grid only looked for
+    where ``affine``): (new position, or -1 when RAW is smaller; whether the integer coding was
+    used; -1 when no grid was looked for, 0 when none was found or it lost, 1 when it won)."""
+    ok, f64, u64, pc, ac = sc
+    va, fix, wa = ac
     nb = xb.shape[0]
     bits = xb.view(np.uint32)
     best = 4 * nb  # RAW's payload
@@ -253,6 +273,9 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
     m = 0
     n_exc = nb
     coarse = False
+    s_a = 0.0
+    b_a = 0.0
+    aff = -1
     if good:
         top = 0.0
         for i in range(nb):
@@ -293,23 +316,45 @@ def _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos):  # p
             if size < best:
                 best, src, tr, base = size, _ent.SRC_LATENT, tr_l, base_l
                 _keep(es)
+            if affine:  # a grid under the floats, at the lag the latents found (or 1)
+                aff = 0
+                lag = tr_l - _ent.LAG if tr_l >= _ent.LAG else 1
+                s_g, b_g = _affine.fit(xb, nb, lag, wa)
+                if s_g > 0.0:
+                    n_fix, fix_bytes = _affine.to_ints(xb, nb, s_g, b_g, va, fix, best)
+                    head = 2 + 16 + 1 + fix_bytes
+                    if n_fix >= 0 and head < best:
+                        size, tr_a, base_a = _ent_plan(va, nb, es)
+                        size += head
+                        if size < best:
+                            best, src, tr, base = size, _ent.SRC_AFFINE, tr_a, base_a
+                            s_a, b_a = s_g, b_g
+                            aff = 1
+                            _keep(es)
         if k > 0 and gain >= _PRED_GAIN and _pred_plan(xb, vl, nb, k, pc[2], es) + 3 < best:
             # its residuals are in es[7] and its tables in es[3], es[4]
             lat = _ent.SRC_LATENT
             tr_p = _pred.PRED + k
             end = _write_ent(
-                buf, pos, lat, 0, 1.0, tr_p, 0, vl, nb, xb, ok, 0, es, f64, u64, pc[2]
+                buf, pos, lat, 0, 1.0, tr_p, 0, vl, nb, xb, ok, 0, es, f64, u64, pc[2], 0.0, fix
             )  # fmt: skip
-            return end, False
+            return end, False, min(aff, 0)
     if src < 0:
-        return -1, False
+        return -1, False, min(aff, 0)
     es[3][:] = es[5]
     es[4][:] = es[6]
+    if src == _ent.SRC_AFFINE:
+        end = _write_ent(
+            buf, pos, src, 0, s_a, tr, base, va, nb, xb, ok, 0, es, f64, u64, pc[2], b_a, fix
+        )  # fmt: skip
+        return end, False, aff
     lat = src == _ent.SRC_LATENT
     v = vl if lat else vi
     mv = nb if lat else m
-    end = _write_ent(buf, pos, src, e, s, tr, base, v, mv, xb, ok, n_exc, es, f64, u64, pc[2])
-    return end, not lat
+    end = _write_ent(
+        buf, pos, src, e, s, tr, base, v, mv, xb, ok, n_exc, es, f64, u64, pc[2], 0.0, fix
+    )  # fmt: skip
+    return end, not lat, aff
 
 
 @njit(**JIT_EXACT)
@@ -332,7 +377,12 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         np.zeros(_pred.MAX_PRED, dtype=np.float64),
         np.empty(block, dtype=np.float64),
     )
-    sc = (np.empty(block, dtype=np.bool_), f64, u64, pc)
+    ac = (
+        np.empty(block, dtype=np.int64),
+        np.zeros(block, dtype=np.int64),
+        np.empty(block, dtype=np.float64),
+    )
+    sc = (np.empty(block, dtype=np.bool_), f64, u64, pc, ac)
     vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
     es = (
         np.zeros((_ent.NROWS, _ent.NCLASS), dtype=np.int64),
@@ -359,6 +409,9 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     # data without a scale (decimals, plain floats)
     scale_misses = 0
     scale_skip = 0
+    # the same for the affine grids (lossless only)
+    aff_misses = 0
+    aff_skip = 0
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         xb = x[b0:b1]
@@ -412,7 +465,17 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
                 mru_kind[0] = kind
                 mru_e[0] = e
                 mru_s[0] = s
-        newpos, used_int = _encode_ent_block(xb, good, kind, e, s, tol, sc, es, vi, vl, buf, pos)
+        affine = resolution <= 0.0 and aff_skip == 0
+        if aff_skip > 0:
+            aff_skip -= 1
+        newpos, used_int, aff = _encode_ent_block(
+            xb, good, kind, e, s, tol, affine, sc, es, vi, vl, buf, pos
+        )
+        if aff == 0:
+            aff_misses = min(aff_misses + 1, _AFFINE_SKIP_MAX)
+            aff_skip = aff_misses
+        elif aff == 1:
+            aff_misses = 0
         if good and not used_int:
             # the sample fitted, the block did not (or latents won): count it as a failed search
             # (the next blocks go to the latents without the reuse check or the search)
@@ -494,9 +557,11 @@ def _decode_int_block(buf, pos, end, nb, out, u, f64, u64):  # pragma: no cover 
 
 
 @njit(**JIT_EXACT_INNER)
-def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64, pred):  # pragma: no cover
-    """Decode one ENT block into ``out``; return the new position or a negative error code.
-    ``pred``: whether predictor transforms are allowed (stream version 3)."""
+def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64, ver):  # pragma: no cover
+    """Decode one ENT block of a stream of version ``ver`` (2 and up) into ``out``; return the
+    new position or a negative error code."""
+    pred = ver >= 3  # predictor transforms
+    b = 0.0
     if pos + 2 > end:
         return -1
     src = int(buf[pos])
@@ -509,7 +574,7 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64, pred):  # pragma:
         if e > _alp.MAX_EXP:
             return -3
         s = _alp.INV10[e]  # x = float32(float64(d) * (1 / 10**e))
-    elif src == _ent.SRC_SCALE:
+    elif src == _ent.SRC_SCALE or (src == _ent.SRC_AFFINE and ver >= 4):
         if pos + 8 > end:
             return -1
         u64[0] = get_uint(buf, pos, 8)
@@ -517,6 +582,14 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64, pred):  # pragma:
         pos += 8
         if not (s > 0.0 and math.isfinite(s)):
             return -3
+        if src == _ent.SRC_AFFINE:
+            if pos + 8 > end:
+                return -1
+            u64[0] = get_uint(buf, pos, 8)
+            b = f64[0]
+            pos += 8
+            if not math.isfinite(b):
+                return -3
     elif src != _ent.SRC_LATENT:
         return -3
     if pos >= end:
@@ -540,7 +613,11 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64, pred):  # pragma:
         pos += 4
     n_exc = 0
     exc_pos = pos
-    if src != _ent.SRC_LATENT:
+    if src == _ent.SRC_AFFINE:
+        pos = _affine.skip_fixes(buf, pos, end, nb)
+        if pos < 0:
+            return pos
+    elif src != _ent.SRC_LATENT:
         if pos + 2 > end:
             return -1
         n_exc = int(get_uint(buf, pos, 2))
@@ -563,6 +640,8 @@ def _decode_ent_block(buf, pos, end, nb, out, v, ts, f64, u64, pred):  # pragma:
     if order > 0:
         return stop if _pred.restore(z, np.int64(m), order, coef, v, out) else -3
     _ent.restore(z, m, tr, base, v)
+    if src == _ent.SRC_AFFINE:
+        return stop if _affine.restore(v, nb, s, b, buf, exc_pos, end, out) else -3
     if src == _ent.SRC_LATENT:
         bad = np.uint64(0)
         for i in range(nb):  # branch-free: the range check is folded into one flag
@@ -639,9 +718,9 @@ def _decode_v1(buf, n, block, pos, out):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT)
 def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
-    """Decode version-2 or -3 blocks (the version byte ``buf[2]`` says which) into ``out``;
+    """Decode version-2, -3 or -4 blocks (the version byte ``buf[2]`` says which) into ``out``;
     (0, pos), or (negative error code, where)."""
-    pred = buf[2] >= 3
+    ver = int(buf[2])
     end = buf.shape[0]
     m = min(block, n)
     v = np.empty(m, dtype=np.int64)
@@ -666,7 +745,7 @@ def _decode_v2(buf, n, block, pos, out):  # pragma: no cover - compiled
         if scheme == RAW:
             newpos = _decode_raw_block(buf, pos, end, nb, seg)
         elif scheme == ENT:
-            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, ts, f64, u64, pred)
+            newpos = _decode_ent_block(buf, pos, end, nb, seg, v, ts, f64, u64, ver)
         else:
             return -2, pos - 1
         if newpos < 0:

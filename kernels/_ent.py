@@ -63,6 +63,8 @@ NROWS = 5
 SRC_DECIMAL = 0
 SRC_SCALE = 1
 SRC_LATENT = 2
+#: Stream version 4: integers of an affine grid with fixes (:mod:`kernels._affine`).
+SRC_AFFINE = 3
 _TOP = np.uint64(1) << np.uint64(63)
 
 

@@ -56,6 +56,10 @@ def _codec_inputs() -> Iterator[tuple[str, np.ndarray]]:
     specials = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, 3.4e38, 0.5]
     yield "specials", np.array(specials * 40, dtype=np.float32)
     yield "random", np.random.default_rng(5).standard_normal(513).astype(np.float32)
+    yield "power", signals.power_readings(1100, seed=3)
+    calibrated = signals.calibrated_adc(600)
+    calibrated.view(np.uint32)[[5, 300]] = [0x7FC00001, 0x80000000]
+    yield "calibrated", calibrated
 
 
 def outputs() -> dict[str, np.ndarray]:
@@ -74,7 +78,7 @@ def outputs() -> dict[str, np.ndarray]:
         lossy = kernels.encode_samples(x, resolution=0.01)
         out[f"codec_lossy/{name}"] = np.frombuffer(lossy, dtype=np.uint8)
         out[f"decoded_lossy/{name}"] = kernels.decode_samples(lossy)
-    for version in (1, 2):
+    for version in (1, 2, 3):
         with np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz")) as g:
             for key in sorted(k for k in g.files if k.endswith("__stream")):
                 out[f"decoded_v{version}/{key}"] = kernels.decode_samples(g[key].tobytes())

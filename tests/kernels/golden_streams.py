@@ -1,5 +1,5 @@
 """Write the streams of an encoder for a set of cases: the golden sets of old stream versions
-(``make_golden_v1.py``, ``make_golden_v2.py``), which later decoders must read forever."""
+(``make_golden_v1.py`` to ``make_golden_v3.py``), which later decoders must read forever."""
 
 from __future__ import annotations
 

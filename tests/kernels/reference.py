@@ -170,7 +170,7 @@ def novelty_scores(
     return scores
 
 
-# -- codec stream versions 2 and 3, read literally from docs/kernels.md --------------------------
+# -- codec stream versions 2 to 4, read literally from docs/kernels.md ---------------------------
 
 
 class _Bits:
@@ -306,9 +306,9 @@ def _unpredict_float(z: list[int], c: list[float]) -> list[int]:
 
 
 def decode(b: bytes, seen: list[tuple[int, int]] | None = None) -> np.ndarray:
-    """Reference decoder of lossless stream versions 2 and 3 (RAW and ENT blocks), plain
+    """Reference decoder of lossless stream versions 2 to 4 (RAW and ENT blocks), plain
     Python; appends each ENT block's (source, transform) to ``seen``."""
-    assert b[:2] == bytes([0xB7, 0x5A]) and b[2] in (2, 3) and b[3] == 0
+    assert b[:2] == bytes([0xB7, 0x5A]) and b[2] in (2, 3, 4) and b[3] == 0
     n = int.from_bytes(b[4:8], "little")
     block = int.from_bytes(b[8:10], "little")
     pos = 10
@@ -324,13 +324,17 @@ def decode(b: bytes, seen: list[tuple[int, int]] | None = None) -> np.ndarray:
         assert scheme == 3, f"scheme {scheme}"
         src = b[pos]
         pos += 1
-        e, s = 0, 1.0
+        e, s, off = 0, 1.0, 0.0
         if src == 0:
             e = b[pos]
             pos += 1
-        elif src == 1:
+        elif src in (1, 3):  # scale; affine grid (version 4): scale and offset
             s = float(np.frombuffer(b[pos : pos + 8], dtype="<f8")[0])
             pos += 8
+            if src == 3:
+                assert b[2] >= 4
+                off = float(np.frombuffer(b[pos : pos + 8], dtype="<f8")[0])
+                pos += 8
         tr = b[pos]
         pos += 1
         base = 0
@@ -344,7 +348,20 @@ def decode(b: bytes, seen: list[tuple[int, int]] | None = None) -> np.ndarray:
             coef = [float(c) for c in np.frombuffer(b[pos : pos + 4 * (tr - 8)], dtype="<f4")]
             pos += 4 * (tr - 8)
         exc: dict[int, int] = {}
-        if src != 2:
+        fixes: dict[int, int] = {}
+        if src == 3:  # fixes: varint count, then varint 4 gap + c (and |r| - 2 for c >= 2)
+            n_fix, pos = _varint(b, pos)
+            i = -1
+            for _ in range(n_fix):
+                u, pos = _varint(b, pos)
+                i += (u >> 2) + 1
+                c = u & 3
+                r = 1 if c == 0 else -1
+                if c >= 2:
+                    mag, pos = _varint(b, pos)
+                    r = (mag + 2) * (1 if c == 2 else -1)
+                fixes[i] = r
+        elif src != 2:
             n_exc = int.from_bytes(b[pos : pos + 2], "little")
             pos += 2
             for _ in range(n_exc):
@@ -361,6 +378,9 @@ def decode(b: bytes, seen: list[tuple[int, int]] | None = None) -> np.ndarray:
             d = next(ints)
             if src == 2:  # latent: order-preserving integer of the bit pattern
                 out[b0 + i] = _bits(d)
+            elif src == 3:  # the grid's float32, its latent moved by the fix
+                grid = int(np.float32(float(d) * s + off).view(np.uint32))
+                out[b0 + i] = _bits(_latent(grid) + fixes.get(i, 0))
             elif src == 0:  # decimal: times the float64 quotient 1 / 10**e
                 out[b0 + i] = np.float32(float(d) * (1.0 / 10.0**e)).view(np.uint32)
             else:

@@ -40,6 +40,26 @@ def temperature_log(n: int, seed: int = 0) -> np.ndarray:
     return np.round(21.5 + np.cumsum(rng.standard_normal(n)) * 0.02, 2).astype(np.float32)
 
 
+def power_readings(n: int, seed: int = 0) -> np.ndarray:
+    """z-normalised power readings printed to 8 significant digits, float32 (n,): four
+    interleaved meter readings in steps of 0.01 W (ACS-F1-like), one of them wandering."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    base = np.array([1200, 4, 230000, 60])[t % 4]
+    walk = np.cumsum(rng.integers(-150, 151, n) * (t % 4 == 2))
+    p = (base + walk + (t % 4 == 0) * rng.integers(0, 3, n) * 104) * 0.01
+    z = (p - p.mean()) / p.std()
+    return np.array([f"{v:.8g}" for v in z], dtype=np.float64).astype(np.float32)
+
+
+def calibrated_adc(n: int, seed: int = 1) -> np.ndarray:
+    """ADC counts times a gain plus an offset (float64, then float32), (n,): a grid that no
+    decimal exponent or scale without offset reproduces."""
+    rng = np.random.default_rng(seed)
+    counts = np.round(2000 + np.cumsum(rng.standard_normal(n)) * 3)
+    return (counts * 0.0123456789 - 17.3).astype(np.float32)
+
+
 def edge_windows() -> dict[str, np.ndarray]:
     """Edge-case windows (float64 unless stated)."""
     rng = np.random.default_rng(7)

@@ -69,14 +69,14 @@ def test_golden_vectors() -> None:
     np.testing.assert_allclose(got, g["features"], rtol=2e-6, atol=1e-6)
     # the stream format is stable: the same input encodes to the same bytes, which decode
     stream = g["codec_bytes"].tobytes()
-    assert stream[2] == 3, "golden.npz holds a version-3 stream"
+    assert stream[2] == 4, "golden.npz holds a version-4 stream"
     np.testing.assert_array_equal(
         kernels.decode_samples(stream).view(np.uint32), g["codec_input"].view(np.uint32)
     )
     assert kernels.encode_samples(g["codec_input"]) == stream
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_codec_old_version_streams_still_decode(version: int) -> None:
     """Streams written by an earlier encoder decode to exactly the bits they did then."""
     g = np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz"))
@@ -298,9 +298,11 @@ def _fuzz_corpus() -> list[bytes]:
         smooth,
         period.astype(np.float32),
         rng.standard_normal(300).astype(np.float32),
+        signals.power_readings(365),
+        signals.calibrated_adc(300),
     ]
     streams = [kernels.encode_samples(x) for x in xs]
-    for version in (1, 2):
+    for version in (1, 2, 3):
         g = np.load(GOLDEN.with_name(f"golden_codec_v{version}.npz"))
         streams += [g[k].tobytes() for k in g.files if k.endswith("__stream")]
     return streams
@@ -322,8 +324,8 @@ def _decode_or_codec_error(b: bytes) -> None:
 @given(st.binary(max_size=300))
 def test_codec_fuzz_random_bytes(data: bytes) -> None:
     _decode_or_codec_error(data)
-    # the same bytes behind a valid header of either version
-    for version in (1, 2):
+    # the same bytes behind a valid header of every version
+    for version in (1, 2, 3, 4):
         head = bytes([0xB7, 0x5A, version, 0]) + (len(data) * 3).to_bytes(4, "little")
         _decode_or_codec_error(head + (256).to_bytes(2, "little") + data)
 

@@ -212,17 +212,28 @@ _PRED_CASES = {
     "sine_plus_3": _sine(259, 40.0, 2.0),
 }
 _SHORT_CASES = {f"sine_{n}": _sine(n, 40.0, 2.0) for n in (1, 2, 3, 13, 14)}
+#: Cases an affine grid (source 3, version 4) must code: its integers and its fixes, special
+#: values (NaN payloads, ±inf, ±0, denormals) as fixes, several blocks, a short last block.
+_AFFINE_CASES = {
+    "power": signals.power_readings(365),
+    "power_blocks": signals.power_readings(1100, seed=3),
+    "calibrated": signals.calibrated_adc(700),
+    "calibrated_257": signals.calibrated_adc(257),
+    "calibrated_specials": _with(
+        signals.calibrated_adc(300),
+        {7: 0x7FC00001, 50: 0xFFC12345, 90: np.inf, 91: -np.inf, 120: -0.0, 121: 0.0, 200: 1e-40},
+    ),
+}
 
 
-@pytest.mark.parametrize(
-    "x",
-    list({**_CODEC_CASES, **_PRED_CASES, **_SHORT_CASES}.values()),
-    ids=list({**_CODEC_CASES, **_PRED_CASES, **_SHORT_CASES}),
-)
+_ALL_CASES = {**_CODEC_CASES, **_PRED_CASES, **_SHORT_CASES, **_AFFINE_CASES}
+
+
+@pytest.mark.parametrize("x", list(_ALL_CASES.values()), ids=list(_ALL_CASES))
 def test_codec_matches_reference_decoder(x: np.ndarray) -> None:
     """The stream means what docs/kernels.md says: a literal decoder reads the same bits."""
     b = kernels.encode_samples(x)
-    assert b[2] == 3
+    assert b[2] == 4
     np.testing.assert_array_equal(reference.decode(b).view(np.uint32), x.view(np.uint32))
     np.testing.assert_array_equal(kernels.decode_samples(b).view(np.uint32), x.view(np.uint32))
 
@@ -233,3 +244,24 @@ def test_codec_predicts_smooth_blocks(name: str) -> None:
     seen: list[tuple[int, int]] = []
     reference.decode(kernels.encode_samples(_PRED_CASES[name]), seen)
     assert any(9 <= tr <= 12 for _, tr in seen), seen
+
+
+@pytest.mark.parametrize("name", list(_AFFINE_CASES))
+def test_codec_codes_affine_grids(name: str) -> None:
+    """Offset-and-scaled readings go to an affine grid, special values inside them included."""
+    seen: list[tuple[int, int]] = []
+    reference.decode(kernels.encode_samples(_AFFINE_CASES[name]), seen)
+    assert any(src == 3 for src, _ in seen), seen
+
+
+@pytest.mark.parametrize(
+    ("x", "most"),
+    [(signals.power_readings(365), 1.45), (signals.calibrated_adc(700), 0.7)],
+    ids=["power", "calibrated"],
+)
+def test_codec_affine_grid_beats_version_3(x: np.ndarray, most: float) -> None:
+    """Bytes a sample an affine grid reaches where version 3 could not (its latents and
+    decimals: 2.16 and 2.09), bit-exact."""
+    b = kernels.encode_samples(x)
+    assert len(b) / x.size < most
+    np.testing.assert_array_equal(kernels.decode_samples(b).view(np.uint32), x.view(np.uint32))

@@ -33,6 +33,13 @@ far from the others (one channel of an interleaved signal) may come out a few st
 those of the values new in a band are tried up to three steps either way (above and below the
 first value on their own) and the shift with the smallest residual kept. Every value is
 verified: :func:`to_ints` counts the fixes the decoder's formula needs.
+
+Cost: the non-zero differences are gathered once and each band of the step refinement runs over
+them without branches; the values are kept partitioned (those within the band first), so each
+least-squares band runs over its own values and classifies only the new ones. A grid fitted on
+one block and reused on the next drifts off the values far from those it was fitted on long
+before their integers round wrong: :func:`refine` corrects it with one least-squares pass over
+the new block (the encoder tries that before a new fit).
 """
 
 from __future__ import annotations
@@ -87,44 +94,15 @@ def spacing(bits):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INNER)
-def _band(x, m, lag, s, kmax):  # pragma: no cover - compiled
-    """One band of the step refinement over the lag-``lag`` differences of ``x[:m]``: (the step
-    from the differences of at most ``kmax`` steps, or 0.0 when there are none; their count and
-    steps; differences beyond the band; differences that are no multiple of ``s``)."""
-    inv = 1.0 / s
-    sd = 0.0
-    sk = 0.0
-    cnt = 0
-    beyond = 0
-    off = 0
-    for i in range(lag, m):
-        dd = abs(np.float64(x[i]) - np.float64(x[i - lag]))
-        if not (dd > 0.0 and dd < math.inf):  # equal values (the same step), or not finite
-            continue
-        q = dd * inv
-        k = math.floor(q + 0.5)
-        if k > kmax:
-            beyond += 1
-        elif k == 0 or abs(q - k) > _OFF:
-            off += 1
-        else:
-            cnt += 1
-            sd += dd
-            sk += k
-    return (sd / sk if sk > 0.0 else 0.0), cnt, sk, beyond, off
-
-
-@njit(**JIT_EXACT_INNER)
-def step(x, m, lag):  # pragma: no cover - compiled
-    """The grid step of ``x[:m]`` from its lag-``lag`` differences and its uncertainty, or
-    (0.0, 0.0) when they are not (mostly) multiples of one step coarser than ``MIN_STEP_ULPS``
-    float32 spacings."""
-    if m < lag + MIN_DIFFS:
-        return 0.0, 0.0
+def _diffs(x, m, lag, dw):  # pragma: no cover - compiled
+    """The non-zero finite lag-``lag`` differences of ``x[:m]`` (absolute, float64) into
+    ``dw``, in order: (their count, the smallest above float32's noise or inf, the largest
+    finite magnitude of ``x[:m]`` as a bit pattern)."""
     bits = x.view(np.uint32)
     mag = np.uint32(0x7FFFFFFF)
-    top = np.uint32(0)  # the largest finite magnitude, as a bit pattern
+    top = np.uint32(0)
     s = math.inf
+    nd = 0
     for i in range(lag, m):
         dd = abs(np.float64(x[i]) - np.float64(x[i - lag]))
         bu = bits[i] & mag
@@ -133,6 +111,45 @@ def step(x, m, lag):  # pragma: no cover - compiled
             s = dd
         if bu < np.uint32(0x7F800000):
             top = max(top, bu)
+        dw[nd] = dd
+        nd += (dd > 0.0) & (dd < math.inf)
+    return nd, s, top
+
+
+@njit(**JIT_EXACT_INNER)
+def _band(dw, nd, s, kmax):  # pragma: no cover - compiled
+    """One band of the step refinement over the differences ``dw[:nd]`` (see :func:`_diffs`):
+    (the step from the differences of at most ``kmax`` steps, or 0.0 when there are none; their
+    count and steps; differences beyond the band; differences that are no multiple of ``s``)."""
+    inv = 1.0 / s
+    sd = 0.0
+    sk = 0.0
+    cnt = 0
+    beyond = 0
+    off = 0
+    for i in range(nd):  # branch-free: the classes are unpredictable
+        dd = dw[i]
+        q = dd * inv
+        k = math.floor(q + 0.5)
+        inside = k <= kmax
+        bad = inside & ((k == 0.0) | (abs(q - k) > _OFF))
+        good = inside ^ bad  # bad implies inside
+        beyond += not inside
+        off += bad
+        cnt += good
+        sd += dd if good else 0.0
+        sk += k if good else 0.0
+    return (sd / sk if sk > 0.0 else 0.0), cnt, sk, beyond, off
+
+
+@njit(**JIT_EXACT_INNER)
+def step(x, m, lag, dw):  # pragma: no cover - compiled
+    """The grid step of ``x[:m]`` from its lag-``lag`` differences and its uncertainty, or
+    (0.0, 0.0) when they are not (mostly) multiples of one step coarser than ``MIN_STEP_ULPS``
+    float32 spacings. ``dw`` is float64 scratch of ``m`` values."""
+    if m < lag + MIN_DIFFS:
+        return 0.0, 0.0
+    nd, s, top = _diffs(x, m, lag, dw)
     noise = 2.0 * spacing(top)  # the error of one difference: two values within a spacing
     floor = MIN_STEP_ULPS * spacing(top)
     if not (s >= floor and s < math.inf):
@@ -140,9 +157,9 @@ def step(x, m, lag):  # pragma: no cover - compiled
     # the smallest difference may be several steps: an approximate greatest common divisor
     # with the other small differences (Euclid's algorithm on the reals, within the noise)
     s_err = noise
-    for i in range(lag, m):
-        dd = abs(np.float64(x[i]) - np.float64(x[i - lag]))
-        if not (dd > 0.0 and dd <= _GCD_STEPS * s):
+    for i in range(nd):
+        dd = dw[i]
+        if not dd <= _GCD_STEPS * s:
             continue
         k = math.floor(dd / s + 0.5)
         r = abs(dd - k * s)
@@ -161,7 +178,7 @@ def step(x, m, lag):  # pragma: no cover - compiled
             return 0.0, 0.0
     kmax = 4.0
     while True:
-        s2, cnt, sk, beyond, off = _band(x, m, lag, s, kmax)
+        s2, cnt, sk, beyond, off = _band(dw, nd, s, kmax)
         if s2 == 0.0 or cnt + off + beyond < MIN_DIFFS:
             return 0.0, 0.0
         if cnt + off >= MIN_DIFFS and _OFF_SHARE * off > cnt + off:
@@ -201,86 +218,119 @@ def _shifted(n, sd, se, sdd, sde, see, g, s, j):  # pragma: no cover - compiled
     return n, sd, se, sdd, sde, see
 
 
+@njit(**JIT_EXACT_INLINE)
+def _sums(vs, ws, i0, i1, s, b, acc):  # pragma: no cover - compiled
+    """Add the values ``vs[i0:i1]`` (weights ``ws``) within a quarter step of the grid ``(s,
+    b)`` to the least-squares sums ``acc`` (weight, d, e, d², d·e, e²); the same sums of those
+    above and below ``vs[0]`` to ``acc[6:9]`` and ``acc[9:12]`` (weight, d, e) where ``i0 > 0``."""
+    inv = 1.0 / s
+    ref = vs[0]
+    n = sd = se = sdd = sde = see = 0.0
+    nu = su = eu = nl = sl = el = 0.0
+    for i in range(i0, i1):
+        v = vs[i]
+        wi = ws[i]
+        q = math.floor((v - b) * inv + 0.5)
+        e = v - (s * q + b)
+        if abs(e) > _STRAY * s:  # off the grid (a stray value): would pull it away
+            continue
+        n += wi
+        sd += wi * q
+        se += wi * e
+        sdd += wi * q * q
+        sde += wi * q * e
+        see += wi * e * e
+        if i0 > 0:
+            up = v > ref
+            nu += wi if up else 0.0
+            su += wi * q if up else 0.0
+            eu += wi * e if up else 0.0
+            nl += 0.0 if up else wi
+            sl += 0.0 if up else wi * q
+            el += 0.0 if up else wi * e
+    acc[0] += n
+    acc[1] += sd
+    acc[2] += se
+    acc[3] += sdd
+    acc[4] += sde
+    acc[5] += see
+    acc[6] += nu
+    acc[7] += su
+    acc[8] += eu
+    acc[9] += nl
+    acc[10] += sl
+    acc[11] += el
+
+
 @njit(**JIT_EXACT_INNER)
 def fit(x, m, lag, w):  # pragma: no cover - compiled
     """``(s, b)`` of the grid ``s * d + b`` under the floats ``x[:m]``; ``s`` 0.0 when there is
-    none (see the module doc). ``w`` is float64 scratch of ``m`` values."""
-    s, err = step(x, m, lag)
+    none (see the module doc). ``w`` is float64 scratch of shape (3, ``m``) or wider."""
+    s, err = step(x, m, lag, w[0])
     if s == 0.0:
         return 0.0, 0.0
     bits = x.view(np.uint32)
-    ref = math.nan
+    # the finite values and their weights, those in the current band first
+    vs = w[0]
+    ws = w[1]
+    acc = w[2]
+    nv = 0
     unit = 1.0
     for i in range(m):
         v = np.float64(x[i])
         if math.isfinite(v):
-            if ref != ref:
-                ref = v
+            if nv == 0:
                 unit = spacing(bits[i])
             # weighted by float32's precision there: values near 0 pin the grid down
             r = unit / spacing(bits[i])
-            w[i] = min(r * r, _MAX_WEIGHT)
-        else:
-            w[i] = 0.0
+            vs[nv] = v
+            ws[nv] = min(r * r, _MAX_WEIGHT)
+            nv += 1
+    ref = vs[0]
     b = ref
     # the step's uncertainty as a prior on the slope, against the values' own (a quarter of
     # float32's spacing at the first value, at weight 1)
     ridge = (0.25 * unit / err) ** 2
-    inner = -1.0
     lim = _BAND0 * s
+    n_in = 0  # vs[:n_in] are within lim of the first value
     final = 0
     while True:
+        # the values new in this band to vs[new:n_in]
+        new = n_in
+        near = math.inf  # the nearest value beyond lim
+        for i in range(n_in, nv):
+            dist = abs(vs[i] - ref)
+            if dist <= lim:
+                vs[i], vs[n_in] = vs[n_in], vs[i]
+                ws[i], ws[n_in] = ws[n_in], ws[i]
+                n_in += 1
+            else:
+                near = min(near, dist)
         # weighted least squares of the residuals e of the grid so far against d over the
         # values within lim of the first one, from sums: corrections to s and b
-        inv = 1.0 / s
-        n = sd = se = sdd = sde = see = 0.0
+        acc[:12] = 0.0
+        _sums(vs, ws, 0, new, s, b, acc)
         # the values new in this band, above and below the first one: their integers may be
         # off by a few steps (s is only known to a few parts in a million)
-        nu = su = eu = nl = sl = el = 0.0
-        near = math.inf  # the nearest value beyond lim
-        for i in range(m):
-            if w[i] == 0.0:
-                continue
-            v = np.float64(x[i])
-            dist = abs(v - ref)
-            if dist > lim:
-                near = min(near, dist)
-                continue
-            wi = w[i]
-            q = math.floor((v - b) * inv + 0.5)
-            e = v - (s * q + b)
-            if abs(e) > _STRAY * s:  # off the grid (a stray value): would pull it away
-                continue
-            n += wi
-            sd += wi * q
-            se += wi * e
-            sdd += wi * q * q
-            sde += wi * q * e
-            see += wi * e * e
-            if dist > inner:
-                if v > ref:
-                    nu += wi
-                    su += wi * q
-                    eu += wi * e
-                else:
-                    nl += wi
-                    sl += wi * q
-                    el += wi * e
+        _sums(vs, ws, new, n_in, s, b, acc)
+        n, sd, se, sdd, sde, see = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]
         best, c, a = _rss(n, sd, se, sdd, sde, see, ridge)
-        if inner >= 0.0:  # the values above, then those below (one search each)
+        if new > 0:  # the values above, then those below (one search each)
+            up = (acc[6], acc[7], acc[8])
+            lo = (acc[9], acc[10], acc[11])
             ju = 0
             for j in range(-_SHIFT, _SHIFT + 1):
-                if j == 0 or nu == 0.0:
+                if j == 0 or up[0] == 0.0:
                     continue
-                t0, t1, t2, t3, t4, t5 = _shifted(n, sd, se, sdd, sde, see, (nu, su, eu), s, j)
+                t0, t1, t2, t3, t4, t5 = _shifted(n, sd, se, sdd, sde, see, up, s, j)
                 rss, c2, a2 = _rss(t0, t1, t2, t3, t4, t5, ridge)
                 if rss < best:
                     best, c, a, ju = rss, c2, a2, j
-            t0, t1, t2, t3, t4, t5 = _shifted(n, sd, se, sdd, sde, see, (nu, su, eu), s, ju)
+            t0, t1, t2, t3, t4, t5 = _shifted(n, sd, se, sdd, sde, see, up, s, ju)
             for j in range(-_SHIFT, _SHIFT + 1):
-                if j == 0 or nl == 0.0:
+                if j == 0 or lo[0] == 0.0:
                     continue
-                u0, u1, u2, u3, u4, u5 = _shifted(t0, t1, t2, t3, t4, t5, (nl, sl, el), s, j)
+                u0, u1, u2, u3, u4, u5 = _shifted(t0, t1, t2, t3, t4, t5, lo, s, j)
                 rss, c2, a2 = _rss(u0, u1, u2, u3, u4, u5, ridge)
                 if rss < best:
                     best, c, a = rss, c2, a2
@@ -289,13 +339,44 @@ def fit(x, m, lag, w):  # pragma: no cover - compiled
         if not (s > 0.0 and math.isfinite(s) and math.isfinite(b)):
             return 0.0, 0.0
         if near < math.inf:  # the next band reaches the nearest values left, or twice as far
-            inner = lim
             lim = max(2.0 * lim, _REACH * near)
         elif final < _FINAL:  # every value is in: refit with the integers of the better grid
             final += 1
-            inner = lim
         else:
             return s, b
+
+
+@njit(**JIT_EXACT_INNER)
+def refine(x, m, s, b, w):  # pragma: no cover - compiled
+    """The grid ``(s, b)`` corrected by one weighted least-squares pass over ``x[:m]`` with the
+    integers it gives (a grid fitted on another block drifts off the values far from those it
+    was fitted on long before their integers round wrong); ``(s, b)`` unchanged when the pass
+    cannot tell. ``w`` is float64 scratch of shape (3, ``m``) or wider."""
+    bits = x.view(np.uint32)
+    vs = w[0]
+    ws = w[1]
+    acc = w[2]
+    nv = 0
+    unit = 1.0
+    for i in range(m):
+        v = np.float64(x[i])
+        if math.isfinite(v):
+            if nv == 0:
+                unit = spacing(bits[i])
+            r = unit / spacing(bits[i])
+            vs[nv] = v
+            ws[nv] = min(r * r, _MAX_WEIGHT)
+            nv += 1
+    if nv < MIN_DIFFS:
+        return s, b
+    acc[:12] = 0.0
+    _sums(vs, ws, 0, nv, s, b, acc)
+    _, c, a = _rss(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], 0.0)
+    s2 = s + c
+    b2 = b + a
+    if not (s2 > 0.0 and math.isfinite(s2) and math.isfinite(b2)):
+        return s, b
+    return s2, b2
 
 
 @njit(**JIT_EXACT_INLINE)
@@ -322,12 +403,20 @@ def fix_bytes(gap, r):  # pragma: no cover - compiled
     return n
 
 
+@njit(**JIT_EXACT_INLINE)
+def _latent(bits):  # pragma: no cover - compiled
+    """:func:`kernels._ent.to_latent` without a branch (the signs of a block's values mix)."""
+    sign = -np.int64(bits >> np.uint32(31))  # 0 or all ones
+    return np.int64(bits & np.uint32(0x7FFFFFFF)) ^ sign
+
+
 @njit(**JIT_EXACT_INNER)
 def to_ints(x, m, s, b, d, r, budget):  # pragma: no cover - compiled
     """The integers ``d[:m]`` and fixes ``r[:m]`` (latents) of the float32 ``x[:m]`` on the grid
     ``(s, b)``: (number of fixes, their bytes in the stream, count included), or (-1, 0) when an
     integer would be out of range or the fixes take more than ``budget`` bytes."""
     bits = x.view(np.uint32)
+    inv = 1.0 / s  # only a guess of each integer: the fix makes up for it
     prev = np.int64(0)
     n_fix = 0
     nbytes = 0
@@ -335,13 +424,13 @@ def to_ints(x, m, s, b, d, r, budget):  # pragma: no cover - compiled
     for i in range(m):
         v = np.float64(x[i])
         if math.isfinite(v):
-            q = math.floor((v - b) / s + 0.5)
+            q = math.floor((v - b) * inv + 0.5)
             if not abs(q) < MAX_D:
                 return -1, 0
             prev = np.int64(q)
         d[i] = prev
         y = value(prev, s, b)
-        ri = to_latent(bits[i]) - to_latent(y.view(np.uint32))
+        ri = _latent(bits[i]) - _latent(y.view(np.uint32))
         r[i] = ri
         if ri != 0:
             n_fix += 1

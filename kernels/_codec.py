@@ -35,9 +35,12 @@ a linear predictor is fitted to the block's floats (:mod:`kernels._pred`) and ra
 fit expects to save ``_PRED_GAIN`` bits a value over the delta orders and short lags (smooth
 full-precision signals, whose deltas stay hundreds of ulps wide), or coded without ranking the
 others where it expects ``_PRED_SURE``. Where the latents are ranked (lossless mode) it also
-looks for an affine grid under the floats and ranks its integers the same way (after a block
-where none was found or it lost, the next 1, 2, ... 8 blocks do not look). Every value is
-verified with the decoder's formula. A
+looks for an affine grid under the floats where the latents beat the integers and ranks its
+integers the same way (after a block where none was found, it lost or won narrowly, the next 1,
+2, ... 8 blocks do not look). The last block's grid is tried before a new fit (and corrected by
+one least-squares pass where it drifted); where a grid won by far, the next blocks it still fits
+go straight to it, without the latents and the predictor. Every value is verified with the
+decoder's formula. A
 stream of at most ``_WHOLE`` samples is also encoded as one block and the smaller stream kept (a
 window of a few channels then pays one header and one warm-up).
 """
@@ -91,6 +94,20 @@ _PRED_SURE = 4.0
 #: After k affine grids in a row that were not found or lost, the next min(k, _AFFINE_SKIP_MAX)
 #: blocks do not look for one (plain floats have none, and the look costs ~1.5 us a block).
 _AFFINE_SKIP_MAX = 8
+#: The last block's grid is tried first, and kept without a new fit where its fixes take at most
+#: this many times the bytes a value they took where it was fitted, plus ``_REUSE_BYTES``.
+_REUSE_SLACK = 1.125
+_REUSE_BYTES = 4.0
+#: ... and tried against a new fit where they take at most this many bytes a value.
+_REUSE_LOOSE = 0.5
+#: Where a grid won by at least this share of its own size, the next up to ``_SURE_RUN`` blocks
+#: that it still fits (within ``_SURE_MARGIN / 2`` of that block's bytes a value) are coded on it
+#: without ranking the latents or fitting a predictor.
+_SURE_MARGIN = 0.125
+_SURE_RUN = 32
+#: A grid's integers are ranked by all transforms only where the latents' transform brings them
+#: within this factor of the best coding so far.
+_PLAN_NEAR = 1.25
 
 #: The kernels run as plain Python (``NUMBA_DISABLE_JIT``): NumPy scalars then warn where the
 #: predictor meets inf and NaN on purpose (it falls back to the previous value).
@@ -254,15 +271,53 @@ def _keep(es):  # pragma: no cover - compiled
 
 
 @njit(**JIT_EXACT_INNER)
+def _grid(xb, nb, lag, ga, va, fix, wa, best):  # pragma: no cover - compiled
+    """An affine grid under the block ``xb`` and its integers and fixes in ``va``, ``fix``: the
+    last grid that won (``ga``) where its fixes take no more bytes a value than where it was
+    fitted (with ``_REUSE_SLACK``), else a new fit at ``lag`` or the last grid, whichever needs
+    fewer fix bytes: (number of fixes or -1 when there is no grid, their bytes, s, b)."""
+    s_r, b_r = ga[0], ga[1]
+    n_r, bytes_r = -1, 0
+    if s_r > 0.0:
+        n_r, bytes_r = _affine.to_ints(xb, nb, s_r, b_r, va, fix, min(_REUSE_LOOSE * nb, best))
+        if n_r >= 0 and bytes_r <= ga[2] * nb + _REUSE_BYTES:
+            return n_r, bytes_r, s_r, b_r
+        if n_r >= 0:  # near: corrected by this block's values
+            s_c, b_c = _affine.refine(xb, nb, s_r, b_r, wa)
+            n_c, bytes_c = _affine.to_ints(xb, nb, s_c, b_c, va, fix, bytes_r - 1)
+            if n_c >= 0 and bytes_c <= ga[2] * nb + _REUSE_BYTES:
+                return n_c, bytes_c, s_c, b_c
+    s_g, b_g = _affine.fit(xb, nb, lag, wa)
+    if s_g > 0.0:
+        budget = best if n_r < 0 else bytes_r - 1
+        n_g, bytes_g = _affine.to_ints(xb, nb, s_g, b_g, va, fix, budget)
+        if n_g >= 0:
+            return n_g, bytes_g, s_g, b_g
+    if n_r >= 0:  # the fit lost: the last grid's integers again
+        n_r, bytes_r = _affine.to_ints(xb, nb, s_r, b_r, va, fix, best)
+        return n_r, bytes_r, s_r, b_r
+    return -1, 0, 0.0, 0.0
+
+
+@njit(**JIT_EXACT_INLINE)
+def _keep_grid(ga, s, b, fix_bytes, nb):  # pragma: no cover - compiled
+    """Remember the grid ``(s, b)`` that won a block (see :func:`_grid`)."""
+    if s != ga[0] or b != ga[1]:
+        ga[0], ga[1] = s, b
+        ga[2] = _REUSE_SLACK * fix_bytes / nb
+
+
+@njit(**JIT_EXACT_INNER)
 def _encode_ent_block(
     xb, good, kind, e, s, tol, affine, sc, es, vi, vl, buf, pos
 ):  # pragma: no cover
     """The smallest ENT coding of a block (integers, latents or an affine grid's integers, each
     by the transforms of :mod:`kernels._ent`, or a fitted predictor; the grid only looked for
     where ``affine``): (new position, or -1 when RAW is smaller; whether the integer coding was
-    used; -1 when no grid was looked for, 0 when none was found or it lost, 1 when it won)."""
+    used; -1 when no grid was looked for, 0 when none was found or it lost, 1 when it won
+    narrowly, 2 when it won by ``_SURE_MARGIN`` or more)."""
     ok, f64, u64, pc, ac = sc
-    va, fix, wa = ac
+    va, fix, wa, ga = ac
     nb = xb.shape[0]
     bits = xb.view(np.uint32)
     best = 4 * nb  # RAW's payload
@@ -302,11 +357,36 @@ def _encode_ent_block(
                 best, src, tr, base = size, src_i, tr_i, base_i
                 _keep(es)
     if src < 0 or n_exc > 0 or not coarse:
+        # while a grid wins by far (ga[4] blocks), it is coded without ranking the others
+        n_fix = -2  # no grid looked for yet
+        fix_bytes = 0
+        s_g = b_g = 0.0
+        if affine and ga[4] > 0.0:
+            aff = 0
+            ga[4] -= 1.0
+            n_fix, fix_bytes, s_g, b_g = _grid(xb, nb, int(ga[5]), ga, va, fix, wa, best)
+            if n_fix >= 0:  # the transform that won the last block first
+                size, tr_a, base_a = _ent_plan_one(va, nb, int(ga[6]), es)
+                size += 2 + 16 + 1 + fix_bytes
+                if size > ga[3] * nb:
+                    size, tr_a, base_a = _ent_plan(va, nb, es)
+                    size += 2 + 16 + 1 + fix_bytes
+                if size < best and size <= ga[3] * nb:  # its tables are in es[3], es[4]
+                    _keep_grid(ga, s_g, b_g, fix_bytes, nb)
+                    ga[6] = tr_a
+                    src = _ent.SRC_AFFINE
+                    end = _write_ent(
+                        buf, pos, src, 0, s_g, tr_a, base_a, va, nb, xb, ok, 0, es, f64, u64,
+                        pc[2], b_g, fix,
+                    )  # fmt: skip
+                    return end, False, 2
+            ga[4] = 0.0
         for i in range(nb):
             vl[i] = _ent.to_latent(bits[i])
         k, gain = 0, 0.0
         if src < 0 or n_exc > 0:  # not on decimal text finer than float32 (PLAID): no gain
             k, gain = _pred_fit(xb, nb, pc)
+        other = best  # the best coding but the grid's
         if gain < _PRED_SURE:  # else the predictor wins by far: the deltas are not ranked
             if src < 0:
                 size, tr_l, base_l = _ent_plan(vl, nb, es)
@@ -316,29 +396,50 @@ def _encode_ent_block(
             if size < best:
                 best, src, tr, base = size, _ent.SRC_LATENT, tr_l, base_l
                 _keep(es)
-            if affine:  # a grid under the floats, at the lag the latents found (or 1)
+            other = best
+            # a grid under the floats, at the lag the latents found (or 1), where they beat the
+            # integers (a grid under decimals that win adds an offset that seldom pays: PLAID)
+            if affine and src == _ent.SRC_LATENT:
                 aff = 0
                 lag = tr_l - _ent.LAG if tr_l >= _ent.LAG else 1
-                s_g, b_g = _affine.fit(xb, nb, lag, wa)
-                if s_g > 0.0:
-                    n_fix, fix_bytes = _affine.to_ints(xb, nb, s_g, b_g, va, fix, best)
-                    head = 2 + 16 + 1 + fix_bytes
-                    if n_fix >= 0 and head < best:
+                if n_fix == -2:
+                    n_fix, fix_bytes, s_g, b_g = _grid(xb, nb, lag, ga, va, fix, wa, best)
+                head = 2 + 16 + 1 + fix_bytes
+                if n_fix >= 0 and head < best:
+                    # the latents' transform first: all of them only where that comes near
+                    size, tr_a, base_a = _ent_plan_one(va, nb, tr_l, es)
+                    size += head
+                    if size < _PLAN_NEAR * best:
                         size, tr_a, base_a = _ent_plan(va, nb, es)
                         size += head
-                        if size < best:
-                            best, src, tr, base = size, _ent.SRC_AFFINE, tr_a, base_a
-                            s_a, b_a = s_g, b_g
-                            aff = 1
-                            _keep(es)
-        if k > 0 and gain >= _PRED_GAIN and _pred_plan(xb, vl, nb, k, pc[2], es) + 3 < best:
-            # its residuals are in es[7] and its tables in es[3], es[4]
-            lat = _ent.SRC_LATENT
-            tr_p = _pred.PRED + k
-            end = _write_ent(
-                buf, pos, lat, 0, 1.0, tr_p, 0, vl, nb, xb, ok, 0, es, f64, u64, pc[2], 0.0, fix
-            )  # fmt: skip
-            return end, False, min(aff, 0)
+                    if size < best:
+                        best, src, tr, base = size, _ent.SRC_AFFINE, tr_a, base_a
+                        s_a, b_a = s_g, b_g
+                        aff = 1
+                        _keep(es)
+                        _keep_grid(ga, s_g, b_g, fix_bytes, nb)
+                        ga[5] = lag
+                        ga[6] = tr_a
+        if k > 0 and gain >= _PRED_GAIN:
+            size = _pred_plan(xb, vl, nb, k, pc[2], es) + 3
+            other = min(other, size)
+            if size < best:
+                # its residuals are in es[7] and its tables in es[3], es[4]
+                ga[4] = 0.0
+                lat = _ent.SRC_LATENT
+                tr_p = _pred.PRED + k
+                end = _write_ent(
+                    buf, pos, lat, 0, 1.0, tr_p, 0, vl, nb, xb, ok, 0, es, f64, u64, pc[2], 0.0,
+                    fix,
+                )  # fmt: skip
+                return end, False, min(aff, 0)
+        if aff == 1 and best * (1.0 + _SURE_MARGIN) <= other:
+            # the grid won by far: the next blocks it still fits take it without the others
+            ga[3] = (1.0 + _SURE_MARGIN / 2) * best / nb
+            ga[4] = _SURE_RUN
+            aff = 2
+        else:
+            ga[4] = 0.0
     if src < 0:
         return -1, False, min(aff, 0)
     es[3][:] = es[5]
@@ -380,7 +481,11 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     ac = (
         np.empty(block, dtype=np.int64),
         np.zeros(block, dtype=np.int64),
-        np.empty(block, dtype=np.float64),
+        np.empty((3, max(block, 16)), dtype=np.float64),
+        # the last grid that won: [0] s, [1] b, [2] its fixes' bytes a value (times
+        # _REUSE_SLACK), [3] while it wins by far the bytes a value a block may take on it and
+        # [4] the blocks left to code on it without the others, [5] its lag, [6] its transform
+        np.zeros(7, dtype=np.float64),
     )
     sc = (np.empty(block, dtype=np.bool_), f64, u64, pc, ac)
     vals = np.empty(_alp.SAMPLE + 1, dtype=np.float64)
@@ -474,7 +579,9 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         if aff == 0:
             aff_misses = min(aff_misses + 1, _AFFINE_SKIP_MAX)
             aff_skip = aff_misses
-        elif aff == 1:
+        elif aff == 1:  # a narrow win (PLAID's decimal text): keep backing off
+            aff_skip = aff_misses
+        elif aff == 2:
             aff_misses = 0
         if good and not used_int:
             # the sample fitted, the block did not (or latents won): count it as a failed search

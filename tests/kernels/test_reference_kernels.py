@@ -213,10 +213,23 @@ _PRED_CASES = {
 }
 _SHORT_CASES = {f"sine_{n}": _sine(n, 40.0, 2.0) for n in (1, 2, 3, 13, 14)}
 #: Cases an affine grid (source 3, version 4) must code: its integers and its fixes, special
-#: values (NaN payloads, ±inf, ±0, denormals) as fixes, several blocks, a short last block.
+#: values (NaN payloads, ±inf, ±0, denormals) as fixes, several blocks, a short last block; a
+#: long stream on one grid (the last block's grid reused, the others not ranked), special values
+#: in such a block, and streams whose grid changes (a new fit after the reused grid fails).
 _AFFINE_CASES = {
     "power": signals.power_readings(365),
     "power_blocks": signals.power_readings(1100, seed=3),
+    "power_long": signals.power_readings(4000, seed=5),
+    "power_long_specials": _with(
+        signals.power_readings(2000, seed=6),
+        {1300: 0x7FC00001, 1301: np.inf, 1500: -0.0, 1700: -np.inf, 1900: 0xFFC12345},
+    ),
+    "power_then_adc": np.concatenate(
+        [signals.power_readings(900, seed=7), signals.calibrated_adc(900)]
+    ),
+    "two_recordings": np.concatenate(
+        [signals.power_readings(1000, seed=8), signals.power_readings(1000, seed=9) * 3]
+    ),
     "calibrated": signals.calibrated_adc(700),
     "calibrated_257": signals.calibrated_adc(257),
     "calibrated_specials": _with(
@@ -252,6 +265,18 @@ def test_codec_codes_affine_grids(name: str) -> None:
     seen: list[tuple[int, int]] = []
     reference.decode(kernels.encode_samples(_AFFINE_CASES[name]), seen)
     assert any(src == 3 for src, _ in seen), seen
+
+
+def test_codec_keeps_a_long_stream_on_its_grid() -> None:
+    """Every block of a long stream on one grid is coded on it (the last block's grid reused,
+    the latents not ranked while it wins by far), and no larger than each window alone."""
+    x = signals.power_readings(256 * 24, seed=5)
+    seen: list[tuple[int, int]] = []
+    b = kernels.encode_samples(x)
+    np.testing.assert_array_equal(reference.decode(b, seen).view(np.uint32), x.view(np.uint32))
+    assert [src for src, _ in seen] == [3] * 24
+    alone = sum(len(kernels.encode_samples(x[i : i + 256])) for i in range(0, x.size, 256))
+    assert len(b) <= alone
 
 
 @pytest.mark.parametrize(

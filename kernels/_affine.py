@@ -262,18 +262,12 @@ def _sums(vs, ws, i0, i1, s, b, acc):  # pragma: no cover - compiled
     acc[11] += el
 
 
-@njit(**JIT_EXACT_INNER)
-def fit(x, m, lag, w):  # pragma: no cover - compiled
-    """``(s, b)`` of the grid ``s * d + b`` under the floats ``x[:m]``; ``s`` 0.0 when there is
-    none (see the module doc). ``w`` is float64 scratch of shape (3, ``m``) or wider."""
-    s, err = step(x, m, lag, w[0])
-    if s == 0.0:
-        return 0.0, 0.0
+@njit(**JIT_EXACT_INLINE)
+def _weighted(x, m, vs, ws):  # pragma: no cover - compiled
+    """The finite values of ``x[:m]`` into ``vs`` and their weights into ``ws``, each weighted by
+    float32's precision there relative to the first (values near 0 pin the grid down); returns
+    (how many, the first one's spacing)."""
     bits = x.view(np.uint32)
-    # the finite values and their weights, those in the current band first
-    vs = w[0]
-    ws = w[1]
-    acc = w[2]
     nv = 0
     unit = 1.0
     for i in range(m):
@@ -281,11 +275,25 @@ def fit(x, m, lag, w):  # pragma: no cover - compiled
         if math.isfinite(v):
             if nv == 0:
                 unit = spacing(bits[i])
-            # weighted by float32's precision there: values near 0 pin the grid down
             r = unit / spacing(bits[i])
             vs[nv] = v
             ws[nv] = min(r * r, _MAX_WEIGHT)
             nv += 1
+    return nv, unit
+
+
+@njit(**JIT_EXACT_INNER)
+def fit(x, m, lag, w):  # pragma: no cover - compiled
+    """``(s, b)`` of the grid ``s * d + b`` under the floats ``x[:m]``; ``s`` 0.0 when there is
+    none (see the module doc). ``w`` is float64 scratch of shape (3, ``m``) or wider."""
+    s, err = step(x, m, lag, w[0])
+    if s == 0.0:
+        return 0.0, 0.0
+    # the finite values and their weights, those in the current band first
+    vs = w[0]
+    ws = w[1]
+    acc = w[2]
+    nv, unit = _weighted(x, m, vs, ws)
     ref = vs[0]
     b = ref
     # the step's uncertainty as a prior on the slope, against the values' own (a quarter of
@@ -352,21 +360,10 @@ def refine(x, m, s, b, w):  # pragma: no cover - compiled
     integers it gives (a grid fitted on another block drifts off the values far from those it
     was fitted on long before their integers round wrong); ``(s, b)`` unchanged when the pass
     cannot tell. ``w`` is float64 scratch of shape (3, ``m``) or wider."""
-    bits = x.view(np.uint32)
     vs = w[0]
     ws = w[1]
     acc = w[2]
-    nv = 0
-    unit = 1.0
-    for i in range(m):
-        v = np.float64(x[i])
-        if math.isfinite(v):
-            if nv == 0:
-                unit = spacing(bits[i])
-            r = unit / spacing(bits[i])
-            vs[nv] = v
-            ws[nv] = min(r * r, _MAX_WEIGHT)
-            nv += 1
+    nv, _ = _weighted(x, m, vs, ws)
     if nv < MIN_DIFFS:
         return s, b
     acc[:12] = 0.0

@@ -608,11 +608,17 @@ class LineWatch:
         warm = self.n >= self.warmup
         ratio = new_line_ratio(p, self.base) if warm else 0.0
         held = 0.0
+        depth = 0  # windows in the running minimum ``_held``, the latest first
         for k, bar in self.ladder if warm else ():
             if self._filled < k:
                 break
-            rows = [(last - j) % size for j in range(k)]
-            np.minimum.reduce(self._recent[rows], axis=0, out=self._held)
+            for j in range(depth, k):  # one pass for every rung: the ladder is ascending
+                row = self._recent[(last - j) % size]
+                if j:
+                    np.minimum(self._held, row, out=self._held)
+                else:
+                    np.copyto(self._held, row)
+            depth = k
             held = new_line_ratio(self._held, self.base)
             hold = self._on and k == self.ladder[-1][0]
             ratio = max(ratio, held * self.ratio / (bar * (self.hold if hold else 1.0)))

@@ -42,6 +42,7 @@ ENTRIES: dict[tuple[str, str], list[str]] = {
     ("_screen", "screen_kernel"): _both("{f}:2 f8:1 f8:1 f8:1 f8:2 i8 i8 f8 f8:1"),
     ("_screen", "power_spectrum"): _both("{f}:2 f8:1r f8:2"),
     ("_screen", "new_line_ratio"): ["f8:2 f8:2"],
+    ("_screen", "axes_ratio"): ["f8:2 f8:2 f8:1"],
     ("_screen", "learn_bins"): ["f8:2 f8:2 f8 f8"],
 }
 

@@ -15,7 +15,11 @@ resting rate + ``rest_rise_bpm`` at rest, + ``walk_rise_bpm`` walking, ``run_max
 running — and jumps up at once when the activity does. The resting rate is learnt from
 windows at a settled rest (until then ``rest_bpm``). A window is high when its rate is above
 ``U + margin_bpm``; ``RATE`` is flagged from the second high window in a row (one window can
-be fooled by an artefact; an arrhythmia lasts). After a fall or a tremor (the accelerometer's
+be fooled by an artefact; an arrhythmia lasts), or at the first when the window is sure of
+itself: each of its halves alone is high too (the rate held for the whole window), and its
+spectrum holds no peak at a half or a third of the rate above ``subharmonic_share`` of the
+rate's own (the pulse's second or third harmonic outgrowing its fundamental, which is what
+fooled one window in most cases seen). After a fall or a tremor (the accelerometer's
 ``IMPACT``/``TREMOR``), while the wearer stays still and ``after_event_s`` after, the pulse
 is not judged: what it does then is the event's, not an arrhythmia.
 
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PulseConfig", "PulseWatch", "pulse_bpm"]
+__all__ = ["PulseConfig", "PulseWatch", "pulse_bpm", "subharmonic_share"]
 
 IDLE, WALKING, RUNNING = 0, 1, 2
 _LO_HZ, _HI_HZ = 0.7, 4.0
@@ -61,6 +65,9 @@ class PulseConfig:
     gait_guard_bpm: float = 9.0
     #: Seconds after a fall or tremor (and the stillness after it) when the pulse is not judged.
     after_event_s: float = 60.0
+    #: One high window is enough when both its halves are high and no peak within 6 bpm of a
+    #: half or a third of its rate holds more than this share of the rate's power.
+    subharmonic_share: float = 0.35
 
 
 def _remove_tone(x: np.ndarray, rate_hz: float, near_hz: float) -> np.ndarray:
@@ -78,12 +85,14 @@ def _remove_tone(x: np.ndarray, rate_hz: float, near_hz: float) -> np.ndarray:
     return x - (a[k] * s[k] + b[k] * c[k])
 
 
-def pulse_bpm(x: np.ndarray, rate_hz: float, gait_hz: float = 0.0) -> float:
-    """Pulse rate (bpm) of one PPG channel ``x``; with ``gait_hz`` > 0 the tone near it (the
-    arm's swing) is removed first. NaN when ``x`` is too short or not finite."""
+def _pulse_band(
+    x: np.ndarray, rate_hz: float, gait_hz: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(bpm, power) of the zero-padded Hann spectrum of ``x`` over the pulse band, the tone
+    near ``gait_hz`` removed first (if > 0); None when ``x`` is too short, not finite or flat."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) < 16 or not np.isfinite(x).all() or rate_hz < 2 * _LO_HZ:
-        return math.nan
+        return None
     x = x - x.mean()
     if gait_hz > 0:
         x = _remove_tone(x, rate_hz, gait_hz)
@@ -92,8 +101,34 @@ def pulse_bpm(x: np.ndarray, rate_hz: float, gait_hz: float = 0.0) -> float:
     f = np.fft.rfftfreq(nfft, 1.0 / rate_hz)
     band = np.flatnonzero((f >= _LO_HZ) & (f <= min(_HI_HZ, rate_hz / 2)))
     if not len(band) or spec[band].max() <= 0:
+        return None
+    return 60.0 * f[band], spec[band]
+
+
+def pulse_bpm(x: np.ndarray, rate_hz: float, gait_hz: float = 0.0) -> float:
+    """Pulse rate (bpm) of one PPG channel ``x``; with ``gait_hz`` > 0 the tone near it (the
+    arm's swing) is removed first. NaN when ``x`` is too short or not finite."""
+    got = _pulse_band(x, rate_hz, gait_hz)
+    if got is None:
         return math.nan
-    return float(60.0 * f[band[np.argmax(spec[band])]])
+    bpm, power = got
+    return float(bpm[np.argmax(power)])
+
+
+def subharmonic_share(x: np.ndarray, rate_hz: float, gait_hz: float = 0.0) -> float:
+    """The largest power within 6 bpm of a half or a third of the pulse rate of ``x``, as a
+    share of the rate's own (as :func:`pulse_bpm` finds it); NaN where that finds none."""
+    got = _pulse_band(x, rate_hz, gait_hz)
+    if got is None:
+        return math.nan
+    bpm, power = got
+    k = int(np.argmax(power))
+    share = 0.0
+    for d in (2.0, 3.0):
+        near = np.abs(bpm - bpm[k] / d) <= 6.0
+        if near.any():
+            share = max(share, float(power[near].max() / power[k]))
+    return share
 
 
 @dataclass
@@ -159,9 +194,19 @@ class PulseWatch:
             self.high = False
             return False
         high = bpm > self.bound + cfg.margin_bpm
-        flagged = high and self.high and contiguous
+        flagged = high and ((self.high and contiguous) or self._sure(ppg, rate_hz, gait))
         self.high = high
         settled = self.bound < rest + cfg.rest_rise_bpm + 3
         if busiest.level == IDLE and settled and not high and bpm < rest + 20:
             self.rest = bpm if math.isnan(self.rest) else self.rest + 0.1 * (bpm - self.rest)
         return flagged
+
+    def _sure(self, ppg: np.ndarray, rate_hz: float, gait_hz: float) -> bool:
+        """Whether one high PPG window is enough (see the module docstring)."""
+        cfg = self.config
+        half = len(ppg) // 2
+        top = self.bound + cfg.margin_bpm
+        for part in (ppg[:half], ppg[half:]):
+            if not pulse_bpm(part, rate_hz, gait_hz) > top:  # NaN is not sure either
+                return False
+        return subharmonic_share(ppg, rate_hz, gait_hz) < cfg.subharmonic_share

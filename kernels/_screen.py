@@ -528,6 +528,23 @@ def new_line_ratio(p, base):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
+def axes_ratio(p, base, out):  # pragma: no cover - compiled
+    """Into ``out`` (n // 2,): for each bin, the mean over the channels of ``p / baseline``
+    (the baseline as in :func:`new_line_ratio`; a channel without one adds 0). A line that
+    the axes share adds up, while their noise, independent, averages out."""
+    ch, m = p.shape
+    for k in range(m):
+        total = 0.0
+        for c in range(ch):
+            b = 0.0
+            for j in range(max(0, k - 2), min(m, k + 3)):
+                b = max(b, base[c, j])
+            if b > 0.0:
+                total += p[c, k] / b
+        out[k] = total / ch
+
+
+@njit(**JIT)
 def learn_bins(p, base, a, below):  # pragma: no cover - compiled
     """Move each bin of ``base`` towards ``p`` by ``a``, except bins ``below`` times above it."""
     ch, m = p.shape
@@ -551,7 +568,17 @@ class LineWatch:
     learnt with weight ``alpha`` (after ``warmup`` windows; plain averages before) from
     unflagged windows, bin by bin, leaving out bins ``learn_below`` times above their baseline
     — so a line that grows slowly is never learnt as normal (nor any bin while the persistent
-    ratio is above the hold level). The cloud runs it on raw vibration windows."""
+    ratio is above the hold level). The cloud runs it on raw vibration windows.
+
+    A stream of three or more axes is also checked across them (``axes``, ``axes_ratio``): a
+    rolling element's defect shakes the machine radially, so its line shows on two or three
+    axes at once, while their noise is independent. The mean over the axes of each bin's ratio
+    (:func:`axes_ratio`) has a far lighter tail than any one axis' ratio, so a lower bar holds
+    as well against noise: for ``k`` of ``axes``, the minimum over the last ``k`` windows of
+    that mean, above the matching ``axes_ratio``, flags too. Over 66 machine-hours of the
+    simulator's noise (seeds 1, 2, 7, 11-14) the mean's maxima were 11.2, 6.1 and 4.4 for one,
+    two and three windows; a line is then seen a window or two before one axis alone shows
+    it."""
 
     def __init__(
         self,
@@ -565,14 +592,27 @@ class LineWatch:
         persist: tuple[int, ...] = (3, 4),
         persist_ratio: tuple[float, ...] = (9.0, 6.0),
         hold: float = 0.5,
+        axes: tuple[int, ...] = (1, 2, 3),
+        axes_ratio: tuple[float, ...] = (13.0, 7.5, 5.5),
     ) -> None:
         from kernels._spectral import hann
 
         if len(persist) != len(persist_ratio) or not persist or min(persist) < 1:
             raise ValueError("persist and persist_ratio: one ratio per window count (>= 1)")
+        if len(axes) != len(axes_ratio) or (axes and min(axes) < 1):
+            raise ValueError("axes and axes_ratio: one ratio per window count (>= 1)")
         self.ratio = float(ratio)
         #: (windows, ratio) of the persistence checks, the longest last (it holds and gates)
         self.ladder = sorted(zip(map(int, persist), map(float, persist_ratio), strict=True))
+        #: (windows, ratio) of the checks across axes (none for fewer than three axes)
+        self.axes_ladder = (
+            sorted(zip(map(int, axes), map(float, axes_ratio), strict=True))
+            if channels >= 3
+            else []
+        )
+        longest_axes = self.axes_ladder[-1][0] if self.axes_ladder else 1
+        self._axes = np.zeros((longest_axes, n // 2))
+        self._axes_held = np.zeros(n // 2)
         self.hold = float(hold)
         self._on = False  # the last window held a line
         self.learn_below = float(learn_below)
@@ -607,6 +647,8 @@ class LineWatch:
         self._filled += 1
         warm = self.n >= self.warmup
         ratio = new_line_ratio(p, self.base) if warm else 0.0
+        if warm and self.axes_ladder:
+            ratio = max(ratio, self._across_axes(p))
         held = 0.0
         depth = 0  # windows in the running minimum ``_held``, the latest first
         for k, bar in self.ladder if warm else ():
@@ -630,3 +672,24 @@ class LineWatch:
             learn_bins(p, self.base, a, self.learn_below if warm else np.inf)
             self.n += 1
         return ratio
+
+    def _across_axes(self, p: np.ndarray) -> float:
+        """The window's score across axes (scaled so that ``ratio`` flags), from its spectrum
+        ``p``; ``_filled`` already counts it."""
+        size = len(self._axes)
+        last = (self._filled - 1) % size
+        axes_ratio(p, self.base, self._axes[last])
+        best = 0.0
+        depth = 0
+        for k, bar in self.axes_ladder:
+            if self._filled < k:
+                break
+            for j in range(depth, k):  # a running minimum up the ascending ladder
+                row = self._axes[(last - j) % size]
+                if j:
+                    np.minimum(self._axes_held, row, out=self._axes_held)
+                else:
+                    np.copyto(self._axes_held, row)
+            depth = k
+            best = max(best, float(self._axes_held.max()) * self.ratio / bar)
+        return best

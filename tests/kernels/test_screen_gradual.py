@@ -13,6 +13,7 @@ from kernels import _screen as scr
 
 RATE = 512.0
 N = 256
+ONE_AXIS: dict[str, tuple[int, ...]] = {"axes": (), "axes_ratio": ()}  # each axis on its own
 
 
 def _vib(rng: np.random.Generator, k: int, line: float = 0.0) -> np.ndarray:
@@ -38,8 +39,8 @@ def test_a_weak_line_that_stays_is_seen_within_the_persistence_windows() -> None
     weak = [_vib(rng, 64 + k, line=0.14) for k in range(40)]
     found = {}
     for name, kw in (
-        ("persistent", {}),
-        ("single window", {"persist_ratio": (math.inf, math.inf)}),
+        ("persistent", ONE_AXIS),
+        ("single window", {**ONE_AXIS, "persist_ratio": (math.inf, math.inf)}),
     ):
         watch = scr.LineWatch(3, N, **kw)
         for x in learnt:
@@ -55,7 +56,10 @@ def test_a_line_in_three_windows_in_a_row_is_seen_a_window_before_four() -> None
     stays below ~7x) before four at 6x."""
     firsts: dict[str, list[int | None]] = {"ladder": [], "four only": []}
     for seed in range(8):
-        for name, kw in (("ladder", {}), ("four only", {"persist": (4,), "persist_ratio": (6.0,)})):
+        for name, kw in (
+            ("ladder", ONE_AXIS),
+            ("four only", {**ONE_AXIS, "persist": (4,), "persist_ratio": (6.0,)}),
+        ):
             rng = np.random.default_rng(seed)
             learnt = [_vib(rng, k) for k in range(64)]
             weak = [_vib(rng, 64 + k, line=0.18) for k in range(10)]
@@ -66,6 +70,37 @@ def test_a_line_in_three_windows_in_a_row_is_seen_a_window_before_four() -> None
     pairs = list(zip(firsts["ladder"], firsts["four only"], strict=True))
     assert all(a is not None and b is not None and a <= b for a, b in pairs), firsts
     assert sum(a < b for a, b in pairs) >= 5, firsts  # type: ignore[operator]
+
+
+def test_a_line_on_two_axes_is_seen_before_one_axis_alone_shows_it() -> None:
+    """The mean over the axes of each bin's ratio: a line on the two radial axes is found a
+    window or more before the one-axis ladder finds it, never after; a line on one axis alone
+    is found by the one-axis ladder as before."""
+    firsts: dict[str, list[int | None]] = {"axes": [], "one axis": []}
+    lone = []
+    for seed in range(8):
+        for name, kw in (("axes", {}), ("one axis", ONE_AXIS)):
+            rng = np.random.default_rng(100 + seed)
+            learnt = [_vib(rng, k) for k in range(64)]
+            weak = [_vib(rng, 64 + k, line=0.18) for k in range(12)]
+            watch = scr.LineWatch(3, N, **kw)
+            for x in learnt:
+                watch.check(x, learn=True)
+            firsts[name].append(_first_flag(watch, weak))
+        rng = np.random.default_rng(200 + seed)
+        watch = scr.LineWatch(3, N)
+        for k in range(64):
+            watch.check(_vib(rng, k), learn=True)
+        one = []
+        for k in range(12):
+            x = _vib(rng, 64 + k)
+            x[0] += 0.25 * np.sin(2 * np.pi * 82.0 * ((64 + k) * N + np.arange(N)) / RATE)
+            one.append(x)
+        lone.append(_first_flag(watch, one))
+    pairs = list(zip(firsts["axes"], firsts["one axis"], strict=True))
+    assert all(a is not None and b is not None and a <= b for a, b in pairs), firsts
+    assert sum(a < b for a, b in pairs) >= 4, firsts  # type: ignore[operator]
+    assert all(k is not None and k <= 4 for k in lone), lone
 
 
 def test_noise_alone_raises_no_line() -> None:

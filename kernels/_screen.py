@@ -37,7 +37,10 @@ LEVEL      the level moves: accelerometers (``profile.gravity`` > 0) when the no
            ``profile.slope_ratio`` > 0 and a channel's mean moved from the previous window's by
            more than ``slope_ratio`` x its usual move and more than ``profile.slope_floor``
            (``level_floor`` when 0): a heat-up or a drift faster than the sensor's own
-           dynamics, caught while the reference is still settling or learning the trend
+           dynamics, caught while the reference is still settling or learning the trend; or
+           ``profile.slope_std`` > 0 and, once warm, a channel's mean moved from the previous
+           window's by more than ``slope_std`` x its usual std (a pulse wave's baseline
+           jumping by more than the wave's own swing)
 NOVEL      the stream's :class:`NoveltyScorer` scores the features >= the policy threshold
            (set by the caller)
 =========  ==============================================================================
@@ -126,6 +129,10 @@ class SensorProfile:
     reseat: int = 0
     #: the slope check's floor in the sensor's unit (0: ``level_floor``)
     slope_floor: float = 0.0
+    #: > 0: a mean that moved from the previous window's by more than this many times the
+    #: channel's usual std is a LEVEL move too (a level that jumps by more than the signal's
+    #: own swing: a pulse wave's baseline drifting)
+    slope_std: float = 0.0
 
 
 # Slow thermal sensors: an absolute limit, a level that moves, a fast rise, a rough burst.
@@ -152,7 +159,10 @@ PROFILES: dict[str, SensorProfile] = {
         gravity=G,
         rough_ratio=6.5,
     ),
-    "ppg": SensorProfile("ppg", level_sigmas=10.0),
+    # the pulse wave's baseline wanders by less than the wave's own std between windows (at
+    # most 0.84x over 72 wrist-hours of the simulator's wrists, every activity): a sensor
+    # drifting faster is seen within a window or two of its onset
+    "ppg": SensorProfile("ppg", level_sigmas=10.0, slope_std=1.1),
     "vib": SensorProfile("vib", level_sigmas=10.0),
     "temp": _THERMAL,
     # a room moves ~0.1 °C or %RH a minute at most (the day, the weather): a sustained 0.3 is
@@ -322,7 +332,7 @@ class Screen:
 _REF, _DEV, _STDB, _HF, _PREV, _MOVE, _ROUGH, _HOLD, _RECENT = range(9)
 (_P_SPIKE, _P_PINNED, _P_IMPACT, _P_TLO, _P_THI, _P_NOISE, _P_SIGMAS, _P_STDR, _P_FLOOR,
  _P_GRAV, _P_HIGH, _P_SLOPE, _P_ROUGH, _P_REFRATE, _P_RESEAT, _P_SFLOOR, _P_TB0,
- _P_TB1) = range(18)  # fmt: skip
+ _P_TB1, _P_SSTD) = range(19)  # fmt: skip
 
 
 def _profile_array(p: SensorProfile, rate_hz: float = 0.0) -> np.ndarray:
@@ -335,7 +345,7 @@ def _profile_array(p: SensorProfile, rate_hz: float = 0.0) -> np.ndarray:
     return np.array(
         [p.spike_ratio, p.pinned, p.impact, lo, hi, p.noise_ratio, p.level_sigmas, p.std_ratio,
          p.level_floor, p.gravity, p.high_limit, p.slope_ratio, p.rough_ratio, p.ref_rate,
-         p.reseat, p.slope_floor or p.level_floor, b0, b1],
+         p.reseat, p.slope_floor or p.level_floor, b0, b1, p.slope_std],
         dtype=np.float64,
     )  # fmt: skip
 
@@ -412,6 +422,11 @@ def screen_kernel(f, st, rough, prof, state, n, warmup, alpha, delta):  # pragma
         for c in range(ch):
             move = abs(np.float64(f[c, _MEAN]) - state[_PREV, c])  # NaN: no previous window
             if move > prof[_P_SLOPE] * state[_MOVE, c] and move > prof[_P_SFLOOR]:
+                slope = True
+    if prof[_P_SSTD] > 0 and warm and not constant:
+        for c in range(ch):
+            move = abs(np.float64(f[c, _MEAN]) - state[_PREV, c])  # NaN: no previous window
+            if move > prof[_P_SSTD] * state[_STDB, c]:
                 slope = True
     mean0 = np.float64(f[0, _MEAN])
     if slope:

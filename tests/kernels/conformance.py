@@ -155,6 +155,15 @@ def _screening(acc: np.ndarray) -> dict[str, np.ndarray]:
     lines = kernels.LineWatch(2, 256)
     ratios = [lines.check(np.stack([v, v]).astype(np.float64), learn=True) for _ in range(40)]
     out["linewatch"] = np.append(ratios, lines.base.ravel())
+    # three axes: the checks across them too, a line on two axes from window 36
+    axes = kernels.LineWatch(3, 256)
+    ratios = []
+    for i in range(44):
+        x = 0.1 * rng.standard_normal((3, 256)) + np.sin(2 * np.pi * 50 * t)
+        if i >= 36:
+            x[:2] += 0.05 * np.sin(2 * np.pi * 157 * t)
+        ratios.append(axes.check(x, learn=True))
+    out["linewatch/axes"] = np.append(ratios, axes.base.ravel())
     return out
 
 

@@ -569,6 +569,18 @@ def learn_bins(p, base, a, below):  # pragma: no cover - compiled
                 base[c, k] += a * (p[c, k] - base[c, k])
 
 
+def _fold_min(held: np.ndarray, ring: np.ndarray, last: int, start: int, stop: int) -> None:
+    """Fold the ring's rows ``start`` .. ``stop - 1`` windows before ``last`` into the running
+    minimum ``held`` (row 0, the latest, starts it): one pass up an ascending ladder."""
+    size = len(ring)
+    for j in range(start, stop):
+        row = ring[(last - j) % size]
+        if j:
+            np.minimum(held, row, out=held)
+        else:
+            np.copyto(held, row)
+
+
 class LineWatch:
     """Flags :data:`LINE` when a window's spectrum holds a line ``ratio`` times above the
     stream's baseline spectrum, or when, for some ``k`` of ``persist``, the last ``k`` windows
@@ -669,12 +681,7 @@ class LineWatch:
         for k, bar in self.ladder if warm else ():
             if self._filled < k:
                 break
-            for j in range(depth, k):  # one pass for every rung: the ladder is ascending
-                row = self._recent[(last - j) % size]
-                if j:
-                    np.minimum(self._held, row, out=self._held)
-                else:
-                    np.copyto(self._held, row)
+            _fold_min(self._held, self._recent, last, depth, k)  # the ladder is ascending
             depth = k
             held = new_line_ratio(self._held, self.base)
             hold = self._on and k == self.ladder[-1][0]
@@ -699,12 +706,7 @@ class LineWatch:
         for k, bar in self.axes_ladder:
             if self._filled < k:
                 break
-            for j in range(depth, k):  # a running minimum up the ascending ladder
-                row = self._axes[(last - j) % size]
-                if j:
-                    np.minimum(self._axes_held, row, out=self._axes_held)
-                else:
-                    np.copyto(self._axes_held, row)
+            _fold_min(self._axes_held, self._axes, last, depth, k)
             depth = k
             best = max(best, float(self._axes_held.max()) * self.ratio / bar)
         return best

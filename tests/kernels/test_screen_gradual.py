@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from kernels import _screen as scr
 
 RATE = 512.0
 N = 256
-ONE_AXIS: dict[str, tuple[int, ...]] = {"axes": (), "axes_ratio": ()}  # each axis on its own
+ONE_AXIS: dict[str, Any] = {"axes": (), "axes_ratio": ()}  # each axis on its own
 
 
 def _vib(rng: np.random.Generator, k: int, line: float = 0.0) -> np.ndarray:
@@ -31,6 +32,18 @@ def _first_flag(watch: scr.LineWatch, windows: list[np.ndarray]) -> int | None:
         if watch.check(x, learn=False) >= watch.ratio:
             return i
     return None
+
+
+def _first_on_weak_line(seed: int, windows: int, kw: dict[str, Any]) -> int | None:
+    """The first of ``windows`` windows with a weak line on the radial axes that ``LineWatch``
+    flags, after 64 windows learnt without it."""
+    rng = np.random.default_rng(seed)
+    learnt = [_vib(rng, k) for k in range(64)]
+    weak = [_vib(rng, 64 + k, line=0.18) for k in range(windows)]
+    watch = scr.LineWatch(3, N, **kw)
+    for x in learnt:
+        watch.check(x, learn=True)
+    return _first_flag(watch, weak)
 
 
 def test_a_weak_line_that_stays_is_seen_within_the_persistence_windows() -> None:
@@ -60,13 +73,7 @@ def test_a_line_in_three_windows_in_a_row_is_seen_a_window_before_four() -> None
             ("ladder", ONE_AXIS),
             ("four only", {**ONE_AXIS, "persist": (4,), "persist_ratio": (6.0,)}),
         ):
-            rng = np.random.default_rng(seed)
-            learnt = [_vib(rng, k) for k in range(64)]
-            weak = [_vib(rng, 64 + k, line=0.18) for k in range(10)]
-            watch = scr.LineWatch(3, N, **kw)
-            for x in learnt:
-                watch.check(x, learn=True)
-            firsts[name].append(_first_flag(watch, weak))
+            firsts[name].append(_first_on_weak_line(seed, 10, kw))
     pairs = list(zip(firsts["ladder"], firsts["four only"], strict=True))
     assert all(a is not None and b is not None and a <= b for a, b in pairs), firsts
     assert sum(a < b for a, b in pairs) >= 5, firsts  # type: ignore[operator]
@@ -80,13 +87,7 @@ def test_a_line_on_two_axes_is_seen_before_one_axis_alone_shows_it() -> None:
     lone = []
     for seed in range(8):
         for name, kw in (("axes", {}), ("one axis", ONE_AXIS)):
-            rng = np.random.default_rng(100 + seed)
-            learnt = [_vib(rng, k) for k in range(64)]
-            weak = [_vib(rng, 64 + k, line=0.18) for k in range(12)]
-            watch = scr.LineWatch(3, N, **kw)
-            for x in learnt:
-                watch.check(x, learn=True)
-            firsts[name].append(_first_flag(watch, weak))
+            firsts[name].append(_first_on_weak_line(100 + seed, 12, kw))
         rng = np.random.default_rng(200 + seed)
         watch = scr.LineWatch(3, N)
         for k in range(64):

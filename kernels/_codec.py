@@ -309,7 +309,7 @@ def _keep_grid(ga, s, b, fix_bytes, nb):  # pragma: no cover - compiled
 
 @njit(**JIT_EXACT_INNER)
 def _encode_ent_block(
-    xb, good, kind, e, s, tol, affine, sc, es, vi, vl, buf, pos
+    xb, good, kind, e, s, tol, affine, exc_ok, sc, es, vi, vl, buf, pos
 ):  # pragma: no cover
     """The smallest ENT coding of a block (integers, latents or an affine grid's integers, each
     by the transforms of :mod:`kernels._ent`, or a fitted predictor; the grid only looked for
@@ -398,9 +398,12 @@ def _encode_ent_block(
                 _keep(es)
             other = best
             # a grid under the floats, at the lag the latents found (or 1), where they beat the
-            # integers (a grid under decimals that win adds an offset that seldom pays: PLAID)
-            if affine and src == _ent.SRC_LATENT:
-                aff = 0
+            # integers (a grid under decimals that win adds an offset that seldom pays: PLAID),
+            # or where the integers have exceptions (a binary ADC step that the scale misses on
+            # some values, as a vibration sensor's: the grid codes them all); only a grid that
+            # lost to the latents backs the search off
+            if affine and (src == _ent.SRC_LATENT or (n_exc > 0 and exc_ok)):
+                aff = 0 if src == _ent.SRC_LATENT else -2
                 lag = tr_l - _ent.LAG if tr_l >= _ent.LAG else 1
                 if n_fix == -2:
                     n_fix, fix_bytes, s_g, b_g = _grid(xb, nb, lag, ga, va, fix, wa, best)
@@ -517,6 +520,8 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
     # the same for the affine grids (lossless only)
     aff_misses = 0
     aff_skip = 0
+    exc_misses = 0  # the same for grids looked for where the integers had exceptions
+    exc_skip = 0
     for b0 in range(0, n, block):
         b1 = min(n, b0 + block)
         xb = x[b0:b1]
@@ -573,9 +578,17 @@ def _encode(x, resolution, block, buf):  # pragma: no cover - compiled
         affine = resolution <= 0.0 and aff_skip == 0
         if aff_skip > 0:
             aff_skip -= 1
+        exc_ok = exc_skip == 0
+        if exc_skip > 0:
+            exc_skip -= 1
         newpos, used_int, aff = _encode_ent_block(
-            xb, good, kind, e, s, tol, affine, sc, es, vi, vl, buf, pos
+            xb, good, kind, e, s, tol, affine, exc_ok, sc, es, vi, vl, buf, pos
         )
+        if aff == -2:  # looked for where the integers had exceptions, and lost
+            exc_misses = min(exc_misses + 1, _AFFINE_SKIP_MAX)
+            exc_skip = exc_misses
+        elif aff >= 1:
+            exc_misses = 0
         if aff == 0:
             aff_misses = min(aff_misses + 1, _AFFINE_SKIP_MAX)
             aff_skip = aff_misses

@@ -119,9 +119,11 @@ def subharmonic_share(x: np.ndarray, rate_hz: float, gait_hz: float = 0.0) -> fl
     """The largest power within 6 bpm of a half or a third of the pulse rate of ``x``, as a
     share of the rate's own (as :func:`pulse_bpm` finds it); NaN where that finds none."""
     got = _pulse_band(x, rate_hz, gait_hz)
-    if got is None:
-        return math.nan
-    bpm, power = got
+    return math.nan if got is None else _share(*got)
+
+
+def _share(bpm: np.ndarray, power: np.ndarray) -> float:
+    """:func:`subharmonic_share` of a pulse band's spectrum (``_pulse_band``)."""
     k = int(np.argmax(power))
     share = 0.0
     for d in (2.0, 3.0):
@@ -188,25 +190,33 @@ class PulseWatch:
             self.bound = max(top, top + (self.bound - top) * decay)
         self.last_end = end_ns
         gait = busiest.cadence_hz if busiest.level == RUNNING else 0.0
-        bpm = pulse_bpm(ppg, rate_hz, gait)
+        band = _pulse_band(ppg, rate_hz, gait)  # once: the rate, and the subharmonics if sure
+        bpm = math.nan if band is None else float(band[0][np.argmax(band[1])])
         swing = busiest.cadence_hz > 0 and abs(bpm - 60 * busiest.cadence_hz) < cfg.gait_guard_bpm
         if math.isnan(bpm) or swing or end_ns <= self.quiet_until:
             self.high = False
             return False
         high = bpm > self.bound + cfg.margin_bpm
-        flagged = high and ((self.high and contiguous) or self._sure(ppg, rate_hz, gait))
+        flagged = high and ((self.high and contiguous) or self._sure(ppg, rate_hz, gait, band))
         self.high = high
         settled = self.bound < rest + cfg.rest_rise_bpm + 3
         if busiest.level == IDLE and settled and not high and bpm < rest + 20:
             self.rest = bpm if math.isnan(self.rest) else self.rest + 0.1 * (bpm - self.rest)
         return flagged
 
-    def _sure(self, ppg: np.ndarray, rate_hz: float, gait_hz: float) -> bool:
-        """Whether one high PPG window is enough (see the module docstring)."""
+    def _sure(
+        self,
+        ppg: np.ndarray,
+        rate_hz: float,
+        gait_hz: float,
+        band: tuple[np.ndarray, np.ndarray] | None,
+    ) -> bool:
+        """Whether one high PPG window is enough (see the module docstring); ``band`` is the
+        window's pulse-band spectrum, already computed for its rate."""
         cfg = self.config
         half = len(ppg) // 2
         top = self.bound + cfg.margin_bpm
         for part in (ppg[:half], ppg[half:]):
             if not pulse_bpm(part, rate_hz, gait_hz) > top:  # NaN is not sure either
                 return False
-        return subharmonic_share(ppg, rate_hz, gait_hz) < cfg.subharmonic_share
+        return band is not None and _share(*band) < cfg.subharmonic_share

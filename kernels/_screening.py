@@ -7,7 +7,11 @@
 * ``RATE`` on pulse streams (PPG): a pulse the wearer's activity, as the device's
   accelerometer shows it, does not explain (:class:`kernels._pulse.PulseWatch`: the pulse
   rate with the arm's swing removed, against the bound the activity and the heart's own
-  dynamics put on it); it needs the samples.
+  dynamics put on it); it needs the samples;
+* ``LEVEL`` on a machine's temperature (``temp``) that its load, as the device's vibration
+  windows show it, does not explain (:class:`kernels._thermal.ThermalWatch`: a fitted thermal
+  lag from the vibration's energy to the temperature); it needs the vibration windows around
+  the temperature window, so where they did not come (the cloud, sent only some) it waits.
 
 Devices run it on every window (they always have the samples); the cloud runs it on the windows
 whose samples it received. Pure, no I/O, state bounded per stream.
@@ -22,23 +26,29 @@ import numpy as np
 from kernels import _screen as scr
 from kernels._features import FEATURE_NAMES
 from kernels._pulse import PulseConfig, PulseWatch
+from kernels._thermal import ThermalConfig, ThermalWatch
 
 __all__ = ["RATE", "DeviceScreen", "ScreenConfig", "Screened"]
 
 RATE = 1024
 scr.FLAG_NAMES[RATE] = "rate"
 _F = len(FEATURE_NAMES)
+_MEAN = FEATURE_NAMES.index("mean")
 _STD = FEATURE_NAMES.index("std")
 _DOM = FEATURE_NAMES.index("dominant_freq")
 _LINE_SENSORS = ("vib",)
 _PULSE_SENSORS = ("ppg",)
 _ACTIVITY_SENSORS = ("accel",)
+_LOAD_SENSORS = ("vib",)
+_THERMAL_SENSORS = ("temp",)
 
 
 @dataclass(frozen=True, slots=True)
 class ScreenConfig:
     #: The pulse check's settings (``RATE``).
     pulse: PulseConfig = field(default_factory=PulseConfig)
+    #: The thermal check's settings (``LEVEL`` on a machine's temperature).
+    thermal: ThermalConfig = field(default_factory=ThermalConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,7 @@ class DeviceScreen:
         self.config = config or ScreenConfig()
         self._streams: dict[str, _Stream] = {}
         self._pulse = PulseWatch(self.config.pulse)
+        self._thermal: ThermalWatch | None = None  # on the first window of a load sensor
 
     def stream(self, sensor: str, channels: int, rate_hz: float = 0.0) -> scr.Screen:
         st = self._streams.get(sensor)
@@ -130,6 +141,21 @@ class DeviceScreen:
             if ratio >= st.lines.ratio:
                 flags |= scr.LINE
                 score = ratio
+        thermal = self._thermal
+        if sensor in _LOAD_SENSORS:
+            if thermal is None:
+                thermal = self._thermal = ThermalWatch(self.config.thermal)
+            energy = float((rows[:, _STD].astype(np.float64) ** 2).sum())
+            thermal.load(t0_ns, end, energy, ordinary=not flags)
+        elif sensor in _THERMAL_SENSORS and thermal is not None and thermal.active:
+            x = thermal.regressors(t0_ns, end)
+            z = thermal.check(x, float(rows[0, _MEAN]))
+            judged = judged and z is not None
+            others = flags
+            if thermal.flagged(z):
+                flags |= scr.LEVEL
+                score = 1.0
+            thermal.learn(x, float(rows[0, _MEAN]), bool(flags), z if not others else None)
         warm = screen.n >= 3 * screen.warmup and judged
         if sensor in _LINE_SENSORS:
             # a weak line is known only from consecutive windows: without them the cloud takes

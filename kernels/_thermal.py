@@ -1,0 +1,186 @@
+"""A machine's temperature against its load: the thermal part of ``LEVEL`` in :class:`DeviceScreen`.
+
+A machine's housing warms with its load through a thermal lag, and the same load sets how hard
+the machine vibrates. So a device that has both sensors knows, from the vibration, what its
+temperature should read: the temperature window's mean is fitted, by least squares, on
+``[1, lag(√E), lag(E), exp(-t/τ)]``, where ``E`` is a vibration window's energy (the sum of its
+axes' variances), ``lag`` a first-order lag of time constant ``τ`` run over the vibration
+windows, averaged over the temperature window, and the last column absorbs the lag's start from
+an unknown state. The housing's ``τ`` is not known either: a bank of lags (``taus_s``) runs side
+by side and the one that fits best speaks. A window whose mean is off the fit by more than
+``z`` times the fit's residual (at least ``floor``, widened by the window's leverage: a load the
+fit has not seen is not trusted) is flagged — a drifting probe or a machine heating up for
+another reason than its load, from the first window it shows in, where the level checks wait
+until the offset leaves the range the load swings the temperature over.
+
+It judges a window only once ``min_windows`` ordinary windows trained the fit, when the
+vibration windows cover at least ``coverage`` of it (the cloud, which receives only some, then
+takes the device's word), and while no more than ``held_max`` of the recent vibration windows
+(an exponential share over ``held_tau_s``) were flagged: a flagged vibration window (a dropout,
+a bearing's line, a noise burst) says nothing reliable about the load, so the lags hold still
+over it. It learns from the temperature windows nothing flagged. State is bounded: the last
+``history`` ordinary windows and the last ``ring`` vibration windows (~100 kB with the
+defaults), allocated only for a device that has a load sensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ThermalConfig", "ThermalWatch"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThermalConfig:
+    #: Candidate thermal time constants of the housing (s), 8.5 % apart from 200 s to 1,300 s:
+    #: the best-fitting one judges (a lag 10 % off leaves ~4 % of a slow swing unexplained).
+    taus_s: tuple[float, ...] = tuple(round(200.0 * 1.085**k, 1) for k in range(24))
+    #: Ordinary temperature windows the fit needs before it judges.
+    min_windows: int = 10
+    #: Flag when the window's mean is off the fit by more than this × its residual scale.
+    z: float = 9.0
+    #: Smallest residual scale (°C): below it the fit's own residual is not believed.
+    floor: float = 0.02
+    #: Share of a temperature window the vibration windows must cover to judge it.
+    coverage: float = 0.75
+    #: Do not judge while more than this share of recent vibration windows was flagged.
+    held_max: float = 0.05
+    held_tau_s: float = 1200.0
+    #: A temperature window trains the fit only after this many windows in a row without a
+    #: flag (an event's middle can look ordinary to the other checks).
+    settle: int = 3
+    #: After this many windows in a row that only this check flags, each off the fit by about
+    #: as much as the last (within ``steady`` residual scales, or a fifth of the last offset),
+    #: the fit is what is wrong (it learnt an event's windows as ordinary): it starts over.
+    reseat: int = 4
+    steady: float = 3.0
+    #: The fit leaves out training windows off it by more than this × its residual scale.
+    reject: float = 4.0
+    #: Ordinary temperature windows kept for the fit, vibration windows kept for the averages.
+    history: int = 128
+    ring: int = 256
+
+
+class ThermalWatch:
+    """The temperature a machine's load explains (see the module docstring)."""
+
+    def __init__(self, config: ThermalConfig | None = None) -> None:
+        self.config = cfg = config or ThermalConfig()
+        self._taus = np.asarray(cfg.taus_s, dtype=np.float64)
+        k = len(self._taus)
+        self._lag: np.ndarray | None = None  # (2, k): lagged √E and E
+        self._start_ns = 0
+        self._held = 0.0
+        self._ends = np.full(cfg.ring, -1, dtype=np.int64)
+        self._durs = np.zeros(cfg.ring)
+        self._vals = np.zeros((cfg.ring, 2, k), dtype=np.float32)
+        self._at = 0
+        self._X = np.zeros((cfg.history, k, 4), dtype=np.float32)
+        self._y = np.zeros(cfg.history)
+        self._n = 0
+        self._quiet = 0  # temperature windows in a row without a flag
+        self._last_z: float | None = None  # of the last window, when only this check flagged it
+        self._steady = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether a load was ever seen (a device without one never judges this way)."""
+        return self._lag is not None
+
+    @property
+    def trained(self) -> int:
+        return min(self._n, self.config.history)
+
+    def load(self, t0_ns: int, end_ns: int, energy: float, ordinary: bool) -> None:
+        """A vibration window ``[t0_ns, end_ns)``: its energy, and whether it had no flag."""
+        ok = ordinary and math.isfinite(energy) and energy >= 0.0
+        dt = (end_ns - t0_ns) / 1e9
+        if self._lag is None:
+            if not ok:
+                return
+            x = np.array([math.sqrt(energy), energy])
+            self._lag = np.repeat(x[:, None], len(self._taus), axis=1)
+            self._start_ns = t0_ns
+        if ok:
+            x = np.array([math.sqrt(energy), energy])
+            self._lag += (1.0 - np.exp(-dt / self._taus)) * (x[:, None] - self._lag)
+        keep = math.exp(-dt / self.config.held_tau_s)
+        self._held = self._held * keep + (0.0 if ok else 1.0 - keep)
+        i = self._at % self.config.ring
+        self._ends[i], self._durs[i], self._vals[i] = end_ns, dt, self._lag
+        self._at += 1
+
+    def regressors(self, t0_ns: int, end_ns: int) -> np.ndarray | None:
+        """The fit's columns for the window ``[t0_ns, end_ns)`` ((k, 4) for the k lags), or
+        None when the load over it is not known well enough to judge."""
+        if self._lag is None or self._held > self.config.held_max:
+            return None
+        inside = (self._ends > t0_ns) & (self._ends <= end_ns)
+        if self._durs[inside].sum() < self.config.coverage * (end_ns - t0_ns) / 1e9:
+            return None
+        lagged = self._vals[inside].mean(axis=0, dtype=np.float64)  # (2, k)
+        t = ((t0_ns + end_ns) / 2 - self._start_ns) / 1e9
+        x = np.empty((len(self._taus), 4))
+        x[:, 0] = 1.0
+        x[:, 1:3] = lagged.T
+        x[:, 3] = np.exp(-t / self._taus)
+        return x
+
+    def check(self, x: np.ndarray | None, mean: float) -> float | None:
+        """How far ``mean`` is off the fit, in residual scales (None: cannot judge)."""
+        n = self.trained
+        if x is None or n < self.config.min_windows or not math.isfinite(mean):
+            return None
+        y = self._y[:n]
+        best: tuple[float, float] | None = None
+        for j in range(len(self._taus)):
+            a, b = self._X[:n, j].astype(np.float64), y
+            coef, s = _fit(a, b)
+            keep = np.abs(b - a @ coef) <= self.config.reject * max(s, self.config.floor)
+            if not keep.all() and keep.sum() >= self.config.min_windows:
+                a, b = a[keep], b[keep]
+                coef, s = _fit(a, b)
+            if best is None or s < best[0]:
+                h = float(x[j] @ np.linalg.pinv(a.T @ a) @ x[j])
+                scale = max(s, self.config.floor) * math.sqrt(1.0 + h)
+                best = (s, (mean - float(x[j] @ coef)) / scale)
+        assert best is not None
+        return best[1]
+
+    def learn(self, x: np.ndarray | None, mean: float, flagged: bool, z: float | None) -> None:
+        """A temperature window was screened (its columns from :meth:`regressors`, ``z`` from
+        :meth:`check`, ``flagged`` by any check): an ordinary one, ``settle`` windows after the
+        last flag, trains the fit; a run of steady offsets only this check sees resets it."""
+        self._quiet = 0 if flagged else self._quiet + 1
+        alone = flagged and self.flagged(z)
+        last, self._last_z = self._last_z, z if alone else None
+        near = (
+            last is not None
+            and z is not None
+            and abs(z - last) < max(self.config.steady, 0.2 * abs(last))
+        )
+        if alone and near:
+            self._steady += 1
+            if self._steady >= self.config.reseat:
+                self._n = self._steady = 0
+                self._last_z = None
+        else:
+            self._steady = 0
+        if x is None or flagged or self._quiet <= self.config.settle or not math.isfinite(mean):
+            return
+        i = self._n % self.config.history
+        self._X[i], self._y[i] = x, mean
+        self._n += 1
+
+    def flagged(self, z: float | None) -> bool:
+        return z is not None and abs(z) > self.config.z
+
+
+def _fit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares coefficients and the residual scale (4 columns)."""
+    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
+    r = b - a @ coef
+    return coef, math.sqrt(float(r @ r) / max(1, len(b) - 4))

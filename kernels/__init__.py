@@ -43,6 +43,7 @@ from kernels._points import (
     rebuild,
     select_points,
 )
+from kernels._pulse import PulseConfig
 from kernels._screen import (
     FLAG_NAMES,
     PROFILES,
@@ -52,6 +53,7 @@ from kernels._screen import (
     profile_for,
 )
 from kernels._screening import RATE, DeviceScreen, ScreenConfig, Screened
+from kernels._thermal import ThermalConfig
 from kernels._warm import warm_up
 
 __all__ = [
@@ -78,12 +80,14 @@ __all__ = [
     "LineWatch",
     "NoveltyScorer",
     "OffloadPolicy",
+    "PulseConfig",
     "Screen",
     "ScreenConfig",
     "Screened",
     "SensorProfile",
     "StateError",
     "StepCounter",
+    "ThermalConfig",
     "TokenBucket",
     "decide_offload",
     "decode_points",

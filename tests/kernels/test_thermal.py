@@ -10,7 +10,7 @@ import numpy as np
 import kernels
 from firmware_sim import build_fleet, load_scenario
 from kernels import _screen as scr
-from kernels._thermal import ThermalConfig, ThermalWatch
+from kernels._thermal import ThermalWatch
 
 VIB_S, TEMP_S = 0.5, 64.0
 NS = 1_000_000_000
@@ -161,5 +161,5 @@ def test_the_device_screen_flags_a_simulated_machines_drifting_probe_early(
     onset = int(at_s // TEMP_S)
     assert first_level(kernels.ScreenConfig()) in (onset, onset + 1)
     # the temperature's own checks alone: several windows later
-    plain = first_level(kernels.ScreenConfig(thermal=ThermalConfig(z=float("inf"))))
+    plain = first_level(kernels.ScreenConfig(thermal=kernels.ThermalConfig(z=float("inf"))))
     assert plain is None or plain >= onset + 3, plain

@@ -134,21 +134,18 @@ class ThermalWatch:
         n = self.trained
         if x is None or n < self.config.min_windows or not math.isfinite(mean):
             return None
+        a = self._X[:n].astype(np.float64)  # (n, k, 4): every lag's columns at once
         y = self._y[:n]
-        best: tuple[float, float] | None = None
-        for j in range(len(self._taus)):
-            a, b = self._X[:n, j].astype(np.float64), y
-            coef, s = _fit(a, b)
-            keep = np.abs(b - a @ coef) <= self.config.reject * max(s, self.config.floor)
-            if not keep.all() and keep.sum() >= self.config.min_windows:
-                a, b = a[keep], b[keep]
-                coef, s = _fit(a, b)
-            if best is None or s < best[0]:
-                h = float(x[j] @ np.linalg.pinv(a.T @ a) @ x[j])
-                scale = max(s, self.config.floor) * math.sqrt(1.0 + h)
-                best = (s, (mean - float(x[j] @ coef)) / scale)
-        assert best is not None
-        return best[1]
+        cfg = self.config
+        coef, s, gram = _fits(a, y, np.ones(a.shape[:2]))
+        off = np.abs(y[:, None] - np.einsum("nki,ki->nk", a, coef))
+        keep = off <= cfg.reject * np.maximum(s, cfg.floor)
+        redo = ~keep.all(axis=0) & (keep.sum(axis=0) >= cfg.min_windows)
+        if redo.any():
+            coef, s, gram = _fits(a, y, np.where(redo, keep, True).astype(np.float64))
+        j = int(np.argmin(s))
+        h = float(x[j] @ gram[j] @ x[j])
+        return (mean - float(x[j] @ coef[j])) / (max(float(s[j]), cfg.floor) * math.sqrt(1.0 + h))
 
     def learn(self, x: np.ndarray | None, mean: float, flagged: bool, z: float | None) -> None:
         """A temperature window was screened (its columns from :meth:`regressors`, ``z`` from
@@ -179,8 +176,13 @@ class ThermalWatch:
         return z is not None and abs(z) > self.config.z
 
 
-def _fit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares coefficients and the residual scale (4 columns)."""
-    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-    r = b - a @ coef
-    return coef, math.sqrt(float(r @ r) / max(1, len(b) - 4))
+def _fits(a: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted least squares of ``y`` (n,) on each lag's columns ``a`` (n, k, 4), weights ``w``
+    (n, k) of 0 or 1: the coefficients (k, 4), the residual scales (k,) and the inverse Gram
+    matrices (k, 4, 4) (pseudo-inverses: the start column vanishes on a long run)."""
+    g = np.einsum("nk,nki,nkj->kij", w, a, a)
+    gram = np.linalg.pinv(g, rcond=1e-12, hermitian=True)
+    coef = np.einsum("kij,kj->ki", gram, np.einsum("nk,nki,n->ki", w, a, y))
+    r = y[:, None] - np.einsum("nki,ki->nk", a, coef)
+    s = np.sqrt((w * r * r).sum(axis=0) / np.maximum(1.0, w.sum(axis=0) - 4))
+    return coef, s, gram

@@ -142,7 +142,8 @@ class DeviceScreen:
                 flags |= scr.LINE
                 score = ratio
         thermal = self._thermal
-        if sensor in _LOAD_SENSORS:
+        if sensor in _LOAD_SENSORS and samples is not None:
+            # only where the line check ran: a bearing's line unflagged would read as load
             if thermal is None:
                 thermal = self._thermal = ThermalWatch(self.config.thermal)
             energy = float((rows[:, _STD].astype(np.float64) ** 2).sum())

@@ -15,12 +15,13 @@ until the offset leaves the range the load swings the temperature over.
 
 It judges a window only once ``min_windows`` ordinary windows trained the fit, when the
 vibration windows cover at least ``coverage`` of it (the cloud, which receives only some, then
-takes the device's word), and while no more than ``held_max`` of the recent vibration windows
-(an exponential share over ``held_tau_s``) were flagged: a flagged vibration window (a dropout,
-a bearing's line, a noise burst) says nothing reliable about the load, so the lags hold still
-over it. It learns from the temperature windows nothing flagged. State is bounded: the last
-``history`` ordinary windows and the last ``ring`` vibration windows (~100 kB with the
-defaults), allocated only for a device that has a load sensor.
+takes the device's word; :class:`DeviceScreen` feeds it only the vibration windows whose
+samples it has, where the line check ran), and while no more than ``held_max`` of the recent
+vibration windows (an exponential share over ``held_tau_s``) were flagged: a flagged vibration
+window (a dropout, a bearing's line, a noise burst) says nothing reliable about the load, so the
+lags hold still over it. It learns from the temperature windows nothing flagged. State is
+bounded: the last ``history`` ordinary windows and the last ``ring`` vibration windows (~100 kB
+with the defaults), allocated only for a device that has a load sensor.
 """
 
 from __future__ import annotations

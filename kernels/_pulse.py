@@ -108,10 +108,14 @@ def _pulse_band(
 def pulse_bpm(x: np.ndarray, rate_hz: float, gait_hz: float = 0.0) -> float:
     """Pulse rate (bpm) of one PPG channel ``x``; with ``gait_hz`` > 0 the tone near it (the
     arm's swing) is removed first. NaN when ``x`` is too short or not finite."""
-    got = _pulse_band(x, rate_hz, gait_hz)
-    if got is None:
+    return _rate(_pulse_band(x, rate_hz, gait_hz))
+
+
+def _rate(band: tuple[np.ndarray, np.ndarray] | None) -> float:
+    """The rate (bpm) at the peak of a pulse band's spectrum (``_pulse_band``); NaN for none."""
+    if band is None:
         return math.nan
-    bpm, power = got
+    bpm, power = band
     return float(bpm[np.argmax(power)])
 
 
@@ -191,7 +195,7 @@ class PulseWatch:
         self.last_end = end_ns
         gait = busiest.cadence_hz if busiest.level == RUNNING else 0.0
         band = _pulse_band(ppg, rate_hz, gait)  # once: the rate, and the subharmonics if sure
-        bpm = math.nan if band is None else float(band[0][np.argmax(band[1])])
+        bpm = _rate(band)
         swing = busiest.cadence_hz > 0 and abs(bpm - 60 * busiest.cadence_hz) < cfg.gait_guard_bpm
         if math.isnan(bpm) or swing or end_ns <= self.quiet_until:
             self.high = False

@@ -152,11 +152,10 @@ class DeviceScreen:
             x = thermal.regressors(t0_ns, end)
             z = thermal.check(x, float(rows[0, _MEAN]))
             judged = judged and z is not None
-            others = flags
+            thermal.learn(x, float(rows[0, _MEAN]), z, others=bool(flags))
             if thermal.flagged(z):
                 flags |= scr.LEVEL
                 score = 1.0
-            thermal.learn(x, float(rows[0, _MEAN]), bool(flags), z if not others else None)
         warm = screen.n >= 3 * screen.warmup and judged
         if sensor in _LINE_SENSORS:
             # a weak line is known only from consecutive windows: without them the cloud takes

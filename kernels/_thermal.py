@@ -99,15 +99,14 @@ class ThermalWatch:
         """A vibration window ``[t0_ns, end_ns)``: its energy, and whether it had no flag."""
         ok = ordinary and math.isfinite(energy) and energy >= 0.0
         dt = (end_ns - t0_ns) / 1e9
-        if self._lag is None:
-            if not ok:
-                return
-            x = np.array([math.sqrt(energy), energy])
-            self._lag = np.repeat(x[:, None], len(self._taus), axis=1)
-            self._start_ns = t0_ns
         if ok:
-            x = np.array([math.sqrt(energy), energy])
-            self._lag += (1.0 - np.exp(-dt / self._taus)) * (x[:, None] - self._lag)
+            x = np.array([[math.sqrt(energy)], [energy]])
+            if self._lag is None:
+                self._lag = np.repeat(x, len(self._taus), axis=1)
+                self._start_ns = t0_ns
+            self._lag += (1.0 - np.exp(-dt / self._taus)) * (x - self._lag)
+        elif self._lag is None:
+            return
         keep = math.exp(-dt / self.config.held_tau_s)
         self._held = self._held * keep + (0.0 if ok else 1.0 - keep)
         i = self._at % self.config.ring
@@ -148,12 +147,14 @@ class ThermalWatch:
         h = float(x[j] @ gram[j] @ x[j])
         return (mean - float(x[j] @ coef[j])) / (max(float(s[j]), cfg.floor) * math.sqrt(1.0 + h))
 
-    def learn(self, x: np.ndarray | None, mean: float, flagged: bool, z: float | None) -> None:
+    def learn(self, x: np.ndarray | None, mean: float, z: float | None, others: bool) -> None:
         """A temperature window was screened (its columns from :meth:`regressors`, ``z`` from
-        :meth:`check`, ``flagged`` by any check): an ordinary one, ``settle`` windows after the
-        last flag, trains the fit; a run of steady offsets only this check sees resets it."""
+        :meth:`check`, ``others``: another check flagged it): an ordinary one, ``settle``
+        windows after the last flag, trains the fit; a run of steady offsets only this check
+        flags resets it."""
+        alone = not others and self.flagged(z)
+        flagged = others or alone
         self._quiet = 0 if flagged else self._quiet + 1
-        alone = flagged and self.flagged(z)
         last, self._last_z = self._last_z, z if alone else None
         near = (
             last is not None

@@ -58,7 +58,7 @@ def _watch(
         z = w.check(x, mean)
         zs.append(z)
         flags.append(w.flagged(z))
-        w.learn(x, mean, w.flagged(z), z)
+        w.learn(x, mean, z, others=False)
     return zs, flags
 
 

@@ -13,15 +13,20 @@ fit has not seen is not trusted) is flagged — a drifting probe or a machine he
 another reason than its load, from the first window it shows in, where the level checks wait
 until the offset leaves the range the load swings the temperature over.
 
-It judges a window only once ``min_windows`` ordinary windows trained the fit, when the
+A flagged vibration window (a dropout, a bearing's line, a noise burst) says nothing reliable
+about the load, so the lags hold still over it, and after a gap of ``gap_s`` or more they are off
+by what they missed. For a first-order lag that error fades as ``exp(-(t - s)/τ)`` from the
+gap's end ``s``: the same form as the start's, so the vibration after a gap begins a new
+*segment* with a start column of its own, and the fit has one per segment in its history. A
+segment is judged once ``segment_min`` of its windows trained it (a few minutes after a bearing
+fault, where waiting for the miss to fade took about ``4 τ``).
+
+It judges a window only once ``min_windows`` ordinary windows trained the fit and when ordinary
 vibration windows cover at least ``coverage`` of it (the cloud, which receives only some, then
 takes the device's word; :class:`DeviceScreen` feeds it only the vibration windows whose
-samples it has, where the line check ran), and while no more than ``held_max`` of the recent
-vibration windows (an exponential share over ``held_tau_s``) were flagged: a flagged vibration
-window (a dropout, a bearing's line, a noise burst) says nothing reliable about the load, so the
-lags hold still over it. It learns from the temperature windows nothing flagged. State is
-bounded: the last ``history`` ordinary windows and the last ``ring`` vibration windows (~100 kB
-with the defaults), allocated only for a device that has a load sensor.
+samples it has, where the line check ran). It learns from the temperature windows nothing
+flagged. State is bounded: the last ``history`` ordinary windows and the last ``ring`` vibration
+windows (~100 kB with the defaults), allocated only for a device that has a load sensor.
 """
 
 from __future__ import annotations
@@ -45,11 +50,13 @@ class ThermalConfig:
     z: float = 9.0
     #: Smallest residual scale (°C): below it the fit's own residual is not believed.
     floor: float = 0.02
-    #: Share of a temperature window the vibration windows must cover to judge it.
+    #: Share of a temperature window ordinary vibration windows must cover to judge it.
     coverage: float = 0.75
-    #: Do not judge while more than this share of recent vibration windows was flagged.
-    held_max: float = 0.05
-    held_tau_s: float = 1200.0
+    #: Flagged vibration for this long (s) without an ordinary window between begins a new
+    #: segment (the lags missed the load meanwhile); shorter gaps the lags hold over.
+    gap_s: float = 30.0
+    #: Trained windows a segment needs before its windows are judged.
+    segment_min: int = 2
     #: A temperature window trains the fit only after this many windows in a row without a
     #: flag (an event's middle can look ordinary to the other checks).
     settle: int = 3
@@ -73,14 +80,16 @@ class ThermalWatch:
         self._taus = np.asarray(cfg.taus_s, dtype=np.float64)
         k = len(self._taus)
         self._lag: np.ndarray | None = None  # (2, k): lagged √E and E
-        self._start_ns = 0
-        self._held = 0.0
+        self._start_ns = 0  # where the current segment began
+        self._segment = 0
+        self._gap_s = 0.0  # flagged vibration since the last ordinary window
         self._ends = np.full(cfg.ring, -1, dtype=np.int64)
-        self._durs = np.zeros(cfg.ring)
+        self._durs = np.zeros(cfg.ring)  # 0 for a flagged window: it covers nothing
         self._vals = np.zeros((cfg.ring, 2, k), dtype=np.float32)
         self._at = 0
         self._X = np.zeros((cfg.history, k, 4), dtype=np.float32)
         self._y = np.zeros(cfg.history)
+        self._seg = np.zeros(cfg.history, dtype=np.int64)  # each trained window's segment
         self._n = 0
         self._quiet = 0  # temperature windows in a row without a flag
         self._last_z: float | None = None  # of the last window, when only this check flagged it
@@ -104,21 +113,25 @@ class ThermalWatch:
             if self._lag is None:
                 self._lag = np.repeat(x, len(self._taus), axis=1)
                 self._start_ns = t0_ns
+            elif self._gap_s >= self.config.gap_s:
+                self._segment += 1
+                self._start_ns = t0_ns
+            self._gap_s = 0.0
             self._lag += (1.0 - np.exp(-dt / self._taus)) * (x - self._lag)
         elif self._lag is None:
             return
-        keep = math.exp(-dt / self.config.held_tau_s)
-        self._held = self._held * keep + (0.0 if ok else 1.0 - keep)
+        else:
+            self._gap_s += dt
         i = self._at % self.config.ring
-        self._ends[i], self._durs[i], self._vals[i] = end_ns, dt, self._lag
+        self._ends[i], self._durs[i], self._vals[i] = end_ns, dt if ok else 0.0, self._lag
         self._at += 1
 
     def regressors(self, t0_ns: int, end_ns: int) -> np.ndarray | None:
         """The fit's columns for the window ``[t0_ns, end_ns)`` ((k, 4) for the k lags), or
         None when the load over it is not known well enough to judge."""
-        if self._lag is None or self._held > self.config.held_max:
+        if self._lag is None:
             return None
-        inside = (self._ends > t0_ns) & (self._ends <= end_ns)
+        inside = (self._ends > t0_ns) & (self._ends <= end_ns) & (self._durs > 0)
         if self._durs[inside].sum() < self.config.coverage * (end_ns - t0_ns) / 1e9:
             return None
         lagged = self._vals[inside].mean(axis=0, dtype=np.float64)  # (2, k)
@@ -132,11 +145,14 @@ class ThermalWatch:
     def check(self, x: np.ndarray | None, mean: float) -> float | None:
         """How far ``mean`` is off the fit, in residual scales (None: cannot judge)."""
         n = self.trained
-        if x is None or n < self.config.min_windows or not math.isfinite(mean):
-            return None
-        a = self._X[:n].astype(np.float64)  # (n, k, 4): every lag's columns at once
-        y = self._y[:n]
         cfg = self.config
+        if x is None or n < cfg.min_windows or not math.isfinite(mean):
+            return None
+        seg = self._seg[:n]
+        if np.count_nonzero(seg == self._segment) < cfg.segment_min:
+            return None
+        a, x = _segmented(self._X[:n], seg, x, self._segment)  # every lag's columns at once
+        y = self._y[:n]
         coef, s, gram = _fits(a, y, np.ones(a.shape[:2]))
         off = np.abs(y[:, None] - np.einsum("nki,ki->nk", a, coef))
         keep = off <= cfg.reject * np.maximum(s, cfg.floor)
@@ -171,20 +187,36 @@ class ThermalWatch:
         if x is None or flagged or self._quiet <= self.config.settle or not math.isfinite(mean):
             return
         i = self._n % self.config.history
-        self._X[i], self._y[i] = x, mean
+        self._X[i], self._y[i], self._seg[i] = x, mean, self._segment
         self._n += 1
 
     def flagged(self, z: float | None) -> bool:
         return z is not None and abs(z) > self.config.z
 
 
+def _segmented(
+    rows: np.ndarray, seg: np.ndarray, x: np.ndarray, current: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The trained windows' columns (n, k, 4) with their start column spread over one column
+    per segment (n, k, 3 + S), and the judged window's columns (k, 4) likewise, in ``current``."""
+    segments = np.unique(seg)
+    a = np.zeros((*rows.shape[:2], 3 + len(segments)))
+    a[:, :, :3] = rows[:, :, :3]
+    mine = seg[:, None] == segments[None, :]  # (n, S)
+    a[:, :, 3:] = rows[:, :, 3:4] * mine[:, None, :]
+    judged = np.zeros((x.shape[0], 3 + len(segments)))
+    judged[:, :3] = x[:, :3]
+    judged[:, 3 + int(np.searchsorted(segments, current))] = x[:, 3]
+    return a, judged
+
+
 def _fits(a: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted least squares of ``y`` (n,) on each lag's columns ``a`` (n, k, 4), weights ``w``
-    (n, k) of 0 or 1: the coefficients (k, 4), the residual scales (k,) and the inverse Gram
-    matrices (k, 4, 4) (pseudo-inverses: the start column vanishes on a long run)."""
+    """Weighted least squares of ``y`` (n,) on each lag's columns ``a`` (n, k, p), weights ``w``
+    (n, k) of 0 or 1: the coefficients (k, p), the residual scales (k,) and the inverse Gram
+    matrices (k, p, p) (pseudo-inverses: a start column vanishes on a long run)."""
     g = np.einsum("nk,nki,nkj->kij", w, a, a)
     gram = np.linalg.pinv(g, rcond=1e-12, hermitian=True)
     coef = np.einsum("kij,kj->ki", gram, np.einsum("nk,nki,n->ki", w, a, y))
     r = y[:, None] - np.einsum("nki,ki->nk", a, coef)
-    s = np.sqrt((w * r * r).sum(axis=0) / np.maximum(1.0, w.sum(axis=0) - 4))
+    s = np.sqrt((w * r * r).sum(axis=0) / np.maximum(1.0, w.sum(axis=0) - a.shape[2]))
     return coef, s, gram

@@ -39,11 +39,12 @@ def _watch(
     *,
     drift: tuple[float, float] = (np.inf, 0.0),
     held: tuple[float, float] = (np.inf, np.inf),
+    watch: ThermalWatch | None = None,
 ) -> tuple[list[float | None], list[bool]]:
-    """Runs a watch over a machine: ``drift`` = (onset s, °C a second) added to the probe,
-    ``held`` = (from, to) s over which every vibration window is flagged. Returns each
-    temperature window's z and whether the watch flagged it."""
-    w = ThermalWatch()
+    """Runs a watch (a default one unless given) over a machine: ``drift`` = (onset s, °C a
+    second) added to the probe, ``held`` = (from, to) s over which every vibration window is
+    flagged. Returns each temperature window's z and whether the watch flagged it."""
+    w = watch or ThermalWatch()
     per = int(TEMP_S / VIB_S)
     zs: list[float | None] = []
     flags: list[bool] = []
@@ -90,16 +91,24 @@ def test_a_probe_drifting_is_flagged_within_two_windows_of_its_onset() -> None:
     assert plain is None or plain >= first + 3, (first, plain)
 
 
-def test_while_the_vibration_says_nothing_of_the_load_the_watch_does_not_judge() -> None:
-    energy, temp = _machine(5400.0, np.random.default_rng(3))
-    # eight minutes of flagged vibration (a bearing's line, say): the lags hold still over
-    # them, so the watch waits until what they missed has faded, and flags nothing
-    zs, flags = _watch(energy, temp, held=(1500.0, 1980.0))
-    assert not any(flags)
-    assert zs[23] is not None and all(z is None for z in zs[24:50])
-    # an unexplained heat-up there is not flagged by this check
-    _, flags = _watch(energy, temp, held=(1500.0, 1980.0), drift=(2000.0, 0.01))
-    assert not any(flags[:50])
+def test_after_a_gap_in_the_load_the_watch_judges_again_within_minutes() -> None:
+    # eight minutes of flagged vibration (a bearing's line, say), windows 23.4 to 30.9: the lags
+    # hold still over them and miss the load meanwhile; the vibration after it begins a new
+    # segment whose start column absorbs the miss, and two windows train it
+    for seed in range(4):
+        energy, temp = _machine(5400.0, np.random.default_rng(seed), tau=300.0 + 150 * seed)
+        zs, flags = _watch(energy, temp, held=(1500.0, 1980.0))
+        assert not any(flags), [None if z is None else round(z, 1) for z in zs]
+        assert zs[22] is not None and all(z is None for z in zs[23:33])
+        assert all(z is not None for z in zs[33:])
+        # a probe drifting from 17 s into window 36 is flagged by window 37
+        _, flags = _watch(energy, temp, held=(1500.0, 1980.0), drift=(2317.0, 0.008))
+        assert flags.index(True) == 37
+    # the lags alone, without a segment of their own after the gap, are far off for ~4 τ
+    energy, temp = _machine(5400.0, np.random.default_rng(0))
+    w = ThermalWatch(kernels.ThermalConfig(gap_s=float("inf")))
+    _, flags = _watch(energy, temp, held=(1500.0, 1980.0), watch=w)
+    assert sum(flags) >= 4
 
 
 def test_a_fit_that_learnt_an_offset_starts_over() -> None:

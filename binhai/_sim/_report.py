@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt
 
 _TABLE = (
     "policy", "budget", "rho", "event_recall", "evidence_recall", "alert_precision",
-    "latency_p50_windows", "latency_p95_windows", "bytes_per_device_hour", "alerts",
+    "latency_p50_windows", "latency_p95_windows", "latency_p95_windows_online",
+    "bytes_per_device_hour", "alerts",
     "lost", "duplicates",
 )  # fmt: skip
 

@@ -22,6 +22,7 @@ _COLUMNS = (
     ("alert_precision", "precision"),
     ("latency_p50_windows", "lat p50"),
     ("latency_p95_windows", "lat p95"),
+    ("latency_p95_windows_online", "p95 online"),
     ("alerts", "alerts"),
     ("lost", "lost"),
     ("duplicates", "dup"),

@@ -15,7 +15,7 @@ from binhai.cli import cli
 CLEAN_ENV = {"BINHAI_DSN": None, "BINHAI_CONFIG": None, "BINHAI_MQTT_URL": None}
 KEYS = {
     "policy", "budget", "rho", "event_recall", "evidence_recall", "alert_precision",
-    "latency_p50_windows", "latency_p95_windows", "per_kind",
+    "latency_p50_windows", "latency_p95_windows", "latency_p95_windows_online", "per_kind",
 }  # fmt: skip
 
 HANDWRITTEN = """

@@ -55,6 +55,32 @@ def test_recall_precision_latency_by_the_definitions() -> None:
     assert per["fall"]["latency_p50_windows"] == 1.5  # type: ignore[index]
 
 
+def test_latency_online_leaves_out_events_whose_device_was_cut_off() -> None:
+    labels = [
+        Label("d1", "accel", "fall", "event", 100.0, 120.0),
+        Label("d1", "accel", "tremor", "event", 300.0, 330.0),
+        Label("d2", "accel", "fall", "event", 50.0, 80.0),
+        Label("d1", "", "partition", "device_fault", 290.0, 400.0),  # cuts off the tremor
+        Label("d2", "", "reboot", "device_fault", 53.0, 60.0),  # within 2 windows of the fall
+        Label("d2", "", "reconnect_storm", "device_fault", 50.0, 51.0),  # seconds: counts
+    ]
+    alerts = [
+        _alert("d1", "accel", 101.0, 105.0, 102.0),  # 1 window late
+        _alert("d1", "accel", 301.0, 330.0, 400.0),  # 50 windows late: the partition
+        _alert("d2", "accel", 60.0, 70.0, 70.0),  # 10 windows late: the reboot
+    ]
+    window_s = {("d1", "accel"): 2.0, ("d2", "accel"): 2.0}
+    s = _score(alerts, labels=labels, window_s=window_s)
+    assert s["event_recall"] == 1.0 and s["events_offline_at_onset"] == 2
+    assert s["latency_p95_windows"] == pytest.approx(46.0)
+    assert s["latency_p95_windows_online"] == 1.0
+    # a cut-off that ends before the onset leaves the event in
+    early = [*labels[:3], Label("d1", "", "partition", "device_fault", 200.0, 300.0)]
+    s = _score(alerts, labels=early, window_s=window_s)
+    assert s["events_offline_at_onset"] == 0
+    assert s["latency_p95_windows_online"] == s["latency_p95_windows"]
+
+
 def test_an_alert_outside_the_tolerance_does_not_count() -> None:
     s = _score([_alert("d1", "ppg", 341.0, 345.0, 341.0)])  # t_off + 2 windows = 340
     assert s["event_recall"] == 0.0 and s["alert_precision"] == 0.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import click
 
@@ -34,7 +36,15 @@ def _roots() -> tuple[type[BaseException], ...]:
     )
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    # unwind like Ctrl-C does, so that every ``with`` closes what it opened: worker pools,
+    # embedded services (the default action would leave the child processes running)
+    raise SystemExit(128 + signum)
+
+
 def run(cli: click.Group) -> None:
+    # services (``core serve``, ``bridge run``, ``up``) replace this with their own drain
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         # without standalone mode click returns ctx.exit(code)'s code instead of exiting
         code = cli.main(standalone_mode=False)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,57 @@ def test_the_evidence_setting_brings_the_whole_episode(tmp_path: Path) -> None:
     assert oracle["evidence_recall"] == 1.0
     assert binhai["event_recall"] == 1.0 and binhai["alerts"] == 1, binhai
     assert binhai["evidence_recall"] >= 0.9 and binhai["latency_p50_windows"] <= 8, binhai
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_stops_an_evaluation_and_its_worker_processes(tmp_path: Path) -> None:
+    """``timeout`` or a supervisor sends SIGTERM to the command alone: the evaluation unwinds
+    (exit 143) and its worker pool goes with it — the default action left the workers behind."""
+    path = tmp_path / "ward.toml"
+    path.write_text(HANDWRITTEN.replace("duration_s = 240", "duration_s = 3600", 1))
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "binhai", "sim", "eval", "--scenario", str(path),
+         "--policies", "all_cloud", "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            workers = [c for c in _children(proc.pid) if "spawn_main" in _cmdline(c)]
+        assert len(workers) == 2, "the evaluation never started its workers"
+        time.sleep(2.0)  # the workers are running their shards
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 60
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        proc.kill()
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return ""

@@ -208,12 +208,28 @@ def command(
 
 
 def _print_table(out: dict[str, Any]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"sim eval — {out['scenario']} (seed {out['seed']})")
-    for _, title in _COLUMNS:
-        table.add_column(title, justify="left" if title == "policy" else "right")
-    for row in out["results"]:
-        table.add_row(*("-" if row[k] is None else str(row[k]) for k, _ in _COLUMNS))
-    Console().print(table)
+    rows = [["-" if r[k] is None else str(r[k]) for k, _ in _COLUMNS] for r in out["results"]]
+    # no border lines, and no column narrower than its longest word: a header may wrap at its
+    # spaces, but a policy's name or a figure is never cut to an ellipsis (13 columns: ~115)
+    table = Table(
+        title=f"sim eval — {out['scenario']} (seed {out['seed']})",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    need = 2
+    for i, (_, title) in enumerate(_COLUMNS):
+        width = max(len(w) for text in (title, *(r[i] for r in rows)) for w in text.split())
+        table.add_column(title, justify="left" if title == "policy" else "right", min_width=width)
+        need += width + 3  # the column, its padding and its separator
+    for cells in rows:
+        table.add_row(*cells)
+    console = Console()
+    # narrower than its minimum, rich would drop columns: wider lines (a terminal wraps them)
+    # lose none
+    console.width = max(console.width, need)
+    console.print(table)

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from binhai.cli import cli
+from binhai.cli.sim_eval import _COLUMNS
 
 CLEAN_ENV = {"BINHAI_DSN": None, "BINHAI_CONFIG": None, "BINHAI_MQTT_URL": None}
 KEYS = {
@@ -206,3 +207,16 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def test_the_table_cuts_no_name_and_drops_no_column_on_a_narrow_terminal(tmp_path: Path) -> None:
+    path = tmp_path / "ward.toml"
+    path.write_text(HANDWRITTEN)
+    env = {**CLEAN_ENV, "COLUMNS": "60"}
+    args = ["sim", "eval", "--scenario", str(path), "--policies", "all_cloud,binhai"]
+    result = CliRunner().invoke(cli, [*args, "--budgets", "0.05", "--workers", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    assert "all_cloud" in result.output and "binhai" in result.output
+    words = result.output.split()
+    assert all(w in words for _, title in _COLUMNS for w in title.split()), result.output

@@ -84,8 +84,8 @@ class ThermalWatch:
         self._segment = 0
         self._gap_s = 0.0  # flagged vibration since the last ordinary window
         self._ends = np.full(cfg.ring, -1, dtype=np.int64)
-        self._durs = np.zeros(cfg.ring)  # 0 for a flagged window: it covers nothing
-        self._vals = np.zeros((cfg.ring, 2, k), dtype=np.float32)
+        self._durs = np.zeros(cfg.ring)
+        self._vals = np.zeros((cfg.ring, 2, k), dtype=np.float32)  # ordinary windows only
         self._at = 0
         self._X = np.zeros((cfg.history, k, 4), dtype=np.float32)
         self._y = np.zeros(cfg.history)
@@ -106,24 +106,21 @@ class ThermalWatch:
 
     def load(self, t0_ns: int, end_ns: int, energy: float, ordinary: bool) -> None:
         """A vibration window ``[t0_ns, end_ns)``: its energy, and whether it had no flag."""
-        ok = ordinary and math.isfinite(energy) and energy >= 0.0
         dt = (end_ns - t0_ns) / 1e9
-        if ok:
-            x = np.array([[math.sqrt(energy)], [energy]])
-            if self._lag is None:
-                self._lag = np.repeat(x, len(self._taus), axis=1)
-                self._start_ns = t0_ns
-            elif self._gap_s >= self.config.gap_s:
-                self._segment += 1
-                self._start_ns = t0_ns
-            self._gap_s = 0.0
-            self._lag += (1.0 - np.exp(-dt / self._taus)) * (x - self._lag)
-        elif self._lag is None:
+        if not (ordinary and math.isfinite(energy) and energy >= 0.0):
+            self._gap_s += dt  # the lags hold still; the ring keeps only what covers the load
             return
-        else:
-            self._gap_s += dt
+        x = np.array([[math.sqrt(energy)], [energy]])
+        if self._lag is None:
+            self._lag = np.repeat(x, len(self._taus), axis=1)
+            self._start_ns = t0_ns
+        elif self._gap_s >= self.config.gap_s:
+            self._segment += 1
+            self._start_ns = t0_ns
+        self._gap_s = 0.0
+        self._lag += (1.0 - np.exp(-dt / self._taus)) * (x - self._lag)
         i = self._at % self.config.ring
-        self._ends[i], self._durs[i], self._vals[i] = end_ns, dt if ok else 0.0, self._lag
+        self._ends[i], self._durs[i], self._vals[i] = end_ns, dt, self._lag
         self._at += 1
 
     def regressors(self, t0_ns: int, end_ns: int) -> np.ndarray | None:
@@ -131,7 +128,7 @@ class ThermalWatch:
         None when the load over it is not known well enough to judge."""
         if self._lag is None:
             return None
-        inside = (self._ends > t0_ns) & (self._ends <= end_ns) & (self._durs > 0)
+        inside = (self._ends > t0_ns) & (self._ends <= end_ns)
         if self._durs[inside].sum() < self.config.coverage * (end_ns - t0_ns) / 1e9:
             return None
         lagged = self._vals[inside].mean(axis=0, dtype=np.float64)  # (2, k)

@@ -63,7 +63,7 @@ class Evaluation:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)  # interrupted: start no other shard
+            self._pool.shutdown()
             self._pool = None
 
     def __enter__(self) -> Evaluation:

@@ -122,17 +122,20 @@ class JudgeItem:
     features: np.ndarray | None = None
     device_features: bytes | None = None
 
+    def judged_features(self) -> np.ndarray | None:
+        """The features the Judge sees: the cloud's, else the device's, else None."""
+        if self.features is None and self.device_features:
+            return np.frombuffer(self.device_features, dtype="<f4")
+        return self.features
+
     def evidence(self) -> Evidence:
         key = (self.batch[0], self.batch[1], self.sensor)
-        features = self.features
-        if features is None and self.device_features:
-            features = np.frombuffer(self.device_features, dtype="<f4")
         return Evidence(
             key,
             self.t0_ns,
             self.rate_hz,
             self.n_samples,
-            features,
+            self.judged_features(),
             self.samples,
             self.novelty,
             self.flags,
@@ -169,10 +172,13 @@ class Alerter:
         """Judge ``items``; return the anomalous ones, in judging order."""
         ordered = sorted(items, key=_judging_order)
         out = []
-        judge = self.judge.judge
+        judge = self.judge.judge_window
         with self._lock:
-            for item in ordered:
-                verdict = judge(item.evidence())
+            for item in ordered:  # judged field by field: no Evidence built for each window
+                verdict = judge(
+                    item.batch[0], item.batch[1], item.sensor, item.t0_ns, item.rate_hz,
+                    item.n_samples, item.judged_features(), item.samples, item.novelty, item.flags,
+                )  # fmt: skip
                 if verdict.anomalous:
                     key = (item.batch[0], item.batch[1], item.sensor)
                     out.append(Judged(key, item.t0_ns, item.length_ns, verdict))

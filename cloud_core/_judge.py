@@ -50,6 +50,8 @@ _WARM_TEMPS = ("temp", "climate")
 
 def kind_of(flags: int, sensor: str, level_delta: float = 0.0) -> str:
     """The alert kind a set of flags stands for ("" when none applies)."""
+    if not flags:
+        return ""
     for bit, kind in _KINDS:
         if flags & bit:
             return kind
@@ -98,18 +100,39 @@ class Judge:
     def judge(self, ev: Evidence) -> Verdict:
         """Judge one window (and learn from it when it is ordinary)."""
         tenant, device, sensor = ev.key
-        if ev.features is None or not len(ev.features):
-            crisp = ev.flags & _CRISP
-            return Verdict(bool(crisp), kind_of(crisp, sensor), ev.novelty, False, crisp)
+        return self.judge_window(
+            tenant, device, sensor, ev.t0_ns, ev.rate_hz, ev.n_samples, ev.features,
+            ev.samples, ev.novelty, ev.flags,
+        )  # fmt: skip
+
+    def judge_window(
+        self,
+        tenant: str,
+        device: str,
+        sensor: str,
+        t0_ns: int,
+        rate_hz: float,
+        n_samples: int,
+        features: np.ndarray | None,
+        samples: np.ndarray | None,
+        novelty: float,
+        device_flags: int,
+    ) -> Verdict:
+        """:meth:`judge` on the fields of an :class:`Evidence`, for callers that hold them
+        apart (the core's ingest judges every window: no Evidence built for each)."""
+        if features is None or not len(features):
+            crisp = device_flags & _CRISP
+            return Verdict(bool(crisp), kind_of(crisp, sensor), novelty, False, crisp)
         screen = self._devices.get((tenant, device))
         if screen is None:
             screen = self._devices[(tenant, device)] = kernels.DeviceScreen(self.config.screen)
-        x = ev.samples
-        got = screen.screen(sensor, ev.t0_ns, ev.rate_hz, ev.n_samples, ev.features, x)
+        got = screen.screen(sensor, t0_ns, rate_hz, n_samples, features, samples)
         # what the device saw between this window and the last one we did, we did not
-        flags = got.flags | (ev.flags & got.blind)
-        if not flags and (x is None or not got.warm or ev.flags & _TRUTH):
+        flags = got.flags | (device_flags & got.blind)
+        if not flags and (samples is None or not got.warm or device_flags & _TRUTH):
             # the device saw samples we did not, or saw them with a baseline we lack yet
-            flags = ev.flags & _CRISP
+            flags = device_flags & _CRISP
+        if not flags:
+            return Verdict(False, "", got.score or novelty, samples is not None, 0)
         kind = kind_of(flags, sensor, got.level_delta)
-        return Verdict(bool(flags), kind, got.score or ev.novelty, x is not None, flags)
+        return Verdict(True, kind, got.score or novelty, samples is not None, flags)

@@ -186,15 +186,39 @@ def _window_row(
     )
 
 
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v > 0x7F:
+        out.append(v & 0x7F | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+# The serialized Features head before the packed values, per (algo_version, count) (a few).
+_HEADS: dict[tuple[int, int], bytes] = {}
+_HEADS_MAX = 64
+
+
 def _float_values(f: protos.Features) -> bytes:
     """``f.values`` as packed little-endian float32 bytes.
 
     Iterating the repeated field costs about 30 ns a value; the serialized message holds them
     as one packed little-endian float32 run (field 2), so they are sliced from there when the
     layout is the expected one (field 1 varint, then field 2 to the end), else from ``f.values``.
+    The expected head of the usual (algo_version, count) is kept, so most messages are checked
+    with one comparison.
     """
     n = len(f.values)
     data = f.SerializeToString()
+    shape = (f.algo_version, n)
+    head = _HEADS.get(shape)
+    if head is None and n:
+        head = (b"\x08" + _varint(shape[0]) if shape[0] else b"") + b"\x12" + _varint(4 * n)
+        if len(_HEADS) < _HEADS_MAX:  # algo_version comes from devices: the cache is bounded
+            _HEADS[shape] = head
+    if head is not None and len(data) == len(head) + 4 * n and data.startswith(head):
+        return data[len(head) :]
     pos = 0
     if data[:1] == b"\x08":  # algo_version, varint
         pos = 1

@@ -157,12 +157,11 @@ class PulseWatch:
     high: bool = False  # the last judged PPG window was high
     quiet_until: int = -1  # no judgement before this (ns): after a fall or a tremor
 
-    def activity(self, t0_ns: int, end_ns: int, stds: np.ndarray, cadence_hz: float,
+    def activity(self, t0_ns: int, end_ns: int, top: float, cadence_hz: float,
                  event: bool) -> None:  # fmt: skip
-        """Account one accelerometer window: per-axis ``stds``, the busiest axis' dominant
+        """Account one accelerometer window: the std of its busiest axis, that axis' dominant
         frequency, and whether it showed a fall or a tremor."""
         cfg = self.config
-        top = float(stds.max())
         if top < cfg.idle_std:
             level, cadence_hz = IDLE, 0.0
         elif cadence_hz >= cfg.run_cadence_hz and top > cfg.run_std:

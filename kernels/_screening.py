@@ -123,10 +123,12 @@ class DeviceScreen:
         flags = screen.flags(f, samples)
         score = 1.0 if flags else 0.0
         rows = f.reshape(channels, _F)
-        if sensor in _ACTIVITY_SENSORS and np.isfinite(rows).all():
-            busiest = int(np.argmax(rows[:, _STD]))
+        # without NAN every feature is finite (the kernel flags any that is not)
+        if sensor in _ACTIVITY_SENSORS and (not flags & scr.NAN or np.isfinite(rows).all()):
+            stds = rows[:, _STD].tolist()  # a few axes: list operations, not NumPy calls
+            top = max(stds)
             event = bool(flags & (scr.IMPACT | scr.TREMOR))
-            self._pulse.activity(t0_ns, end, rows[:, _STD], float(rows[busiest, _DOM]), event)
+            self._pulse.activity(t0_ns, end, top, float(rows[stds.index(top), _DOM]), event)
         judged = True
         if sensor in _PULSE_SENSORS and samples is not None and not flags:
             unexplained = self._pulse.check(t0_ns, end, samples[0], rate_hz)

@@ -15,6 +15,7 @@ from binhai.cli._options import (
     core_option,
     mqtt_option,
     run_async,
+    settle_heap,
     write_ready,
 )
 
@@ -204,6 +205,7 @@ def run_cmd(
         cfg = replace(cfg, client_id=client_id)
 
     def ready() -> None:
+        settle_heap()
         status("bridge subscribed")
         if ready_file is not None:
             write_ready(ready_file, "ready")

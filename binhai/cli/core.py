@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from binhai.cli._logging import status
-from binhai.cli._options import data_dir_option, dsn_option, layout_of, run_async, write_ready
+from binhai.cli._options import (
+    data_dir_option,
+    dsn_option,
+    layout_of,
+    run_async,
+    settle_heap,
+    write_ready,
+)
 
 
 @click.group("core")
@@ -192,6 +199,7 @@ def serve_cmd(
             by_certificate = tokens.certificate_names()
 
     def ready(core: Core) -> None:
+        settle_heap()
         status(f"core serving on port {core.port}", port=core.port)
         if core.http_server is not None:
             host, port = core.http_server.sockets[0].getsockname()[:2]

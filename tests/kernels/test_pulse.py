@@ -52,7 +52,7 @@ def run(watch: PulseWatch, bpms: list[Window], stds: float, cadence: float, t0: 
     for i, bpm in enumerate(bpms):
         a = t0 + i * W_NS
         for k in range(2):
-            watch.activity(a + k * ACC_NS, a + (k + 1) * ACC_NS, np.full(3, stds), cadence, False)
+            watch.activity(a + k * ACC_NS, a + (k + 1) * ACC_NS, stds, cadence, False)
         x = bpm(a / 1e9) if callable(bpm) else ppg(bpm, a / 1e9)
         out.append(watch.check(a, a + W_NS, x, FS))
     return out
@@ -80,7 +80,7 @@ def test_a_jump_at_rest_is_flagged_at_once_when_one_window_is_sure_and_a_run_is_
 def test_no_judgement_without_the_accelerometer_or_after_a_fall() -> None:
     watch = PulseWatch()
     assert watch.check(0, W_NS, ppg(150.0, 0.0), FS) is None
-    watch.activity(0, ACC_NS, np.full(3, 0.1), 0.0, True)  # a fall's impact
+    watch.activity(0, ACC_NS, 0.1, 0.0, True)  # a fall's impact
     later = run(watch, [150.0] * 6, 0.1, 0.0, t0=ACC_NS)  # still, pulse high: the fall's
     assert not any(later)
 

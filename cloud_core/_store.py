@@ -66,6 +66,7 @@ _STAGING = (
     ("stage_conformance", ConformanceRow),
 )
 _STAGING_DDL = "\n".join(staging_ddl(table, row) for table, row in _STAGING)
+_STAGING_TYPES = {table: copy_types(row) for table, row in _STAGING}  # read once, not per flush
 
 # One statement per flush: the parts for staged kinds that are empty are left out.
 _NEW = """new AS (
@@ -299,9 +300,9 @@ def prepare(
             "stage_acks": staged.acks,
             "stage_conformance": staged.conformance,
         }
-        for table, row_type in _STAGING:
+        for table, _ in _STAGING:
             if rows := rows_of[table]:
-                copies.append((table, encode_copy(copy_types(row_type), rows)))
+                copies.append((table, encode_copy(_STAGING_TYPES[table], rows)))
     return staged, outcomes, copies
 
 

@@ -409,7 +409,8 @@ def test_continuous_aggregate_queries_compute_what_the_refresh_does(
 ):
     """Both families' aggregate queries (run here with time_bucket as date_bin) give the rows the
     plain path's refresh wrote: one definition of the rollups for both paths."""
-    t0 = (time.time_ns() - 2 * 3600 * S) // (60 * S) * 60 * S + 50 * S  # spans two minutes
+    # spans two minutes, in the middle of an hour (two hours ago at 19:59 would span two hours)
+    t0 = (time.time_ns() - 2 * 3600 * S) // (3600 * S) * 3600 * S + (30 * 60 + 50) * S
     batches = [
         _single(unique_tenant, "d", i + 1, t0 + i * W_NS, i, compact=i % 2 == 1) for i in range(6)
     ]

@@ -103,9 +103,10 @@ def settle_heap() -> None:
     of the cyclic collector's scans (:func:`gc.freeze`) and run the collector every
     ``SERVICE_GC_THRESHOLD`` allocations instead of 700.
 
-    The ingest path allocates a few container objects per window, nearly all freed at once by
+    The core's ingest allocates a few container objects per window, nearly all freed at once by
     reference counting; at Python's threshold the collector ran ~20 times per 1,000 messages
-    and took ~8 % of the core's CPU. Garbage in reference cycles is still collected, later.
+    and took 8-9 % of the CPU of staging and judging them. Garbage in reference cycles is still
+    collected, later.
     """
     gc.collect()
     gc.freeze()

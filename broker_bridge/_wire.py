@@ -23,15 +23,6 @@ _BUNDLE_TAG = b"\xf2\x01"
 _ITEM_TAG = b"\x0a"
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def encode_requests(items: Sequence[protos.IngestRequest]) -> bytes:
     """The serialized stream message carrying ``items``: the request itself when there is one,
     else one ``IngestRequest`` whose ``bundle`` holds them in order."""
@@ -40,6 +31,6 @@ def encode_requests(items: Sequence[protos.IngestRequest]) -> bytes:
     parts: list[bytes] = []
     for req in items:
         data = req.SerializeToString()
-        parts += (_ITEM_TAG, _varint(len(data)), data)
+        parts += (_ITEM_TAG, protos.varint(len(data)), data)
     body = b"".join(parts)
-    return b"".join((_BUNDLE_TAG, _varint(len(body)), body))
+    return b"".join((_BUNDLE_TAG, protos.varint(len(body)), body))

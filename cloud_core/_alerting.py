@@ -128,19 +128,6 @@ class JudgeItem:
             return np.frombuffer(self.device_features, dtype="<f4")
         return self.features
 
-    def evidence(self) -> Evidence:
-        key = (self.batch[0], self.batch[1], self.sensor)
-        return Evidence(
-            key,
-            self.t0_ns,
-            self.rate_hz,
-            self.n_samples,
-            self.judged_features(),
-            self.samples,
-            self.novelty,
-            self.flags,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Judged:

@@ -132,7 +132,5 @@ class Judge:
         if not flags and (samples is None or not got.warm or device_flags & _TRUTH):
             # the device saw samples we did not, or saw them with a baseline we lack yet
             flags = device_flags & _CRISP
-        if not flags:
-            return Verdict(False, "", got.score or novelty, samples is not None, 0)
         kind = kind_of(flags, sensor, got.level_delta)
-        return Verdict(True, kind, got.score or novelty, samples is not None, flags)
+        return Verdict(bool(flags), kind, got.score or novelty, samples is not None, flags)

@@ -22,6 +22,7 @@ features of decoded samples where the window brought samples).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,57 +187,28 @@ def _window_row(
     )
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while v > 0x7F:
-        out.append(v & 0x7F | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-# The serialized Features head before the packed values, per (algo_version, count) (a few).
-_HEADS: dict[tuple[int, int], bytes] = {}
-_HEADS_MAX = 64
+@functools.lru_cache(maxsize=64)  # a few (algo_version, count) pairs; devices choose them
+def _features_head(algo_version: int, n: int) -> bytes:
+    """The bytes of a serialized ``Features`` before its ``n`` packed values (proto3 leaves a
+    zero ``algo_version`` out)."""
+    algo = b"\x08" + protos.varint(algo_version) if algo_version else b""
+    return algo + b"\x12" + protos.varint(4 * n)
 
 
 def _float_values(f: protos.Features) -> bytes:
     """``f.values`` as packed little-endian float32 bytes.
 
-    Iterating the repeated field costs about 30 ns a value; the serialized message holds them
-    as one packed little-endian float32 run (field 2), so they are sliced from there when the
-    layout is the expected one (field 1 varint, then field 2 to the end), else from ``f.values``.
-    The expected head of the usual (algo_version, count) is kept, so most messages are checked
-    with one comparison.
+    Iterating the repeated field costs about 30 ns a value; serializing the message writes them
+    as one packed little-endian float32 run after its expected head, so they are sliced from
+    there; from ``f.values`` only when the message is not just that (no values, or fields this
+    core does not know).
     """
     n = len(f.values)
-    data = f.SerializeToString()
-    shape = (f.algo_version, n)
-    head = _HEADS.get(shape)
-    if head is None and n:
-        head = (b"\x08" + _varint(shape[0]) if shape[0] else b"") + b"\x12" + _varint(4 * n)
-        if len(_HEADS) < _HEADS_MAX:  # algo_version comes from devices: the cache is bounded
-            _HEADS[shape] = head
-    if head is not None and len(data) == len(head) + 4 * n and data.startswith(head):
-        return data[len(head) :]
-    pos = 0
-    if data[:1] == b"\x08":  # algo_version, varint
-        pos = 1
-        while pos < len(data) and data[pos] & 0x80:
-            pos += 1
-        pos += 1
-    if data[pos : pos + 1] == b"\x12":  # values, packed: tag, varint length, bytes
-        pos += 1
-        length = shift = 0
-        while pos < len(data):
-            byte = data[pos]
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            pos += 1
-            if not byte & 0x80:
-                break
-        if length == 4 * n and pos + length == len(data):
-            return data[pos:]
+    if n:
+        data = f.SerializeToString()
+        head = _features_head(f.algo_version, n)
+        if len(data) == len(head) + 4 * n and data.startswith(head):
+            return data[len(head) :]
     return np.array(f.values, dtype="<f4").tobytes()
 
 

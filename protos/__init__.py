@@ -33,6 +33,7 @@ from protos._topics import (
     subscription,
     topic_for,
 )
+from protos._varint import varint
 from protos.binhai.v1.control_pb2 import (
     Command,
     CommandAck,
@@ -167,4 +168,5 @@ __all__ = [
     "serve_exposition",
     "subscription",
     "topic_for",
+    "varint",
 ]

@@ -1,9 +1,10 @@
 """The core judges every staged window on the same evidence as :func:`window_evidence`.
 
 The ingest path copies a window's fields into a :class:`JudgeItem` while staging (so the
-Judge's per-window work never goes back to the protobuf message); the evidence it gives the
-Judge must be exactly what :func:`window_evidence` makes of the window, so verdicts are
-unchanged. Pure: no database.
+Judge's per-window work never goes back to the protobuf message), and the core's
+:class:`Alerter` hands them to :meth:`Judge.judge_window` field by field; what the Judge gets
+must be exactly what :func:`window_evidence` makes of the window, so verdicts are unchanged.
+Pure: no database.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 
 import kernels
 import protos
-from cloud_core import window_evidence
-from cloud_core._judge import Evidence
+from cloud_core import Judge, window_evidence
+from cloud_core._alerting import Alerter
+from cloud_core._judge import Evidence, Verdict
 from cloud_core._store import stage
 
 S = 10**9
@@ -74,12 +76,31 @@ def _same(a: Evidence, b: Evidence) -> None:
             assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), name
 
 
-def test_judge_items_give_the_evidence_window_evidence_gives() -> None:
+class _Recording(Judge):
+    """The Judge, keeping what each window was judged on as the Evidence it amounts to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Evidence] = []
+
+    def judge_window(self, tenant, device, sensor, t0_ns, rate_hz, n_samples, features,
+                     samples, novelty, device_flags) -> Verdict:  # type: ignore[no-untyped-def]  # fmt: skip
+        key = (tenant, device, sensor)
+        ev = Evidence(key, t0_ns, rate_hz, n_samples, features, samples, novelty, device_flags)
+        self.seen.append(ev)
+        return super().judge_window(
+            tenant, device, sensor, t0_ns, rate_hz, n_samples, features, samples, novelty,
+            device_flags,
+        )  # fmt: skip
+
+
+def test_the_alerter_judges_the_evidence_window_evidence_gives() -> None:
     batches = [_batch(seq) for seq in (1, 2)]
     staged, outcomes = stage([protos.IngestRequest(batch=b) for b in batches])
     assert outcomes == [None, None]
     windows = [w for b in batches for w in b.windows]
     assert len(staged.judge) == len(windows)
+    wanted = {}
     for item, w in zip(staged.judge, windows, strict=True):
         assert item.length_ns == round(w.n_samples * 1e9 / w.rate_hz)
         key = (item.batch[0], item.batch[1], w.sensor)
@@ -89,4 +110,10 @@ def test_judge_items_give_the_evidence_window_evidence_gives() -> None:
             want = window_evidence(key, w, None, np.asarray(w.features.values, np.float32))
         else:
             want = window_evidence(key, w, None)
-        _same(item.evidence(), want)
+        wanted[key, w.t0_ns] = want
+    alerter = Alerter()
+    alerter.judge = judge = _Recording()
+    alerter(staged.judge)
+    assert len(judge.seen) == len(wanted)
+    for got in judge.seen:
+        _same(got, wanted[got.key, got.t0_ns])
